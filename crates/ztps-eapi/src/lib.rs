@@ -1,0 +1,1 @@
+//! ztps-eapi
