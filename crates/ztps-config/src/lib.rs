@@ -1,1 +1,65 @@
-//! ztps-config
+//! Typed configuration of ztps-eos.
+//!
+//! Two TOML documents: the agent config (`ztps-agent.toml`, read by the agent
+//! on the switch) and the fabric description (written by an operator, from
+//! which every file for a spine is rendered, the agent config included).
+//! Loading collects every problem, each located by file, line, column and key.
+
+mod agent;
+mod checks;
+mod diag;
+mod fabric;
+mod load;
+mod source;
+#[doc(hidden)]
+pub mod testing;
+mod types;
+
+use std::path::PathBuf;
+
+pub use agent::{
+    AgentConfig, AutoP2pConfig, BridgeConfig, DEFAULT_AGENT_CONFIG_PATH, DhcpConfig, EapiConfig, EapiTransport,
+    EventsConfig, ForwardingConfig, RangeConfig, RateLimitConfig, ReservationConfig, StatusConfig, SubnetConfig,
+    VmBackend, VmConfig,
+};
+pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
+pub use fabric::{
+    AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric, FabricDhcpConfig,
+    LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, Spine, VmSpec, ZtpServerConfig,
+};
+pub use load::{load_agent_config, load_fabric, parse_agent_config, parse_fabric};
+pub use types::{MacAddr, kernel_interface_name};
+
+/// Everything that can go wrong with configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Every problem found, one per line.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("no fabric file given")]
+    NoFabricFiles,
+    #[error("the fabric describes no spine; add a [spines.NAME] table")]
+    NoSpines,
+    #[error("the fabric describes several spines; choose one with --spine (one of: {})", known.join(", "))]
+    SpineRequired { known: Vec<String> },
+    #[error("the fabric has no spine named {name:?}; it has: {}", known.join(", "))]
+    UnknownSpine { name: String, known: Vec<String> },
+    #[error("cannot write TOML: {0}")]
+    Serialize(#[source] toml::ser::Error),
+}
+
+impl Error {
+    /// The diagnostics, when the error is a list of configuration problems.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            Error::Invalid(diagnostics) => Some(diagnostics),
+            _ => None,
+        }
+    }
+}

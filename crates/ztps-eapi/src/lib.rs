@@ -1,1 +1,28 @@
-//! ztps-eapi
+//! Client of Arista EOS eAPI (JSON-RPC 2.0 `runCmds` on `/command-api`).
+//!
+//! Three transports carry the same requests: HTTP over the unix socket
+//! `/var/run/command-api.sock` (hyper), HTTP to localhost (jsonrpsee), and
+//! HTTPS with basic auth (jsonrpsee + rustls). [`EapiClient::run_cmds`]
+//! sends raw commands; typed methods decode the replies the agent needs.
+//! Errors say which command failed and why; transport errors of read-only
+//! requests are retried with backoff, config sessions never are.
+
+mod client;
+mod command;
+mod error;
+pub mod ifname;
+mod jsonrpc;
+pub mod models;
+mod retry;
+mod tls;
+mod transport;
+mod wire;
+
+pub use client::{DEFAULT_TIMEOUT, EapiClient, EapiClientBuilder};
+pub use command::Command;
+pub use error::{EapiError, ErrorCode};
+pub use jsonrpc::Format;
+pub use retry::RetryPolicy;
+pub use transport::{
+    Credentials, DEFAULT_HTTP_LOCAL_PORT, DEFAULT_UNIX_SOCKET, PASSWORD_ENV, Secret, Transport, USERNAME_ENV,
+};

@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong while rendering appliance inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input field has a value the appliance cannot use.
+    #[error("invalid {field} {value:?}: {reason}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// Two leaves claim the same name or the same spine interface.
+    #[error("duplicate {what} {value:?} (leaves {first:?} and {second:?})")]
+    Duplicate {
+        what: &'static str,
+        value: String,
+        first: String,
+        second: String,
+    },
+    /// The seed files do not fit the FAT image, or the FAT writer failed.
+    #[error("cannot build the seed image: {0}")]
+    Fat(#[source] std::io::Error),
+    /// Writing the finished image failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+}

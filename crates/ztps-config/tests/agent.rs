@@ -1,0 +1,129 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ztps_config::{EapiTransport, Error, VmBackend, parse_agent_config};
+
+const MINIMAL: &str = "[bridge]\naddress = \"172.16.130.254/24\"\n[dhcp]\nbootstrap_url = \"http://172.16.130.10:8080/bootstrap\"\n";
+
+fn problems(text: &str) -> Vec<String> {
+    match parse_agent_config("a.toml", text) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(Error::Invalid(d)) => d.iter().map(ToString::to_string).collect(),
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+fn assert_has(got: &[String], needle: &str) {
+    assert!(got.iter().any(|g| g.contains(needle)), "missing {needle:?} in:\n{}", got.join("\n"));
+}
+
+#[test]
+fn minimal_config_takes_every_default() {
+    let config = parse_agent_config("a.toml", MINIMAL).unwrap();
+    assert_eq!(config.bridge.name, "br0");
+    assert!(config.forwarding.enable);
+    assert_eq!(config.eapi.transport, EapiTransport::UnixSocket);
+    assert_eq!(config.eapi.socket_path.to_str(), Some("/var/run/command-api.sock"));
+    assert_eq!(config.eapi.port, 8080);
+    assert_eq!(config.eapi.poll_interval().as_secs(), 5);
+    assert_eq!(config.dhcp.vendor_class_prefixes, ["Arista"]);
+    assert!(config.dhcp.auto_p2p.enable);
+    assert!(config.dhcp.lease_file.starts_with("/mnt/flash"));
+    assert_eq!(config.vm.backend, VmBackend::Eos);
+    assert_eq!(config.vm_health_url(), "http://172.16.130.10:8080/bootstrap");
+    assert!(config.status.listen.ip().is_loopback());
+}
+
+#[test]
+fn required_keys_are_named() {
+    let got = problems("[bridge]\naddress = \"172.16.130.254/24\"\n");
+    assert_eq!(got, ["a.toml:1:1: dhcp: this key is required but missing"]);
+    let got = problems("[bridge]\n[dhcp]\nbootstrap_url = \"http://x/\"\n");
+    assert_eq!(got, ["a.toml:1:1: bridge.address: this key is required but missing"]);
+}
+
+#[test]
+fn subnet_problems_are_all_found() {
+    let text = format!(
+        "{MINIMAL}
+[[dhcp.subnets]]
+subnet = \"10.20.0.0/24\"
+router = \"10.21.0.1\"
+ranges = [{{ start = \"10.20.0.10\", end = \"10.20.1.20\" }}, {{ start = \"10.20.0.50\", end = \"10.20.0.40\" }}]
+reservations = [{{ address = \"10.20.0.5\", mac = \"08:00:27:00:00:01\", serial = \"JPE1\" }}, {{ address = \"10.20.0.6\", client_id = \"zz\" }}]
+
+[[dhcp.subnets]]
+subnet = \"10.20.0.128/25\"
+
+[[dhcp.subnets]]
+subnet = \"172.16.130.0/25\"
+"
+    );
+    let got = problems(&text);
+    assert_has(&got, "dhcp.subnets[0].router: 10.21.0.1 is not a host address of 10.20.0.0/24");
+    assert_has(&got, "dhcp.subnets[0].ranges[0].end: 10.20.1.20 is outside 10.20.0.0/24");
+    assert_has(&got, "dhcp.subnets[0].ranges[1].end: 10.20.0.40 comes before start 10.20.0.50");
+    assert_has(&got, "dhcp.subnets[0].reservations[0]: give exactly one of mac, client_id or serial");
+    assert_has(&got, "dhcp.subnets[0].reservations[1].client_id: \"zz\" is not a client identifier");
+    assert_has(&got, "dhcp.subnets[1].subnet: 10.20.0.128/25 overlaps 10.20.0.0/24");
+    assert_has(&got, "dhcp.subnets[2].subnet: 172.16.130.0/25 overlaps 172.16.130.0/24 (bridge.address)");
+    assert_eq!(got.len(), 7, "{}", got.join("\n"));
+}
+
+#[test]
+fn section_problems_are_all_found() {
+    let text = "[bridge]
+name = \"a/very/long/bridge/name\"
+address = \"172.16.130.255/24\"
+[eapi]
+transport = \"https\"
+[dhcp]
+bootstrap_url = \"not a url\"
+vendor_class_prefixes = []
+[dhcp.auto_p2p]
+include = [\"Ethernet3\", \"Ethernet1/1\"]
+exclude = [\"et3\"]
+[vm]
+restart_backoff_initial_secs = 100
+restart_backoff_max_secs = 10
+[events]
+webhook_url = \"http://hooks.example/x\"
+webhook_url_file = \"/mnt/flash/hook\"
+[status]
+listen = \"0.0.0.0:8087\"
+";
+    let got = problems(text);
+    for needle in [
+        "bridge.name: \"a/very/long/bridge/name\" is not a Linux interface name",
+        "bridge.address: 172.16.130.255 is the broadcast address of 172.16.130.0/24",
+        "eapi.transport: transport \"https\" needs url",
+        "eapi.transport: transport \"https\" needs credentials_file",
+        "dhcp.bootstrap_url: \"not a url\" is not a URL",
+        "dhcp.vendor_class_prefixes: an empty list answers no client",
+        "dhcp.auto_p2p.exclude[0]: et3 is also in auto_p2p.include",
+        "vm.restart_backoff_max_secs: 10 is below restart_backoff_initial_secs (100)",
+        "events.webhook_url_file: both webhook_url and webhook_url_file are set",
+        "status.listen: 0.0.0.0:8087 is not a loopback address",
+    ] {
+        assert_has(&got, needle);
+    }
+    assert_eq!(got.len(), 10, "{}", got.join("\n"));
+}
+
+#[test]
+fn unknown_sections_and_bad_values_are_located() {
+    let text = format!("{MINIMAL}[dhcpd]\nx = 1\n[vm]\nbackend = \"xen\"\nmac = \"zz\"\n");
+    let got = problems(&text);
+    assert_has(&got, "a.toml:5:2: dhcpd: unknown key `dhcpd`; valid keys here: bridge, forwarding, eapi, dhcp, vm, events, status");
+    assert_has(&got, "a.toml:8:11: vm.backend: \"xen\" is not allowed here; write one of \"eos\" or \"libvirt\"");
+    assert_has(&got, "a.toml:9:7: vm.mac: \"zz\" is not a MAC address");
+}
+
+#[test]
+fn hostile_input_gives_errors_not_panics() {
+    for text in ["", "\u{0}", "[[bridge]]\n", "bridge = 1\ndhcp = []\n", "[dhcp.subnets]\n", "a.b.c.d.e = 1\n", &"[x]\n".repeat(500)] {
+        assert!(parse_agent_config("a.toml", text).is_err(), "{text:?}");
+    }
+    let many_unknown: String = (0..1000).map(|i| format!("k{i} = 1\n")).collect();
+    let err = parse_agent_config("a.toml", &many_unknown).unwrap_err();
+    assert!(err.diagnostics().unwrap().len() <= 200);
+}

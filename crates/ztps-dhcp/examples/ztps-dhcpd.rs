@@ -1,0 +1,44 @@
+//! Runs the embedded DHCP server on its own, for tests and the benchmark:
+//! `ztps-dhcpd CONFIG.toml`. Prints `ready` on stdout once it serves;
+//! stops cleanly (leases durable) on SIGTERM or SIGINT.
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use ztps_dhcp::{Event, Server, ServerConfig};
+use ztps_net::iftable::InterfaceTable;
+use ztps_net::watch::Watch;
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let path = std::env::args().nth(1).context("usage: ztps-dhcpd CONFIG.toml")?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let config = ServerConfig::from_toml(&text).with_context(|| format!("in {path}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let table = InterfaceTable::new();
+        let _watch = Watch::start(table.clone()).await?;
+        let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<Event>(1024);
+        let server = Server::new(config, table, events_tx)?;
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                tracing::info!(?event, "dhcp event");
+            }
+        });
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        println!("ready");
+        server
+            .run(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            })
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The in-memory lease table.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::journal::Record;
+
+/// How long an offered address is held for the client it was offered to.
+pub const OFFER_HOLD_SECS: u64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Offered, not yet requested; held until the given time.
+    Offered,
+    /// Acknowledged (durable).
+    Bound,
+    /// Declined by a client: someone else uses it.
+    Probation,
+}
+
+/// One address's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub ip: Ipv4Addr,
+    pub client_key: Vec<u8>,
+    pub hwaddr: Vec<u8>,
+    pub serial: Option<String>,
+    pub state: LeaseState,
+    /// Seconds since the Unix epoch when the lease (or hold) ends.
+    pub expires: u64,
+}
+
+impl Lease {
+    pub fn is_live(&self, now: u64) -> bool {
+        self.expires > now
+    }
+}
+
+/// Leases by address, and the address held by each client.
+#[derive(Debug, Default)]
+pub struct LeaseTable {
+    by_ip: HashMap<Ipv4Addr, Lease>,
+    by_client: HashMap<Vec<u8>, Ipv4Addr>,
+}
+
+impl LeaseTable {
+    /// The live lease of a client, if any.
+    pub fn of_client(&self, key: &[u8], now: u64) -> Option<&Lease> {
+        let ip = self.by_client.get(key)?;
+        self.by_ip
+            .get(ip)
+            .filter(|l| l.is_live(now) && l.client_key == key && l.state != LeaseState::Probation)
+    }
+
+    /// The live lease on an address, if any.
+    pub fn at(&self, ip: Ipv4Addr, now: u64) -> Option<&Lease> {
+        self.by_ip.get(&ip).filter(|l| l.is_live(now))
+    }
+
+    /// Whether `ip` may be given to the client `key`.
+    pub fn is_free_for(&self, ip: Ipv4Addr, key: &[u8], now: u64) -> bool {
+        match self.at(ip, now) {
+            None => true,
+            Some(l) => l.state != LeaseState::Probation && l.client_key == key,
+        }
+    }
+
+    /// Records a lease, replacing the client's previous lease and whatever
+    /// other lease was on the address.
+    pub fn insert(&mut self, lease: Lease) {
+        if let Some(old_ip) = self.by_client.get(&lease.client_key).copied()
+            && old_ip != lease.ip
+        {
+            self.by_ip.remove(&old_ip);
+        }
+        if let Some(previous) = self.by_ip.get(&lease.ip)
+            && previous.client_key != lease.client_key
+        {
+            let key = previous.client_key.clone();
+            self.by_client.remove(&key);
+        }
+        self.by_client.insert(lease.client_key.clone(), lease.ip);
+        self.by_ip.insert(lease.ip, lease);
+    }
+
+    /// Removes the lease on `ip`.
+    pub fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let lease = self.by_ip.remove(&ip)?;
+        if self.by_client.get(&lease.client_key) == Some(&ip) {
+            self.by_client.remove(&lease.client_key);
+        }
+        Some(lease)
+    }
+
+    /// Forgets every expired entry (offers, probations, leases).
+    pub fn sweep(&mut self, now: u64) -> usize {
+        let expired: Vec<Ipv4Addr> = self.by_ip.values().filter(|l| !l.is_live(now)).map(|l| l.ip).collect();
+        for ip in &expired {
+            self.remove(*ip);
+        }
+        expired.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_ip.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_ip.is_empty()
+    }
+
+    /// Every entry, ordered by address.
+    pub fn all(&self) -> Vec<Lease> {
+        let mut all: Vec<Lease> = self.by_ip.values().cloned().collect();
+        all.sort_by_key(|l| l.ip);
+        all
+    }
+
+    /// The bound, unexpired leases as journal records (for compaction).
+    pub fn durable_records(&self, now: u64) -> Vec<Record> {
+        self.all()
+            .into_iter()
+            .filter(|l| l.state == LeaseState::Bound && l.is_live(now))
+            .map(|l| Record::Bind {
+                ip: l.ip,
+                client_key: l.client_key,
+                hwaddr: l.hwaddr,
+                expires: l.expires,
+                serial: l.serial,
+            })
+            .collect()
+    }
+
+    /// Replays journal records.
+    pub fn apply(&mut self, record: &Record) {
+        match record {
+            Record::Bind {
+                ip,
+                client_key,
+                hwaddr,
+                expires,
+                serial,
+            } => self.insert(Lease {
+                ip: *ip,
+                client_key: client_key.clone(),
+                hwaddr: hwaddr.clone(),
+                serial: serial.clone(),
+                state: LeaseState::Bound,
+                expires: *expires,
+            }),
+            Record::Release { ip } => {
+                self.remove(*ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(ip: u8, key: &[u8], state: LeaseState, expires: u64) -> Lease {
+        Lease {
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            client_key: key.to_vec(),
+            hwaddr: key.to_vec(),
+            serial: None,
+            state,
+            expires,
+        }
+    }
+
+    #[test]
+    fn a_client_holds_one_address_and_an_address_one_client() {
+        let mut t = LeaseTable::default();
+        t.insert(lease(1, b"a", LeaseState::Offered, 100));
+        t.insert(lease(2, b"a", LeaseState::Bound, 100));
+        assert!(t.at(Ipv4Addr::new(10, 0, 0, 1), 0).is_none(), "moved");
+        t.insert(lease(2, b"b", LeaseState::Bound, 100));
+        assert!(t.of_client(b"a", 0).is_none(), "taken over");
+        assert_eq!(t.of_client(b"b", 0).unwrap().ip, Ipv4Addr::new(10, 0, 0, 2));
+        assert!(!t.is_free_for(Ipv4Addr::new(10, 0, 0, 2), b"a", 0));
+        assert!(t.is_free_for(Ipv4Addr::new(10, 0, 0, 2), b"a", 100), "expired");
+        assert_eq!(t.sweep(100), 1);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn probation_blocks_everyone() {
+        let mut t = LeaseTable::default();
+        t.insert(lease(3, b"a", LeaseState::Probation, 50));
+        assert!(!t.is_free_for(Ipv4Addr::new(10, 0, 0, 3), b"a", 10));
+        assert!(t.of_client(b"a", 10).is_none());
+        assert!(t.durable_records(10).is_empty());
+    }
+}

@@ -1,0 +1,272 @@
+//! Namespaces, a server running inside one, and real DHCP clients.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ztps_dhcp::{Event, Server, ServerConfig, ServerHandle};
+use ztps_net::iftable::InterfaceTable;
+use ztps_net::watch::Watch;
+use ztps_testkit::{Netns, unique_name, veth, wait_for};
+
+pub const ARISTA_VC: &str = "Arista;DCS-7050SX3-48YC8;11.00;JPE12345678";
+pub const BOOTSTRAP_URL: &str = "http://10.99.99.1/bootstrap";
+
+/// A spine namespace and a leaf namespace joined by one veth link.
+pub struct Lab {
+    pub spine: Netns,
+    pub leaf: Netns,
+    pub spine_if: String,
+    pub leaf_if: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// `spine_addr` like `10.0.0.0/31`.
+    pub fn new(spine_addr: &str) -> Lab {
+        let spine = Netns::new("dsp");
+        let leaf = Netns::new("dlf");
+        let lab = Lab {
+            spine_if: unique_name("et"),
+            leaf_if: unique_name("lf"),
+            spine,
+            leaf,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        lab.link(&lab.spine_if.clone(), &lab.leaf_if.clone(), spine_addr);
+        lab
+    }
+
+    /// Adds another veth between spine and leaf, addressed on the spine side.
+    pub fn link(&self, spine_if: &str, leaf_if: &str, spine_addr: &str) {
+        veth(&self.spine, spine_if, Some(&self.leaf), leaf_if);
+        self.spine.ip(&["addr", "add", spine_addr, "dev", spine_if]);
+        self.spine.ip(&["link", "set", spine_if, "up"]);
+        self.leaf.ip(&["link", "set", leaf_if, "up"]);
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config_toml(&self, extra: &str) -> String {
+        format!(
+            "bootstrap_url = \"{BOOTSTRAP_URL}\"\nlease_file = \"{}\"\nlease_time = 3600\n{extra}",
+            self.path("leases").display()
+        )
+    }
+
+    pub fn config(&self, extra: &str) -> ServerConfig {
+        ServerConfig::from_toml(&self.config_toml(extra)).unwrap()
+    }
+
+    /// Runs the server in-process, inside the spine namespace.
+    pub fn serve(&self, config: ServerConfig) -> Running {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (event_tx, event_rx) = std::sync::mpsc::channel();
+        let thread = self.spine.spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let table = InterfaceTable::new();
+                let _watch = Watch::start(table.clone()).await.unwrap();
+                let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+                let server = Server::new(config, table, tx).unwrap();
+                ready_tx.send(server.handle()).unwrap();
+                tokio::spawn(async move {
+                    while let Some(e) = rx.recv().await {
+                        let _ = event_tx.send(e);
+                    }
+                });
+                server
+                    .run(async move {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let handle = ready_rx.recv_timeout(Duration::from_secs(10)).expect("server did not start");
+        Running {
+            handle,
+            events: event_rx,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+pub struct Running {
+    pub handle: ServerHandle,
+    pub events: std::sync::mpsc::Receiver<Event>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread panicked");
+        }
+    }
+
+    pub fn events_so_far(&self) -> Vec<Event> {
+        self.events.try_iter().collect()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shutdown();
+        }
+    }
+}
+
+/// What a client reported once it had a lease.
+#[derive(Debug, Default)]
+pub struct Bound {
+    pub ip: String,
+    pub mask: String,
+    pub router: String,
+    pub bootfile: String,
+}
+
+/// A hook script that appends its environment to `out` (one file per call).
+fn hook_script(dir: &Path, out: &Path) -> PathBuf {
+    let script = dir.join(format!("{}.sh", unique_name("hook")));
+    std::fs::write(&script, format!("#!/bin/sh\nenv > \"{}.$$.${{reason:-$1}}\"\nexit 0\n", out.display())).unwrap();
+    std::process::Command::new("chmod").args(["755"]).arg(&script).status().unwrap();
+    script
+}
+
+/// Reads `KEY=VALUE` lines of the first hook call whose reason is in `reasons`.
+fn wait_env(dir: &Path, prefix: &str, reasons: &[&str], timeout: Duration) -> std::collections::HashMap<String, String> {
+    wait_for(&format!("a {prefix} hook call with reason {reasons:?}"), timeout, || {
+        std::fs::read_dir(dir).unwrap().flatten().find_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let reason = name.rsplit('.').next()?;
+            if !name.starts_with(prefix) || !reasons.contains(&reason) {
+                return None;
+            }
+            let text = std::fs::read_to_string(entry.path()).ok()?;
+            Some(
+                text.lines()
+                    .filter_map(|l| l.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        })
+    })
+}
+
+pub struct ClientProcess(Child);
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_in(ns: &Netns, program: &str, args: &[&str]) -> ClientProcess {
+    ClientProcess(
+        ns.command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}")),
+    )
+}
+
+/// ISC dhclient with the Arista vendor class (or `vendor_class: None`).
+pub fn dhclient(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Duration) -> Option<Bound> {
+    let tag = unique_name("dhc");
+    let conf = lab.path(&format!("{tag}.conf"));
+    let send = vendor_class.map(|vc| format!("send vendor-class-identifier \"{vc}\";\n")).unwrap_or_default();
+    std::fs::write(
+        &conf,
+        format!("{send}request subnet-mask, routers, bootfile-name, domain-name-servers;\ntimeout 30;\nretry 1;\n"),
+    )
+    .unwrap();
+    let out = lab.path(&tag);
+    let script = hook_script(lab.dir.path(), &out);
+    let (lease, pid) = (lab.path(&format!("{tag}.leases")), lab.path(&format!("{tag}.pid")));
+    let _client = spawn_in(
+        &lab.leaf,
+        "dhclient",
+        &[
+            "-d", "-4", "-1", "-cf", conf.to_str().unwrap(), "-lf", lease.to_str().unwrap(), "-pf",
+            pid.to_str().unwrap(), "-sf", script.to_str().unwrap(), iface,
+        ],
+    );
+    let env = std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["BOUND"], timeout)).ok()?;
+    Some(Bound {
+        ip: env.get("new_ip_address").cloned().unwrap_or_default(),
+        mask: env.get("new_subnet_mask").cloned().unwrap_or_default(),
+        router: env.get("new_routers").cloned().unwrap_or_default(),
+        bootfile: env.get("new_bootfile_name").or(env.get("new_filename")).cloned().unwrap_or_default(),
+    })
+}
+
+/// busybox udhcpc with `-V`.
+pub fn udhcpc(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Duration) -> Option<Bound> {
+    let tag = unique_name("udh");
+    let out = lab.path(&tag);
+    let script = hook_script(lab.dir.path(), &out);
+    let mut args = vec!["udhcpc", "-f", "-q", "-i", iface, "-s", script.to_str().unwrap(), "-O", "bootfile", "-t", "20", "-T", "1"];
+    if let Some(vc) = vendor_class {
+        args.extend(["-V", vc]);
+    }
+    let _client = spawn_in(&lab.leaf, "busybox", &args);
+    let env = std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["bound"], timeout)).ok()?;
+    Some(Bound {
+        ip: env.get("ip").cloned().unwrap_or_default(),
+        mask: env.get("subnet").cloned().unwrap_or_default(),
+        router: env.get("router").cloned().unwrap_or_default(),
+        bootfile: env.get("bootfile").or(env.get("boot_file")).cloned().unwrap_or_default(),
+    })
+}
+
+/// dhcpcd with `nodev`, `noipv4ll` and the vendor class in its conf file.
+pub fn dhcpcd(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Duration) -> Option<Bound> {
+    let tag = unique_name("dcd");
+    let out = lab.path(&tag);
+    let script = hook_script(lab.dir.path(), &out);
+    let conf = lab.path(&format!("{tag}.conf"));
+    let vc = vendor_class.map(|vc| format!("vendorclassid {vc}\n")).unwrap_or_default();
+    std::fs::write(
+        &conf,
+        format!("nodev\nnoipv4ll\nnohook resolv.conf\n{vc}option subnet_mask, routers, bootfile_name\nscript {}\n", script.display()),
+    )
+    .unwrap();
+    let _client = spawn_in(
+        &lab.leaf,
+        "dhcpcd",
+        &["-f", conf.to_str().unwrap(), "-B", "-4", "-1", "-t", "30", iface],
+    );
+    let env = std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["BOUND"], timeout)).ok()?;
+    let bound = Bound {
+        ip: env.get("new_ip_address").cloned().unwrap_or_default(),
+        mask: env.get("new_subnet_mask").cloned().unwrap_or_default(),
+        router: env.get("new_routers").cloned().unwrap_or_default(),
+        bootfile: env.get("new_bootfile_name").or(env.get("new_filename")).cloned().unwrap_or_default(),
+    };
+    // dhcpcd forks helpers; stop them so the namespace can go.
+    let _ = Command::new("ip")
+        .args(["netns", "exec", lab.leaf.name(), "dhcpcd", "-x", iface])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    Some(bound)
+}

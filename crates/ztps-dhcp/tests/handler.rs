@@ -1,0 +1,378 @@
+//! The request handler driven directly: client packets are built and
+//! replies decoded with dhcproto, an independent implementation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, OptionCode};
+use dhcproto::{Decodable, Decoder, Encodable};
+use ztps_dhcp::event::Event;
+use ztps_dhcp::handler::{Ingress, Reply, ReplyKind, State, handle};
+use ztps_dhcp::journal::Record;
+use ztps_dhcp::metrics::Metrics;
+use ztps_dhcp::{ServerConfig, handler};
+use ztps_net::iftable::{Interface, Ipv4Net};
+
+const VC: &[u8] = b"Arista;DCS-7050SX3-48YC8;11.00;JPE12345678";
+const NOW: u64 = 1_800_000_000_000;
+
+fn config(extra: &str) -> ServerConfig {
+    ServerConfig::from_toml(&format!(
+        "bootstrap_url = \"http://10.9.9.9/bootstrap\"\nlease_file = \"/nonexistent\"\ndns_servers = [\"10.9.9.53\"]\n{extra}"
+    ))
+    .unwrap()
+}
+
+fn state(extra: &str) -> State {
+    State::new(Arc::new(config(extra)), Arc::new(Metrics::default()))
+}
+
+fn iface(index: u32, name: &str, addr: [u8; 4], prefix_len: u8) -> Ingress {
+    Ingress {
+        interface: Interface {
+            index,
+            name: name.into(),
+            up: true,
+            mac: vec![2, 0, 0, 0, 0, 0xfe],
+            ipv4: vec![Ipv4Net { addr: Ipv4Addr::from(addr), prefix_len }],
+        },
+        source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+    }
+}
+
+fn client(mac_last: u8, kind: MessageType, vc: Option<&[u8]>) -> Message {
+    let mut m = Message::new_with_id(
+        0xabcd_0000 | u32::from(mac_last),
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        &[0x02, 0x11, 0x22, 0x33, 0x44, mac_last],
+    );
+    m.opts_mut().insert(DhcpOption::MessageType(kind));
+    if let Some(vc) = vc {
+        m.opts_mut().insert(DhcpOption::ClassIdentifier(vc.to_vec()));
+    }
+    m
+}
+
+fn bytes(m: &Message) -> Vec<u8> {
+    m.to_vec().unwrap()
+}
+
+fn decode(reply: &Reply) -> Message {
+    Message::decode(&mut Decoder::new(&reply.packet)).unwrap()
+}
+
+fn opt<'a>(m: &'a Message, code: OptionCode) -> &'a DhcpOption {
+    m.opts().get(code).unwrap_or_else(|| panic!("option {code:?} missing"))
+}
+
+#[test]
+fn offers_the_other_address_of_a_slash_31_with_every_required_option() {
+    let mut st = state("");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let reply = handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW).unwrap();
+    assert_eq!(reply.kind, ReplyKind::Offer);
+    assert!(reply.packet.len() >= 300, "padded: {}", reply.packet.len());
+    assert_eq!((reply.ifindex, reply.from), (3, Ipv4Addr::new(10, 0, 0, 0)));
+    assert_eq!(reply.to, SocketAddrV4::new(Ipv4Addr::BROADCAST, 68), "client has no address");
+    assert!(reply.durable.is_none(), "offers need no fsync");
+    let m = decode(&reply);
+    assert_eq!(m.yiaddr(), Ipv4Addr::new(10, 0, 0, 1));
+    assert_eq!(m.opts().msg_type(), Some(MessageType::Offer));
+    assert_eq!(opt(&m, OptionCode::SubnetMask), &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 254)));
+    assert_eq!(opt(&m, OptionCode::Router), &DhcpOption::Router(vec![Ipv4Addr::new(10, 0, 0, 0)]));
+    assert_eq!(opt(&m, OptionCode::ServerIdentifier), &DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 0, 0)));
+    assert_eq!(opt(&m, OptionCode::AddressLeaseTime), &DhcpOption::AddressLeaseTime(86_400));
+    assert_eq!(opt(&m, OptionCode::Renewal), &DhcpOption::Renewal(43_200));
+    assert_eq!(opt(&m, OptionCode::Rebinding), &DhcpOption::Rebinding(75_600));
+    assert_eq!(opt(&m, OptionCode::DomainNameServer), &DhcpOption::DomainNameServer(vec![Ipv4Addr::new(10, 9, 9, 53)]));
+    assert!(m.opts().get(OptionCode::NtpServers).is_none(), "not configured");
+    assert!(m.opts().get(OptionCode::BroadcastAddr).is_none(), "never a broadcast option on a /31");
+    assert_eq!(opt(&m, OptionCode::BootfileName), &DhcpOption::BootfileName(b"http://10.9.9.9/bootstrap".to_vec()));
+    // dhcproto's decoder keeps the field's terminating NUL.
+    let file = m.fname().unwrap();
+    assert_eq!(file.split(|b| *b == 0).next().unwrap(), b"http://10.9.9.9/bootstrap");
+    let events = st.take_events();
+    assert!(events.contains(&Event::Discover {
+        interface: "et3".into(),
+        mac: ztps_dhcp::event::HwAddr(vec![0x02, 0x11, 0x22, 0x33, 0x44, 1]),
+        serial: Some("JPE12345678".into()),
+        model: Some("DCS-7050SX3-48YC8".into()),
+    }));
+}
+
+#[test]
+fn slash_30_offers_the_other_usable_host() {
+    let mut st = state("");
+    for (ours, theirs) in [([10, 0, 0, 5], [10, 0, 0, 6]), ([10, 0, 0, 6], [10, 0, 0, 5])] {
+        let ing = iface(4, "et4", ours, 30);
+        let reply = handle(&mut st, &ing, &bytes(&client(2, MessageType::Discover, Some(VC))), NOW).unwrap();
+        let m = decode(&reply);
+        assert_eq!(m.yiaddr(), Ipv4Addr::from(theirs));
+        assert_eq!(opt(&m, OptionCode::SubnetMask), &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 252)));
+    }
+}
+
+#[test]
+fn clients_outside_the_class_get_nothing_and_are_counted() {
+    let metrics = Arc::new(Metrics::default());
+    let mut st = State::new(Arc::new(config("")), metrics.clone());
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(b"MSFT 5.0"))), NOW).is_none());
+    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, None)), NOW).is_none());
+    assert_eq!(metrics.snapshot().ignored_non_class, 2);
+    assert_eq!(metrics.snapshot().received_discover, 2);
+    assert!(st.take_events().is_empty());
+}
+
+#[test]
+fn management_bridge_and_plain_subnets_are_not_served_automatically() {
+    let mut st = state("");
+    for (name, prefix) in [("ma1", 31), ("management1", 31), ("br0", 30), ("et9", 24)] {
+        let ing = iface(9, name, [10, 0, 0, 1], prefix);
+        assert!(
+            handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW).is_none(),
+            "{name}/{prefix}"
+        );
+    }
+}
+
+fn selecting_request(mac_last: u8, server: Ipv4Addr, ip: Ipv4Addr) -> Message {
+    let mut m = client(mac_last, MessageType::Request, Some(VC));
+    m.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+    m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    m
+}
+
+#[test]
+fn request_is_acked_only_with_a_durable_record_and_wrong_ones_are_naked() {
+    let mut st = state("");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
+    handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW).unwrap();
+
+    // Chose another server: silent, and our offer is withdrawn.
+    let other = selecting_request(1, Ipv4Addr::new(10, 7, 7, 7), leaf);
+    assert!(handle(&mut st, &ing, &bytes(&other), NOW).is_none());
+
+    let ack = handle(&mut st, &ing, &bytes(&selecting_request(1, server, leaf)), NOW).unwrap();
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    match ack.durable.as_ref().unwrap() {
+        Record::Bind { ip, serial, expires, .. } => {
+            assert_eq!(*ip, leaf);
+            assert_eq!(serial.as_deref(), Some("JPE12345678"));
+            assert_eq!(*expires, NOW / 1000 + 86_400);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(ack.on_sent, Some(Event::Ack { ip, .. }) if ip == leaf), "ACK event waits for the send");
+    assert_eq!(decode(&ack).yiaddr(), leaf);
+    assert_eq!(st.leases().all().len(), 1);
+
+    let nak = handle(&mut st, &ing, &bytes(&selecting_request(1, server, Ipv4Addr::new(10, 0, 0, 9))), NOW).unwrap();
+    assert_eq!(nak.kind, ReplyKind::Nak);
+    assert_eq!(nak.to.ip(), &Ipv4Addr::BROADCAST);
+    let m = decode(&nak);
+    assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    assert!(m.opts().get(OptionCode::BootfileName).is_none());
+}
+
+#[test]
+fn renewing_client_is_answered_by_unicast_to_ciaddr() {
+    let mut st = state("");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let leaf = Ipv4Addr::new(10, 0, 0, 1);
+    let mut renew = client(1, MessageType::Request, Some(VC));
+    renew.set_ciaddr(leaf);
+    let ack = handle(&mut st, &ing, &bytes(&renew), NOW).unwrap();
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(ack.to, SocketAddrV4::new(leaf, 68));
+    assert_eq!(decode(&ack).ciaddr(), leaf);
+
+    // INIT-REBOOT with an address of the wrong network: NAK, broadcast.
+    let mut reboot = client(1, MessageType::Request, Some(VC));
+    reboot.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(192, 168, 1, 7)));
+    let nak = handle(&mut st, &ing, &bytes(&reboot), NOW).unwrap();
+    assert_eq!((nak.kind, nak.to.ip()), (ReplyKind::Nak, &Ipv4Addr::BROADCAST));
+
+    // The broadcast flag is honoured even for a renewing client's OFFER.
+    let mut discover = client(1, MessageType::Discover, Some(VC));
+    discover.set_flags(Flags::default().set_broadcast());
+    let offer = handle(&mut st, &ing, &bytes(&discover), NOW).unwrap();
+    assert!(decode(&offer).flags().broadcast());
+}
+
+const RELAYED: &str = r#"
+[[subnets]]
+network = "10.50.0.0/16"
+ranges = [{ start = "10.50.0.10", end = "10.50.0.12" }]
+[[subnets.reservations]]
+ip = "10.50.9.9"
+serial = "RESERVED1"
+"#;
+
+fn relayed(mac_last: u8, vc: &[u8]) -> Vec<u8> {
+    let mut m = client(mac_last, MessageType::Discover, Some(vc));
+    m.set_giaddr(Ipv4Addr::new(10, 50, 0, 1));
+    bytes(&m)
+}
+
+#[test]
+fn relayed_requests_use_the_giaddr_subnet_until_it_is_exhausted() {
+    let mut st = state(RELAYED);
+    // The relay reaches us on an interface that is not in the subnet.
+    let ing = iface(5, "et5", [192, 0, 2, 1], 24);
+    let mut offered = Vec::new();
+    for mac in 1..=3 {
+        let reply = handle(&mut st, &ing, &relayed(mac, VC), NOW).unwrap();
+        assert_eq!(reply.to, SocketAddrV4::new(Ipv4Addr::new(10, 50, 0, 1), 67), "unicast to the relay");
+        let m = decode(&reply);
+        assert_eq!(m.giaddr(), Ipv4Addr::new(10, 50, 0, 1));
+        assert_eq!(opt(&m, OptionCode::Router), &DhcpOption::Router(vec![Ipv4Addr::new(10, 50, 0, 1)]));
+        assert_eq!(opt(&m, OptionCode::SubnetMask), &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 0, 0)));
+        offered.push(m.yiaddr());
+    }
+    offered.sort();
+    assert_eq!(offered, [10, 11, 12].map(|d| Ipv4Addr::new(10, 50, 0, d)));
+    // The same client asking again keeps its offer.
+    let again = decode(&handle(&mut st, &ing, &relayed(2, VC), NOW).unwrap()).yiaddr();
+    assert!(offered.contains(&again));
+    st.take_events();
+    assert!(handle(&mut st, &ing, &relayed(4, VC), NOW).is_none());
+    assert!(st.take_events().iter().any(|e| matches!(e, Event::PoolExhausted { pool, .. } if pool == "subnet 10.50.0.0/16")));
+    // A reservation by serial is honoured even with the ranges full.
+    let reply = handle(&mut st, &ing, &relayed(5, b"Arista;DCS-7280;01.00;RESERVED1"), NOW).unwrap();
+    assert_eq!(decode(&reply).yiaddr(), Ipv4Addr::new(10, 50, 9, 9));
+    // Offers lapse after their hold time, freeing the pool.
+    assert!(handle(&mut st, &ing, &relayed(4, VC), NOW + 61_000).is_some());
+}
+
+#[test]
+fn decline_puts_the_address_on_probation() {
+    let mut st = state("");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
+    handle(&mut st, &ing, &bytes(&selecting_request(1, server, leaf)), NOW).unwrap();
+    let mut decline = client(1, MessageType::Decline, Some(VC));
+    decline.opts_mut().insert(DhcpOption::RequestedIpAddress(leaf));
+    decline.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+    assert!(handle(&mut st, &ing, &bytes(&decline), NOW).is_none());
+    assert_eq!(st.take_records(), vec![Record::Release { ip: leaf }]);
+    assert!(st.take_events().iter().any(|e| matches!(e, Event::Decline { ip, .. } if *ip == leaf)));
+    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW + 1000).is_none());
+    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW + 601_000).is_some());
+}
+
+#[test]
+fn release_and_inform() {
+    let mut st = state("");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
+    handle(&mut st, &ing, &bytes(&selecting_request(1, server, leaf)), NOW).unwrap();
+    let mut inform = client(1, MessageType::Inform, Some(VC));
+    inform.set_ciaddr(leaf);
+    let ack = handle(&mut st, &ing, &bytes(&inform), NOW).unwrap();
+    let m = decode(&ack);
+    assert_eq!((ack.to, m.yiaddr()), (SocketAddrV4::new(leaf, 68), Ipv4Addr::UNSPECIFIED));
+    assert!(m.opts().get(OptionCode::AddressLeaseTime).is_none(), "INFORM carries no lease");
+    assert!(m.opts().get(OptionCode::BootfileName).is_some());
+    assert!(ack.durable.is_none());
+
+    let mut release = client(1, MessageType::Release, Some(VC));
+    release.set_ciaddr(leaf);
+    assert!(handle(&mut st, &ing, &bytes(&release), NOW).is_none());
+    assert_eq!(st.take_records(), vec![Record::Release { ip: leaf }]);
+    assert!(st.leases().all().is_empty());
+}
+
+#[test]
+fn replies_fit_the_clients_maximum_message_size() {
+    let servers: Vec<String> = (0..60).map(|i| format!("\"10.1.{i}.1\"")).collect();
+    let extra = format!("ntp_servers = [{}]\n", servers.join(","));
+    let mut st = State::new(
+        Arc::new(
+            ServerConfig::from_toml(&format!(
+                "bootstrap_url = \"http://10.9.9.9/{}\"\nlease_file = \"/x\"\ndns_servers = [{}]\n{extra}",
+                "b".repeat(200),
+                servers.join(",")
+            ))
+            .unwrap(),
+        ),
+        Arc::new(Metrics::default()),
+    );
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let mut discover = client(1, MessageType::Discover, Some(VC));
+    discover.opts_mut().insert(DhcpOption::MaxMessageSize(576));
+    let reply = handle(&mut st, &ing, &bytes(&discover), NOW).unwrap();
+    assert!(reply.packet.len() <= 576 - 28, "{} bytes", reply.packet.len());
+    let m = decode(&reply);
+    assert!(m.opts().get(OptionCode::NtpServers).is_none(), "shed first");
+    // Without option 57 a larger client gets everything when it says so.
+    let mut big = client(2, MessageType::Discover, Some(VC));
+    big.opts_mut().insert(DhcpOption::MaxMessageSize(1500));
+    let m = decode(&handle(&mut st, &ing, &bytes(&big), NOW).unwrap());
+    assert!(m.opts().get(OptionCode::NtpServers).is_some());
+    assert!(m.opts().get(OptionCode::BootfileName).is_some());
+}
+
+/// hlen 0/17/255, truncation, bad cookie, overrunning option, non-UTF-8
+/// hostname; then a valid DISCOVER is still answered.
+pub fn malformed_corpus() -> Vec<Vec<u8>> {
+    let valid = bytes(&client(1, MessageType::Discover, Some(VC)));
+    let mut corpus = Vec::new();
+    for hlen in [0u8, 17, 255] {
+        let mut p = valid.clone();
+        p[2] = hlen;
+        corpus.push(p);
+    }
+    corpus.push(valid[..60].to_vec());
+    corpus.push(valid[..239].to_vec());
+    corpus.push(Vec::new());
+    let mut cookie = valid.clone();
+    cookie[236..240].copy_from_slice(&[1, 2, 3, 4]);
+    corpus.push(cookie);
+    let mut overrun = valid[..240].to_vec();
+    overrun.extend_from_slice(&[53, 1, 1, 60, 200, b'A', b'r']);
+    corpus.push(overrun);
+    let mut hostname = valid[..240].to_vec();
+    hostname.extend_from_slice(&[53, 1, 1, 12, 4, 0xff, 0xfe, 0xc3, 0x28]);
+    hostname.extend_from_slice(&[60, VC.len() as u8]);
+    hostname.extend_from_slice(VC);
+    hostname.push(255);
+    corpus.push(hostname);
+    corpus
+}
+
+#[test]
+fn malformed_corpus_is_counted_and_a_valid_discover_still_answered() {
+    let metrics = Arc::new(Metrics::default());
+    let mut st = State::new(Arc::new(config("")), metrics.clone());
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let corpus = malformed_corpus();
+    let answered: Vec<bool> = corpus.iter().map(|p| handle(&mut st, &ing, p, NOW).is_some()).collect();
+    // Only the non-UTF-8 hostname one is well-formed enough to answer.
+    assert_eq!(answered.iter().filter(|a| **a).count(), 1, "{answered:?}");
+    assert!(*answered.last().unwrap());
+    assert_eq!(metrics.snapshot().malformed, corpus.len() as u64 - 1);
+    let malformed_events = st.take_events().iter().filter(|e| matches!(e, Event::Malformed { .. })).count();
+    assert_eq!(malformed_events, corpus.len() - 1);
+    assert!(handle(&mut st, &ing, &bytes(&client(2, MessageType::Discover, Some(VC))), NOW).is_some());
+}
+
+#[test]
+fn rate_limit_per_client() {
+    let metrics = Arc::new(Metrics::default());
+    let mut st = State::new(
+        Arc::new(config("[rate_limit]\nper_client = 1\nper_client_burst = 3\n")),
+        metrics.clone(),
+    );
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let p = bytes(&client(1, MessageType::Discover, Some(VC)));
+    let answered = (0..10).filter(|_| handler::handle(&mut st, &ing, &p, NOW).is_some()).count();
+    assert_eq!(answered, 3);
+    assert_eq!(metrics.snapshot().rate_limited, 7);
+    assert!(handle(&mut st, &ing, &bytes(&client(2, MessageType::Discover, Some(VC))), NOW).is_some());
+}

@@ -1,0 +1,30 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong while delivering events.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("syslog socket {path}: {action}")]
+    Syslog {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("webhook URL {url:?} is not usable: {reason}")]
+    WebhookUrl { url: String, reason: String },
+
+    #[error("webhook POST to {url} failed: {reason}")]
+    Webhook { url: String, reason: String },
+
+    #[error("JSON event log {path}: {action}")]
+    JsonLog {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("encoding an event as JSON failed")]
+    Encode(#[from] serde_json::Error),
+}

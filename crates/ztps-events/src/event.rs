@@ -1,0 +1,573 @@
+//! The provisioning events themselves: what happened, how bad it is, and
+//! one line a person can read.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Syslog severity of an event (RFC 5424 numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Notice,
+    Info,
+}
+
+impl Severity {
+    /// The RFC 5424 severity code (3 error .. 6 informational).
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Error => 3,
+            Self::Warning => 4,
+            Self::Notice => 5,
+            Self::Info => 6,
+        }
+    }
+}
+
+/// An Ethernet address, written `aa:bb:cc:dd:ee:ff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for byte in &mut out {
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("{s:?}: too few octets"))?;
+            if part.len() != 2 {
+                return Err(format!("{s:?}: octet {part:?} is not two hex digits"));
+            }
+            *byte =
+                u8::from_str_radix(part, 16).map_err(|_| format!("{s:?}: {part:?} is not hex"))?;
+        }
+        if parts.next().is_some() {
+            return Err(format!("{s:?}: too many octets"));
+        }
+        Ok(Self(out))
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Something the agent saw or did while provisioning leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    LinkUp {
+        interface: String,
+    },
+    LinkDown {
+        interface: String,
+    },
+    /// A DHCP DISCOVER from a client we answer; serial and model come from
+    /// the client's options when it sends them.
+    DiscoverSeen {
+        interface: String,
+        mac: MacAddr,
+        serial: Option<String>,
+        model: Option<String>,
+    },
+    OfferSent {
+        interface: String,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+    },
+    LeaseAcked {
+        interface: String,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        serial: Option<String>,
+    },
+    NakSent {
+        interface: String,
+        mac: MacAddr,
+        reason: String,
+    },
+    DeclineReceived {
+        interface: String,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+    },
+    PoolExhausted {
+        interface: String,
+        pool: String,
+    },
+    MalformedPacket {
+        interface: Option<String>,
+        source: String,
+        reason: String,
+    },
+    BridgeCreated {
+        bridge: String,
+        address: String,
+    },
+    BridgeChanged {
+        bridge: String,
+        change: String,
+    },
+    ForwardingChanged {
+        setting: String,
+        from: String,
+        to: String,
+    },
+    EapiReachable {
+        endpoint: String,
+    },
+    EapiUnreachable {
+        endpoint: String,
+        reason: String,
+    },
+    /// eAPI and the kernel disagree whether a link is up.
+    LinkStateDisagreement {
+        interface: String,
+        eapi_connected: bool,
+        kernel_up: bool,
+    },
+    VmRestarted {
+        vm: String,
+        reason: String,
+    },
+    VmAttached {
+        vm: String,
+        bridge: String,
+        tap: String,
+    },
+    VmDetached {
+        vm: String,
+        bridge: String,
+    },
+    ZtpserverHealthy {
+        url: String,
+    },
+    ZtpserverUnhealthy {
+        url: String,
+        reason: String,
+    },
+    LldpAsExpected {
+        interface: String,
+        neighbour: String,
+    },
+    LldpUnexpected {
+        interface: String,
+        expected: String,
+        seen: String,
+    },
+    ConfigReloaded {
+        path: String,
+    },
+    ConfigRejected {
+        path: String,
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The `kind` tag, as in the JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::LinkUp { .. } => "link_up",
+            Self::LinkDown { .. } => "link_down",
+            Self::DiscoverSeen { .. } => "discover_seen",
+            Self::OfferSent { .. } => "offer_sent",
+            Self::LeaseAcked { .. } => "lease_acked",
+            Self::NakSent { .. } => "nak_sent",
+            Self::DeclineReceived { .. } => "decline_received",
+            Self::PoolExhausted { .. } => "pool_exhausted",
+            Self::MalformedPacket { .. } => "malformed_packet",
+            Self::BridgeCreated { .. } => "bridge_created",
+            Self::BridgeChanged { .. } => "bridge_changed",
+            Self::ForwardingChanged { .. } => "forwarding_changed",
+            Self::EapiReachable { .. } => "eapi_reachable",
+            Self::EapiUnreachable { .. } => "eapi_unreachable",
+            Self::LinkStateDisagreement { .. } => "link_state_disagreement",
+            Self::VmRestarted { .. } => "vm_restarted",
+            Self::VmAttached { .. } => "vm_attached",
+            Self::VmDetached { .. } => "vm_detached",
+            Self::ZtpserverHealthy { .. } => "ztpserver_healthy",
+            Self::ZtpserverUnhealthy { .. } => "ztpserver_unhealthy",
+            Self::LldpAsExpected { .. } => "lldp_as_expected",
+            Self::LldpUnexpected { .. } => "lldp_unexpected",
+            Self::ConfigReloaded { .. } => "config_reloaded",
+            Self::ConfigRejected { .. } => "config_rejected",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        use Severity::*;
+        match self {
+            Self::DiscoverSeen { .. } | Self::OfferSent { .. } | Self::LldpAsExpected { .. } => {
+                Info
+            }
+            Self::LinkUp { .. }
+            | Self::LeaseAcked { .. }
+            | Self::BridgeCreated { .. }
+            | Self::BridgeChanged { .. }
+            | Self::ForwardingChanged { .. }
+            | Self::EapiReachable { .. }
+            | Self::VmAttached { .. }
+            | Self::ZtpserverHealthy { .. }
+            | Self::ConfigReloaded { .. } => Notice,
+            Self::LinkDown { .. }
+            | Self::NakSent { .. }
+            | Self::DeclineReceived { .. }
+            | Self::MalformedPacket { .. }
+            | Self::EapiUnreachable { .. }
+            | Self::LinkStateDisagreement { .. }
+            | Self::VmRestarted { .. }
+            | Self::LldpUnexpected { .. } => Warning,
+            Self::PoolExhausted { .. }
+            | Self::VmDetached { .. }
+            | Self::ZtpserverUnhealthy { .. }
+            | Self::ConfigRejected { .. } => Error,
+        }
+    }
+
+    /// What identifies "the same thing happening again" for de-duplication:
+    /// the kind plus the fields that name the device or object, not the
+    /// ones that merely describe it.
+    pub fn dedup_key(&self) -> String {
+        let kind = self.kind();
+        match self {
+            Self::LinkUp { interface }
+            | Self::LinkDown { interface }
+            | Self::PoolExhausted { interface, .. }
+            | Self::LinkStateDisagreement { interface, .. }
+            | Self::LldpAsExpected { interface, .. }
+            | Self::LldpUnexpected { interface, .. } => format!("{kind}/{interface}"),
+            Self::DiscoverSeen { interface, mac, .. }
+            | Self::OfferSent { interface, mac, .. }
+            | Self::LeaseAcked { interface, mac, .. }
+            | Self::NakSent { interface, mac, .. }
+            | Self::DeclineReceived { interface, mac, .. } => format!("{kind}/{interface}/{mac}"),
+            Self::MalformedPacket {
+                interface, source, ..
+            } => format!("{kind}/{}/{source}", interface.as_deref().unwrap_or("-")),
+            Self::BridgeCreated { bridge, .. } | Self::BridgeChanged { bridge, .. } => {
+                format!("{kind}/{bridge}")
+            }
+            Self::ForwardingChanged { setting, .. } => format!("{kind}/{setting}"),
+            Self::EapiReachable { endpoint } | Self::EapiUnreachable { endpoint, .. } => {
+                format!("{kind}/{endpoint}")
+            }
+            Self::VmRestarted { vm, .. }
+            | Self::VmAttached { vm, .. }
+            | Self::VmDetached { vm, .. } => {
+                format!("{kind}/{vm}")
+            }
+            Self::ZtpserverHealthy { url } | Self::ZtpserverUnhealthy { url, .. } => {
+                format!("{kind}/{url}")
+            }
+            Self::ConfigReloaded { path } | Self::ConfigRejected { path, .. } => {
+                format!("{kind}/{path}")
+            }
+        }
+    }
+
+    /// One line for a person, e.g. "leaf JPE12345678 (DCS-7050SX3-48YC8)
+    /// asked for an address on et3".
+    pub fn message(&self) -> String {
+        match self {
+            Self::LinkUp { interface } => format!("link {interface} is up"),
+            Self::LinkDown { interface } => format!("link {interface} is down"),
+            Self::DiscoverSeen {
+                interface,
+                mac,
+                serial,
+                model,
+            } => format!(
+                "{} asked for an address on {interface}",
+                device(mac, serial, model)
+            ),
+            Self::OfferSent { interface, mac, ip } => {
+                format!("offered {ip} to {mac} on {interface}")
+            }
+            Self::LeaseAcked {
+                interface,
+                mac,
+                ip,
+                serial,
+            } => format!(
+                "{} now holds {ip} on {interface}",
+                device(mac, serial, &None)
+            ),
+            Self::NakSent {
+                interface,
+                mac,
+                reason,
+            } => format!("refused {mac} on {interface}: {reason}"),
+            Self::DeclineReceived { interface, mac, ip } => {
+                format!("{mac} on {interface} declined {ip} (address already in use?)")
+            }
+            Self::PoolExhausted { interface, pool } => {
+                format!("no free address in pool {pool} for a client on {interface}")
+            }
+            Self::MalformedPacket {
+                interface,
+                source,
+                reason,
+            } => match interface {
+                Some(i) => format!("malformed DHCP packet from {source} on {i}: {reason}"),
+                None => format!("malformed DHCP packet from {source}: {reason}"),
+            },
+            Self::BridgeCreated { bridge, address } => {
+                format!("created bridge {bridge} with address {address}")
+            }
+            Self::BridgeChanged { bridge, change } => format!("bridge {bridge}: {change}"),
+            Self::ForwardingChanged { setting, from, to } => {
+                format!("{setting} changed from {from} to {to}")
+            }
+            Self::EapiReachable { endpoint } => format!("eAPI at {endpoint} is reachable"),
+            Self::EapiUnreachable { endpoint, reason } => {
+                format!("eAPI at {endpoint} is unreachable: {reason}")
+            }
+            Self::LinkStateDisagreement {
+                interface,
+                eapi_connected,
+                kernel_up,
+            } => format!(
+                "EOS and the kernel disagree about {interface}: eAPI says {}, kernel says {}",
+                if *eapi_connected {
+                    "connected"
+                } else {
+                    "not connected"
+                },
+                if *kernel_up { "up" } else { "down" }
+            ),
+            Self::VmRestarted { vm, reason } => format!("restarted VM {vm}: {reason}"),
+            Self::VmAttached { vm, bridge, tap } => {
+                format!("VM {vm} is attached to {bridge} through {tap}")
+            }
+            Self::VmDetached { vm, bridge } => format!("VM {vm} is not attached to {bridge}"),
+            Self::ZtpserverHealthy { url } => format!("ZTPServer answers at {url}"),
+            Self::ZtpserverUnhealthy { url, reason } => {
+                format!("ZTPServer at {url} is unhealthy: {reason}")
+            }
+            Self::LldpAsExpected {
+                interface,
+                neighbour,
+            } => format!("LLDP neighbour on {interface} is {neighbour}, as expected"),
+            Self::LldpUnexpected {
+                interface,
+                expected,
+                seen,
+            } => format!("LLDP neighbour on {interface} is {seen}, expected {expected}"),
+            Self::ConfigReloaded { path } => format!("reloaded configuration from {path}"),
+            Self::ConfigRejected { path, reason } => {
+                format!("rejected new configuration {path}, keeping the running one: {reason}")
+            }
+        }
+    }
+}
+
+fn device(mac: &MacAddr, serial: &Option<String>, model: &Option<String>) -> String {
+    match (serial, model) {
+        (Some(s), Some(m)) => format!("leaf {s} ({m})"),
+        (Some(s), None) => format!("leaf {s}"),
+        (None, Some(m)) => format!("a {m} ({mac})"),
+        (None, None) => format!("a device {mac}"),
+    }
+}
+
+/// An event as delivered to sinks: when it happened, its severity and
+/// message, and how many occurrences it stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub time: jiff::Timestamp,
+    pub severity: Severity,
+    pub message: String,
+    /// 1 for a first occurrence; for a fold, how many repeats it summarises.
+    pub count: u32,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Record {
+    pub fn new(time: jiff::Timestamp, event: Event) -> Self {
+        Self {
+            time,
+            severity: event.severity(),
+            message: event.message(),
+            count: 1,
+            event,
+        }
+    }
+
+    /// A record standing for `repeats` further occurrences of `event`
+    /// folded over `window`.
+    pub fn folded(
+        time: jiff::Timestamp,
+        event: Event,
+        repeats: u32,
+        window: std::time::Duration,
+    ) -> Self {
+        let mut record = Self::new(time, event);
+        record.count = repeats;
+        let times = if repeats == 1 { "time" } else { "times" };
+        record.message = format!(
+            "{} (repeated {repeats} more {times} within {} s)",
+            record.message,
+            window.as_secs()
+        );
+        record
+    }
+
+    /// The record as one line of JSON.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac() -> MacAddr {
+        "00:1c:73:aa:bb:cc".parse().unwrap()
+    }
+
+    #[test]
+    fn discover_message_names_the_leaf() {
+        let e = Event::DiscoverSeen {
+            interface: "et3".into(),
+            mac: mac(),
+            serial: Some("JPE12345678".into()),
+            model: Some("DCS-7050SX3-48YC8".into()),
+        };
+        assert_eq!(
+            e.message(),
+            "leaf JPE12345678 (DCS-7050SX3-48YC8) asked for an address on et3"
+        );
+        assert_eq!(e.severity(), Severity::Info);
+        let anonymous = Event::DiscoverSeen {
+            interface: "et3".into(),
+            mac: mac(),
+            serial: None,
+            model: None,
+        };
+        assert_eq!(
+            anonymous.message(),
+            "a device 00:1c:73:aa:bb:cc asked for an address on et3"
+        );
+    }
+
+    #[test]
+    fn record_json_has_kind_time_and_fields_and_reads_back() {
+        let time: jiff::Timestamp = "2024-05-31T16:08:37Z".parse().unwrap();
+        let record = Record::new(
+            time,
+            Event::LeaseAcked {
+                interface: "et1".into(),
+                mac: mac(),
+                ip: Ipv4Addr::new(10, 0, 0, 1),
+                serial: Some("JPE1".into()),
+            },
+        );
+        let json: serde_json::Value = serde_json::from_str(&record.to_json().unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "time": "2024-05-31T16:08:37Z",
+                "kind": "lease_acked",
+                "severity": "notice",
+                "message": "leaf JPE1 now holds 10.0.0.1 on et1",
+                "count": 1,
+                "interface": "et1",
+                "mac": "00:1c:73:aa:bb:cc",
+                "ip": "10.0.0.1",
+                "serial": "JPE1",
+            })
+        );
+        let back: Record = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn kind_matches_the_serde_tag() {
+        let events = [
+            Event::LinkStateDisagreement {
+                interface: "et1".into(),
+                eapi_connected: true,
+                kernel_up: false,
+            },
+            Event::ZtpserverUnhealthy {
+                url: "http://x/".into(),
+                reason: "timeout".into(),
+            },
+            Event::LldpUnexpected {
+                interface: "et2".into(),
+                expected: "leaf1".into(),
+                seen: "leaf9".into(),
+            },
+        ];
+        for e in events {
+            let json = serde_json::to_value(&e).unwrap();
+            assert_eq!(json["kind"], e.kind());
+        }
+    }
+
+    #[test]
+    fn mac_parsing_rejects_garbage() {
+        assert_eq!(mac().to_string(), "00:1c:73:aa:bb:cc");
+        assert_eq!("00-1C-73-AA-BB-CC".parse::<MacAddr>().unwrap(), mac());
+        for bad in [
+            "",
+            "00:1c:73:aa:bb",
+            "00:1c:73:aa:bb:cc:dd",
+            "0:1c:73:aa:bb:cc",
+            "zz:1c:73:aa:bb:cc",
+        ] {
+            assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dedup_key_ignores_descriptive_fields() {
+        let a = Event::DiscoverSeen {
+            interface: "et3".into(),
+            mac: mac(),
+            serial: None,
+            model: None,
+        };
+        let b = Event::DiscoverSeen {
+            interface: "et3".into(),
+            mac: mac(),
+            serial: Some("JPE1".into()),
+            model: None,
+        };
+        let c = Event::DiscoverSeen {
+            interface: "et4".into(),
+            mac: mac(),
+            serial: None,
+            model: None,
+        };
+        assert_eq!(a.dedup_key(), b.dedup_key());
+        assert_ne!(a.dedup_key(), c.dedup_key());
+    }
+}

@@ -1,0 +1,49 @@
+//! The one error type of this crate.
+
+use std::time::Duration;
+
+/// Errors from VM control, attachment checks and health waits.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// A MAC address that is not six hex pairs.
+    #[error("invalid MAC address {0:?}: expected six hex pairs like 52:54:00:12:34:56")]
+    InvalidMac(String),
+    /// A VM or domain name that cannot be put into a command safely.
+    #[error(
+        "invalid VM name {0:?}: it must be non-empty, without whitespace or control characters"
+    )]
+    InvalidName(String),
+    /// EOS refused or failed `virtual-machine NAME restart`.
+    #[error("EOS could not restart virtual-machine {vm}: {source}")]
+    Eos {
+        vm: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `virsh` could not be started at all.
+    #[error("cannot run {program}: {source} (install libvirt-clients)")]
+    VirshSpawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `virsh` ran and failed; `stderr` is libvirt's own message.
+    #[error("`{command}` failed: {stderr}")]
+    Virsh { command: String, stderr: String },
+    /// `virsh` answered something this crate does not understand.
+    #[error("cannot understand the output of `{command}`: {reason}")]
+    VirshOutput { command: String, reason: String },
+    /// Reading the bridge's ports failed.
+    #[error("cannot list the ports of the VM's bridge: {0}")]
+    Bridge(#[from] ztps_net::NetError),
+    /// A health-check URL this client cannot use.
+    #[error("invalid health-check URL {url:?}: {reason}")]
+    InvalidHealthUrl { url: String, reason: String },
+    /// The ZTPServer did not answer 200 in time.
+    #[error("{url} did not answer 200 within {waited:?}; last: {last}")]
+    NeverHealthy {
+        url: String,
+        waited: Duration,
+        last: String,
+    },
+}

@@ -1,0 +1,161 @@
+//! The libvirt domain of the ZTPServer VM, written element by element with
+//! quick-xml so every value is escaped and the document is always well formed.
+//!
+//! Only configuration goes in: no `id=`, `<alias>`, `/dev/pts/N` or `vnet*`
+//! target (live state, or names libvirt reserves for itself).
+
+use std::io;
+
+use quick_xml::Writer;
+use quick_xml::events::BytesText;
+use ztps_config::Spine;
+
+use crate::Error;
+
+type Xml = Writer<Vec<u8>>;
+
+/// The domain XML EOS's `virtual-machine` (or libvirt) defines the VM from.
+pub fn domain_xml(spine: &Spine) -> Result<String, Error> {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    write_domain(&mut writer, spine).map_err(Error::Xml)?;
+    let mut text = String::from_utf8(writer.into_inner()).map_err(|e| Error::Xml(io::Error::other(e)))?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn write_domain(w: &mut Xml, spine: &Spine) -> io::Result<()> {
+    let vm = &spine.vm;
+    let memory = vm.memory_mib.to_string();
+    let vcpus = vm.vcpus.to_string();
+    w.create_element("domain")
+        .with_attribute(("type", "kvm"))
+        .write_inner_content(|w| {
+            text_element(w, "name", &vm.name)?;
+            w.create_element("memory")
+                .with_attribute(("unit", "MiB"))
+                .write_text_content(BytesText::new(&memory))?;
+            w.create_element("currentMemory")
+                .with_attribute(("unit", "MiB"))
+                .write_text_content(BytesText::new(&memory))?;
+            w.create_element("vcpu")
+                .with_attribute(("placement", "static"))
+                .write_text_content(BytesText::new(&vcpus))?;
+            w.create_element("os").write_inner_content(|w| {
+                w.create_element("type")
+                    .with_attribute(("arch", "x86_64"))
+                    .with_attribute(("machine", vm.machine.as_str()))
+                    .write_text_content(BytesText::new("hvm"))?;
+                w.create_element("boot").with_attribute(("dev", "hd")).write_empty()?;
+                Ok(())
+            })?;
+            w.create_element("features").write_inner_content(|w| {
+                for feature in ["acpi", "apic", "pae"] {
+                    w.create_element(feature).write_empty()?;
+                }
+                Ok(())
+            })?;
+            w.create_element("clock").with_attribute(("offset", "utc")).write_empty()?;
+            text_element(w, "on_poweroff", "destroy")?;
+            text_element(w, "on_reboot", "restart")?;
+            text_element(w, "on_crash", "restart")?;
+            w.create_element("devices").write_inner_content(|w| write_devices(w, spine))?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
+    let vm = &spine.vm;
+    if let Some(emulator) = &vm.emulator {
+        text_element(w, "emulator", &emulator.to_string_lossy())?;
+    }
+    let disk = vm.disk.to_string_lossy();
+    w.create_element("disk")
+        .with_attribute(("type", "file"))
+        .with_attribute(("device", "disk"))
+        .write_inner_content(|w| {
+            w.create_element("driver")
+                .with_attribute(("name", "qemu"))
+                .with_attribute(("type", vm.disk_format.as_str()))
+                .write_empty()?;
+            w.create_element("source").with_attribute(("file", disk.as_ref())).write_empty()?;
+            w.create_element("target")
+                .with_attribute(("dev", "hda"))
+                .with_attribute(("bus", "ide"))
+                .write_empty()?;
+            Ok(())
+        })?;
+    if let Some(seed) = &vm.seed_disk {
+        // The Day-1 seed is an ISO (cloud-init NoCloud); a CD-ROM is the
+        // read-only device every guest and the IDE bus support.
+        let seed = seed.to_string_lossy();
+        w.create_element("disk")
+            .with_attribute(("type", "file"))
+            .with_attribute(("device", "cdrom"))
+            .write_inner_content(|w| {
+                w.create_element("driver")
+                    .with_attribute(("name", "qemu"))
+                    .with_attribute(("type", "raw"))
+                    .write_empty()?;
+                w.create_element("source").with_attribute(("file", seed.as_ref())).write_empty()?;
+                w.create_element("target")
+                    .with_attribute(("dev", "hdb"))
+                    .with_attribute(("bus", "ide"))
+                    .write_empty()?;
+                w.create_element("readonly").write_empty()?;
+                Ok(())
+            })?;
+    }
+    let mac = vm.mac.to_string();
+    w.create_element("interface")
+        .with_attribute(("type", "bridge"))
+        .write_inner_content(|w| {
+            w.create_element("mac").with_attribute(("address", mac.as_str())).write_empty()?;
+            w.create_element("source")
+                .with_attribute(("bridge", spine.bridge.name.as_str()))
+                .write_empty()?;
+            w.create_element("model")
+                .with_attribute(("type", vm.nic_model.as_str()))
+                .write_empty()?;
+            Ok(())
+        })?;
+    w.create_element("serial")
+        .with_attribute(("type", "pty"))
+        .write_inner_content(|w| {
+            w.create_element("target").with_attribute(("port", "0")).write_empty()?;
+            Ok(())
+        })?;
+    w.create_element("console")
+        .with_attribute(("type", "pty"))
+        .write_inner_content(|w| {
+            w.create_element("target")
+                .with_attribute(("type", "serial"))
+                .with_attribute(("port", "0"))
+                .write_empty()?;
+            Ok(())
+        })?;
+    if vm.vnc {
+        // Never on 0.0.0.0: VNC here has no password.
+        w.create_element("graphics")
+            .with_attribute(("type", "vnc"))
+            .with_attribute(("autoport", "yes"))
+            .with_attribute(("listen", "127.0.0.1"))
+            .write_inner_content(|w| {
+                w.create_element("listen")
+                    .with_attribute(("type", "address"))
+                    .with_attribute(("address", "127.0.0.1"))
+                    .write_empty()?;
+                Ok(())
+            })?;
+        w.create_element("video").write_inner_content(|w| {
+            w.create_element("model").with_attribute(("type", "vga")).write_empty()?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn text_element(w: &mut Xml, name: &str, text: &str) -> io::Result<()> {
+    w.create_element(name).write_text_content(BytesText::new(text))?;
+    Ok(())
+}

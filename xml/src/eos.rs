@@ -1,0 +1,86 @@
+//! EOS startup-config: the lines that make a spine host the ZTPServer VM and
+//! run the agent.
+
+use std::fmt::Write as _;
+
+use ztps_config::{DEFAULT_AGENT_CONFIG_PATH, EapiTransport, Spine};
+
+/// The domain XML's file name on flash, as `virtual-machine` refers to it.
+pub const DOMAIN_XML_FILE: &str = "ztps.xml";
+
+/// Which form of startup-config to render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartupForm {
+    /// A whole config for a fresh spine (hostname, `end`).
+    Full,
+    /// Only the ZTP-related sections, to paste into an existing config.
+    Snippet,
+}
+
+/// Renders the startup-config for `spine` in the given form.
+pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
+    let mut out = String::with_capacity(256 + spine.leaves.len() * 96);
+    match form {
+        StartupForm::Full => {
+            let _ = writeln!(out, "! startup-config for {}, rendered by ztps-agent from the fabric description", spine.name);
+            if let Some(serial) = &spine.serial {
+                let _ = writeln!(out, "! serial number {serial}");
+            }
+            out.push_str("!\n");
+            let _ = writeln!(out, "hostname {}", spine.name);
+            out.push_str("!\n");
+        }
+        StartupForm::Snippet => {
+            let _ = writeln!(out, "! ztps-eos sections for {}: merge into the running config", spine.name);
+            out.push_str("!\n");
+        }
+    }
+    out.push_str("ip routing\n!\n");
+    for link in &spine.leaves {
+        let _ = writeln!(out, "interface {}", link.interface);
+        match &link.leaf_interface {
+            Some(peer) => {
+                let _ = writeln!(out, "   description {} {peer}", link.leaf);
+            }
+            None => {
+                let _ = writeln!(out, "   description {}", link.leaf);
+            }
+        }
+        out.push_str("   no switchport\n");
+        let _ = writeln!(out, "   ip address {}", link.spine_address());
+        out.push_str("!\n");
+    }
+    let _ = writeln!(out, "interface {}", spine.loopback.name);
+    out.push_str("   description ZTPServer VM subnet\n");
+    let _ = writeln!(out, "   ip address {}", spine.loopback.address);
+    out.push_str("!\n");
+
+    out.push_str("management api http-commands\n");
+    match spine.eapi.transport {
+        EapiTransport::UnixSocket => out.push_str("   protocol unix-socket\n"),
+        EapiTransport::HttpLocalhost if spine.eapi.port == 8080 => out.push_str("   protocol http localhost\n"),
+        EapiTransport::HttpLocalhost => {
+            let _ = writeln!(out, "   protocol http localhost port {}", spine.eapi.port);
+        }
+        EapiTransport::Https => out.push_str("   protocol https\n"),
+    }
+    out.push_str("   no shutdown\n!\n");
+
+    out.push_str("daemon ztps\n");
+    let _ = writeln!(out, "   exec {} run --config {DEFAULT_AGENT_CONFIG_PATH}", spine.agent_path());
+    out.push_str("   no shutdown\n!\n");
+
+    let _ = writeln!(out, "virtual-machine {}", spine.vm.name);
+    let _ = writeln!(out, "   config-file flash:/{DOMAIN_XML_FILE}");
+    out.push_str("   enable\n!\n");
+
+    if let Some(asn) = spine.bgp_asn {
+        let _ = writeln!(out, "router bgp {asn}");
+        let _ = writeln!(out, "   network {}", spine.vm_subnet());
+        out.push_str("!\n");
+    }
+    if form == StartupForm::Full {
+        out.push_str("end\n");
+    }
+    out
+}
