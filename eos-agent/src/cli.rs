@@ -43,7 +43,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", group = "input")]
     pub config: Option<PathBuf>,
     /// Fabric files to validate, merged in the order given.
-    #[arg(long, value_name = "FILE", group = "input")]
+    #[arg(long, value_name = "FILE", num_args = 1.., group = "input")]
     pub fabric: Vec<PathBuf>,
     /// Also require this spine to exist in the fabric.
     #[arg(long, value_name = "NAME", requires = "fabric")]
@@ -56,7 +56,7 @@ pub struct RenderArgs {
     #[arg(value_enum)]
     pub kind: Kind,
     /// Fabric files, merged in the order given (later keys win).
-    #[arg(long, value_name = "FILE", required = true)]
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
     pub fabric: Vec<PathBuf>,
     /// The spine to render for; required when the fabric has several.
     #[arg(long, value_name = "NAME")]

@@ -18,7 +18,8 @@ type Xml = Writer<Vec<u8>>;
 pub fn domain_xml(spine: &Spine) -> Result<String, Error> {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     write_domain(&mut writer, spine).map_err(Error::Xml)?;
-    let mut text = String::from_utf8(writer.into_inner()).map_err(|e| Error::Xml(io::Error::other(e)))?;
+    let mut text =
+        String::from_utf8(writer.into_inner()).map_err(|e| Error::Xml(io::Error::other(e)))?;
     text.push('\n');
     Ok(text)
 }
@@ -45,7 +46,9 @@ fn write_domain(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                     .with_attribute(("arch", "x86_64"))
                     .with_attribute(("machine", vm.machine.as_str()))
                     .write_text_content(BytesText::new("hvm"))?;
-                w.create_element("boot").with_attribute(("dev", "hd")).write_empty()?;
+                w.create_element("boot")
+                    .with_attribute(("dev", "hd"))
+                    .write_empty()?;
                 Ok(())
             })?;
             w.create_element("features").write_inner_content(|w| {
@@ -54,11 +57,14 @@ fn write_domain(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                 }
                 Ok(())
             })?;
-            w.create_element("clock").with_attribute(("offset", "utc")).write_empty()?;
+            w.create_element("clock")
+                .with_attribute(("offset", "utc"))
+                .write_empty()?;
             text_element(w, "on_poweroff", "destroy")?;
             text_element(w, "on_reboot", "restart")?;
             text_element(w, "on_crash", "restart")?;
-            w.create_element("devices").write_inner_content(|w| write_devices(w, spine))?;
+            w.create_element("devices")
+                .write_inner_content(|w| write_devices(w, spine))?;
             Ok(())
         })?;
     Ok(())
@@ -78,7 +84,9 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                 .with_attribute(("name", "qemu"))
                 .with_attribute(("type", vm.disk_format.as_str()))
                 .write_empty()?;
-            w.create_element("source").with_attribute(("file", disk.as_ref())).write_empty()?;
+            w.create_element("source")
+                .with_attribute(("file", disk.as_ref()))
+                .write_empty()?;
             w.create_element("target")
                 .with_attribute(("dev", "hda"))
                 .with_attribute(("bus", "ide"))
@@ -97,7 +105,9 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                     .with_attribute(("name", "qemu"))
                     .with_attribute(("type", "raw"))
                     .write_empty()?;
-                w.create_element("source").with_attribute(("file", seed.as_ref())).write_empty()?;
+                w.create_element("source")
+                    .with_attribute(("file", seed.as_ref()))
+                    .write_empty()?;
                 w.create_element("target")
                     .with_attribute(("dev", "hdb"))
                     .with_attribute(("bus", "ide"))
@@ -110,7 +120,9 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
     w.create_element("interface")
         .with_attribute(("type", "bridge"))
         .write_inner_content(|w| {
-            w.create_element("mac").with_attribute(("address", mac.as_str())).write_empty()?;
+            w.create_element("mac")
+                .with_attribute(("address", mac.as_str()))
+                .write_empty()?;
             w.create_element("source")
                 .with_attribute(("bridge", spine.bridge.name.as_str()))
                 .write_empty()?;
@@ -122,7 +134,9 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
     w.create_element("serial")
         .with_attribute(("type", "pty"))
         .write_inner_content(|w| {
-            w.create_element("target").with_attribute(("port", "0")).write_empty()?;
+            w.create_element("target")
+                .with_attribute(("port", "0"))
+                .write_empty()?;
             Ok(())
         })?;
     w.create_element("console")
@@ -148,7 +162,9 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                 Ok(())
             })?;
         w.create_element("video").write_inner_content(|w| {
-            w.create_element("model").with_attribute(("type", "vga")).write_empty()?;
+            w.create_element("model")
+                .with_attribute(("type", "vga"))
+                .write_empty()?;
             Ok(())
         })?;
     }
@@ -156,6 +172,7 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
 }
 
 fn text_element(w: &mut Xml, name: &str, text: &str) -> io::Result<()> {
-    w.create_element(name).write_text_content(BytesText::new(text))?;
+    w.create_element(name)
+        .write_text_content(BytesText::new(text))?;
     Ok(())
 }

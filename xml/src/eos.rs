@@ -22,7 +22,11 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
     let mut out = String::with_capacity(256 + spine.leaves.len() * 96);
     match form {
         StartupForm::Full => {
-            let _ = writeln!(out, "! startup-config for {}, rendered by ztps-agent from the fabric description", spine.name);
+            let _ = writeln!(
+                out,
+                "! startup-config for {}, rendered by ztps-agent from the fabric description",
+                spine.name
+            );
             if let Some(serial) = &spine.serial {
                 let _ = writeln!(out, "! serial number {serial}");
             }
@@ -31,7 +35,11 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
             out.push_str("!\n");
         }
         StartupForm::Snippet => {
-            let _ = writeln!(out, "! ztps-eos sections for {}: merge into the running config", spine.name);
+            let _ = writeln!(
+                out,
+                "! ztps-eos sections for {}: merge into the running config",
+                spine.name
+            );
             out.push_str("!\n");
         }
     }
@@ -58,7 +66,9 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
     out.push_str("management api http-commands\n");
     match spine.eapi.transport {
         EapiTransport::UnixSocket => out.push_str("   protocol unix-socket\n"),
-        EapiTransport::HttpLocalhost if spine.eapi.port == 8080 => out.push_str("   protocol http localhost\n"),
+        EapiTransport::HttpLocalhost if spine.eapi.port == 8080 => {
+            out.push_str("   protocol http localhost\n")
+        }
         EapiTransport::HttpLocalhost => {
             let _ = writeln!(out, "   protocol http localhost port {}", spine.eapi.port);
         }
@@ -67,7 +77,11 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
     out.push_str("   no shutdown\n!\n");
 
     out.push_str("daemon ztps\n");
-    let _ = writeln!(out, "   exec {} run --config {DEFAULT_AGENT_CONFIG_PATH}", spine.agent_path());
+    let _ = writeln!(
+        out,
+        "   exec {} run --config {DEFAULT_AGENT_CONFIG_PATH}",
+        spine.agent_path()
+    );
     out.push_str("   no shutdown\n!\n");
 
     let _ = writeln!(out, "virtual-machine {}", spine.vm.name);

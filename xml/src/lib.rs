@@ -137,7 +137,11 @@ mod tests {
             assert_eq!(artifact.name(), name);
             assert_eq!(name.parse::<Artifact>().ok(), Some(artifact));
         }
-        let err = "zip".parse::<Artifact>().err().map(|e| e.to_string()).unwrap_or_default();
+        let err = "zip"
+            .parse::<Artifact>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("domain-xml, startup-config"), "{err}");
     }
 }

@@ -28,8 +28,12 @@ fn check_golden(path: &Path, actual: &str) {
         eprintln!("blessed {}", path.display());
         return;
     }
-    let expected = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with ZTPS_BLESS=1 to create it)", path.display()));
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with ZTPS_BLESS=1 to create it)",
+            path.display()
+        )
+    });
     assert!(
         expected == actual,
         "{} differs from the rendering (ZTPS_BLESS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
@@ -41,7 +45,13 @@ fn check_spine(fabric: &Fabric, spine: &str, dir: &str) {
     let spine = fabric.spine(Some(spine)).unwrap();
     for artifact in Artifact::ALL {
         let text = render(artifact, spine).unwrap();
-        check_golden(&root().join("tests/golden").join(dir).join(artifact.file_name()), &text);
+        check_golden(
+            &root()
+                .join("tests/golden")
+                .join(dir)
+                .join(artifact.file_name()),
+            &text,
+        );
     }
 }
 

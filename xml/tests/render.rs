@@ -4,14 +4,23 @@
 
 use std::path::Path;
 
-use ztps_config::{AgentInstall, DiskFormat, EapiTransport, NicModel, Spine, load_fabric, parse_agent_config};
-use ztps_render::{StartupForm, boot_config, boot_extensions, domain_xml, render, startup_config, Artifact};
+use ztps_config::{
+    AgentInstall, DiskFormat, EapiTransport, NicModel, Spine, load_fabric, parse_agent_config,
+};
+use ztps_render::{
+    Artifact, StartupForm, boot_config, boot_extensions, domain_xml, render, startup_config,
+};
 
 fn spines() -> Vec<Spine> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut all = Vec::new();
     for file in ["../examples/fabric.toml", "tests/fabrics/full.toml"] {
-        all.extend(load_fabric(&[root.join(file)]).unwrap().spines.into_values());
+        all.extend(
+            load_fabric(&[root.join(file)])
+                .unwrap()
+                .spines
+                .into_values(),
+        );
     }
     all
 }
@@ -48,7 +57,10 @@ fn domain_xml_never_carries_live_state_or_reserved_names() {
             assert!(!xml.contains(forbidden), "{forbidden:?} in:\n{xml}");
         }
         let driver = format!("type=\"{}\"", spine.vm.disk_format.as_str());
-        assert!(xml.contains(&driver), "disk driver must match the format:\n{xml}");
+        assert!(
+            xml.contains(&driver),
+            "disk driver must match the format:\n{xml}"
+        );
         assert!(xml.contains(&format!("<mac address=\"{}\"/>", spine.vm.mac)));
         assert!(xml.contains(&format!("<source bridge=\"{}\"/>", spine.bridge.name)));
         assert_eq!(xml.contains("<graphics"), spine.vm.vnc);
@@ -63,8 +75,14 @@ fn domain_xml_never_carries_live_state_or_reserved_names() {
 fn special_characters_are_escaped() {
     let spine = variations().remove(3);
     let xml = domain_xml(&spine).unwrap();
-    assert!(xml.contains("<name>a&lt;b&gt;&amp;&apos;c&quot;</name>"), "{xml}");
-    assert!(xml.contains("&lt;odd&gt; &amp; &apos;name&apos;.vmdk"), "{xml}");
+    assert!(
+        xml.contains("<name>a&lt;b&gt;&amp;&apos;c&quot;</name>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("&lt;odd&gt; &amp; &apos;name&apos;.vmdk"),
+        "{xml}"
+    );
 }
 
 /// The real libvirt schema is the judge of the domain XML.
@@ -97,8 +115,15 @@ fn domain_xml_passes_virt_xml_validate() {
         "<domain type=\"kvm\"><name>x</name><memory unit=\"MiB\">lots</memory><os><type>hvm</type></os></domain>\n",
     )
     .unwrap();
-    let out = std::process::Command::new("virt-xml-validate").arg(&broken).arg("domain").output().unwrap();
-    assert!(!out.status.success(), "a domain with a non-numeric memory size must fail validation");
+    let out = std::process::Command::new("virt-xml-validate")
+        .arg(&broken)
+        .arg("domain")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a domain with a non-numeric memory size must fail validation"
+    );
 }
 
 #[test]
@@ -110,19 +135,40 @@ fn startup_config_sections() {
         assert!(full.contains(&format!("hostname {}\n", spine.name)));
         assert!(!snippet.contains("hostname") && !snippet.contains("\nend\n"));
         for text in [&full, &snippet] {
-            let daemon = format!("daemon ztps\n   exec {} run --config /mnt/flash/ztps-agent.toml\n   no shutdown\n", spine.agent_path());
+            let daemon = format!(
+                "daemon ztps\n   exec {} run --config /mnt/flash/ztps-agent.toml\n   no shutdown\n",
+                spine.agent_path()
+            );
             assert!(text.contains(&daemon), "{text}");
-            assert!(text.contains(&format!("virtual-machine {}\n   config-file flash:/ztps.xml\n   enable\n", spine.vm.name)));
-            assert!(text.contains(&format!("interface {}\n   description ZTPServer VM subnet\n   ip address {}\n", spine.loopback.name, spine.loopback.address)));
+            assert!(text.contains(&format!(
+                "virtual-machine {}\n   config-file flash:/ztps.xml\n   enable\n",
+                spine.vm.name
+            )));
+            assert!(text.contains(&format!(
+                "interface {}\n   description ZTPServer VM subnet\n   ip address {}\n",
+                spine.loopback.name, spine.loopback.address
+            )));
             let protocol = match spine.eapi.transport {
                 EapiTransport::UnixSocket => "protocol unix-socket".to_string(),
-                EapiTransport::HttpLocalhost if spine.eapi.port == 8080 => "protocol http localhost".to_string(),
-                EapiTransport::HttpLocalhost => format!("protocol http localhost port {}", spine.eapi.port),
+                EapiTransport::HttpLocalhost if spine.eapi.port == 8080 => {
+                    "protocol http localhost".to_string()
+                }
+                EapiTransport::HttpLocalhost => {
+                    format!("protocol http localhost port {}", spine.eapi.port)
+                }
                 EapiTransport::Https => "protocol https".to_string(),
             };
-            assert!(text.contains(&format!("management api http-commands\n   {protocol}\n   no shutdown\n")), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "management api http-commands\n   {protocol}\n   no shutdown\n"
+                )),
+                "{text}"
+            );
             match spine.bgp_asn {
-                Some(asn) => assert!(text.contains(&format!("router bgp {asn}\n   network {}\n", spine.vm_subnet()))),
+                Some(asn) => assert!(text.contains(&format!(
+                    "router bgp {asn}\n   network {}\n",
+                    spine.vm_subnet()
+                ))),
                 None => assert!(!text.contains("router bgp")),
             }
             for link in &spine.leaves {
@@ -130,7 +176,10 @@ fn startup_config_sections() {
                 let at = text.find(&block).unwrap();
                 let section = &text[at..at + text[at..].find("!\n").unwrap()];
                 assert!(section.contains("   no switchport\n"), "{section}");
-                assert!(section.contains(&format!("   ip address {}\n", link.spine_address())), "{section}");
+                assert!(
+                    section.contains(&format!("   ip address {}\n", link.spine_address())),
+                    "{section}"
+                );
             }
         }
     }
@@ -139,7 +188,10 @@ fn startup_config_sections() {
 #[test]
 fn boot_files() {
     for spine in spines() {
-        assert_eq!(boot_config(&spine), format!("SWI=flash:{}\n", spine.eos_image));
+        assert_eq!(
+            boot_config(&spine),
+            format!("SWI=flash:{}\n", spine.eos_image)
+        );
         let ext = boot_extensions(&spine);
         match spine.agent.install {
             AgentInstall::Swix => assert_eq!(ext, format!("{}\n", spine.agent.swix_file)),

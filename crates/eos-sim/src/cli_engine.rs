@@ -40,11 +40,19 @@ pub struct Failure {
 
 impl Failure {
     fn invalid(errors: impl Into<String>) -> Self {
-        Self { code: 1002, summary: "invalid command", errors: vec![errors.into()] }
+        Self {
+            code: 1002,
+            summary: "invalid command",
+            errors: vec![errors.into()],
+        }
     }
 
     fn could_not_run(errors: impl Into<String>) -> Self {
-        Self { code: 1000, summary: "could not run command", errors: vec![errors.into()] }
+        Self {
+            code: 1000,
+            summary: "could not run command",
+            errors: vec![errors.into()],
+        }
     }
 
     fn unauthorized(cmd: &str) -> Self {
@@ -73,21 +81,38 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn new(sim: &'a Sim) -> Self {
-        Self { sim, mode: Mode::Exec, links: None }
+        Self {
+            sim,
+            mode: Mode::Exec,
+            links: None,
+        }
     }
 
     /// Runs the commands in order and stops at the first failure, as EOS does.
-    pub async fn run_all(&mut self, cmds: &[CmdInput], format: Format, faults: &Faults) -> Result<Vec<Value>, BatchFailure> {
+    pub async fn run_all(
+        &mut self,
+        cmds: &[CmdInput],
+        format: Format,
+        faults: &Faults,
+    ) -> Result<Vec<Value>, BatchFailure> {
         let mut done = Vec::with_capacity(cmds.len());
         for (index, c) in cmds.iter().enumerate() {
             let result = match faults.error_for(c.cmd.trim()) {
                 Some(1005) => Err(Failure::unauthorized(c.cmd.trim())),
-                Some(_) => Err(Failure::could_not_run("injected fault: could not run command")),
+                Some(_) => Err(Failure::could_not_run(
+                    "injected fault: could not run command",
+                )),
                 None => self.run(c.cmd.trim(), format).await,
             };
             match result {
                 Ok(v) => done.push(v),
-                Err(failure) => return Err(BatchFailure { index, failure, done }),
+                Err(failure) => {
+                    return Err(BatchFailure {
+                        index,
+                        failure,
+                        done,
+                    });
+                }
             }
         }
         Ok(done)
@@ -142,12 +167,29 @@ impl<'a> Session<'a> {
         }
         if is(&[("show", 2), ("hostname", 5)]) {
             let name = self.sim.hostname();
-            return Ok(text(format!("Hostname: {name}\nFQDN:     {name}\n")).unwrap_or(json!({"hostname": name, "fqdn": name})));
+            return Ok(text(format!("Hostname: {name}\nFQDN:     {name}\n"))
+                .unwrap_or(json!({"hostname": name, "fqdn": name})));
         }
         for (filter, pattern) in [
             (None, &[("show", 2), ("interfaces", 3), ("status", 4)][..]),
-            (Some(true), &[("show", 2), ("interfaces", 3), ("status", 4), ("connected", 4)][..]),
-            (Some(false), &[("show", 2), ("interfaces", 3), ("status", 4), ("notconnect", 4)][..]),
+            (
+                Some(true),
+                &[
+                    ("show", 2),
+                    ("interfaces", 3),
+                    ("status", 4),
+                    ("connected", 4),
+                ][..],
+            ),
+            (
+                Some(false),
+                &[
+                    ("show", 2),
+                    ("interfaces", 3),
+                    ("status", 4),
+                    ("notconnect", 4),
+                ][..],
+            ),
         ] {
             if is(pattern) {
                 let v = replies::interfaces_status(self.links().await?, filter);
@@ -174,9 +216,13 @@ impl<'a> Session<'a> {
             return Ok(text(replies::lldp_text(&file)).unwrap_or(v));
         }
         // Config-mode commands.
-        let config_command = is(&[("hostname", 4), ("", 0)]) || is(&[("virtual-machine", 7), ("", 0), ("restart", 3)]);
+        let config_command = is(&[("hostname", 4), ("", 0)])
+            || is(&[("virtual-machine", 7), ("", 0), ("restart", 3)]);
         if config_command && self.mode != Mode::Config {
-            return Err(Failure::invalid(format!("Invalid input (at token 0: '{}')", words[0])));
+            return Err(Failure::invalid(format!(
+                "Invalid input (at token 0: '{}')",
+                words[0]
+            )));
         }
         if is(&[("hostname", 4), ("", 0)]) {
             self.sim.set_hostname(words[1]);
@@ -184,16 +230,28 @@ impl<'a> Session<'a> {
         }
         if is(&[("virtual-machine", 7), ("", 0), ("restart", 3)]) {
             let command = self.sim.args.vm_restart_cmd.as_deref();
-            self.sim.vm.restart(command, words[1]).await.map_err(Failure::could_not_run)?;
+            self.sim
+                .vm
+                .restart(command, words[1])
+                .await
+                .map_err(Failure::could_not_run)?;
             return Ok(text(String::new()).unwrap_or(json!({})));
         }
-        Err(Failure::invalid(format!("Invalid input (at token {}: '{}')", bad_token(&words), words[bad_token(&words)])))
+        Err(Failure::invalid(format!(
+            "Invalid input (at token {}: '{}')",
+            bad_token(&words),
+            words[bad_token(&words)]
+        )))
     }
 }
 
 impl Mode {
     fn max_privileged(self) -> Self {
-        if self == Mode::Config { self } else { Mode::Privileged }
+        if self == Mode::Config {
+            self
+        } else {
+            Mode::Privileged
+        }
     }
 }
 
@@ -240,10 +298,19 @@ mod tests {
     #[test]
     fn abbreviations_match_keywords() {
         assert!(matches(&["sh", "ver"], &[("show", 2), ("version", 3)]));
-        assert!(matches(&["SHOW", "Version"], &[("show", 2), ("version", 3)]));
+        assert!(matches(
+            &["SHOW", "Version"],
+            &[("show", 2), ("version", 3)]
+        ));
         assert!(!matches(&["s", "ver"], &[("show", 2), ("version", 3)]));
-        assert!(!matches(&["show", "version", "x"], &[("show", 2), ("version", 3)]));
-        assert!(matches(&["virtual-machine", "ztps", "restart"], &[("virtual-machine", 7), ("", 0), ("restart", 3)]));
+        assert!(!matches(
+            &["show", "version", "x"],
+            &[("show", 2), ("version", 3)]
+        ));
+        assert!(matches(
+            &["virtual-machine", "ztps", "restart"],
+            &[("virtual-machine", 7), ("", 0), ("restart", 3)]
+        ));
     }
 
     #[test]

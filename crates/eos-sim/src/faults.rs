@@ -69,7 +69,10 @@ impl Faults {
         let e = self.error.as_ref()?;
         let matches = match &e.commands {
             None => true,
-            Some(prefixes) => prefixes.iter().any(|p| cmd.to_ascii_lowercase().starts_with(&p.to_ascii_lowercase())),
+            Some(prefixes) => prefixes.iter().any(|p| {
+                cmd.to_ascii_lowercase()
+                    .starts_with(&p.to_ascii_lowercase())
+            }),
         };
         matches.then_some(e.code)
     }
@@ -176,7 +179,11 @@ mod tests {
     #[test]
     fn remaining_counts_down_then_clears() {
         let s = FaultState::new(None);
-        s.set(Faults { drop_connection: true, remaining: Some(2), ..Faults::default() });
+        s.set(Faults {
+            drop_connection: true,
+            remaining: Some(2),
+            ..Faults::default()
+        });
         assert!(s.take().drop_connection);
         assert!(s.take().drop_connection);
         assert!(s.take().is_empty());
@@ -185,7 +192,10 @@ mod tests {
     #[test]
     fn error_matches_prefixes_case_insensitively() {
         let f = Faults {
-            error: Some(InjectedError { code: 1000, commands: Some(vec!["show interfaces".into()]) }),
+            error: Some(InjectedError {
+                code: 1000,
+                commands: Some(vec!["show interfaces".into()]),
+            }),
             ..Faults::default()
         };
         assert_eq!(f.error_for("Show Interfaces status"), Some(1000));

@@ -30,7 +30,8 @@ pub struct Link {
 
 /// Every link whose name maps to an EOS interface, by EOS name order.
 pub async fn links() -> anyhow::Result<Vec<Link>> {
-    let (connection, handle, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
+    let (connection, handle, _) =
+        rtnetlink::new_connection().context("opening a netlink socket")?;
     let task = tokio::spawn(connection);
     let result = read(&handle).await;
     task.abort();
@@ -69,7 +70,15 @@ async fn read(handle: &rtnetlink::Handle) -> anyhow::Result<Vec<Link>> {
             };
         by_index.insert(
             msg.header.index,
-            Link { name, admin_up, oper_up, mtu, mac, description, ipv4: Vec::new() },
+            Link {
+                name,
+                admin_up,
+                oper_up,
+                mtu,
+                mac,
+                description,
+                ipv4: Vec::new(),
+            },
         );
     }
     let mut stream = handle.address().get().execute();
@@ -77,7 +86,9 @@ async fn read(handle: &rtnetlink::Handle) -> anyhow::Result<Vec<Link>> {
         if msg.header.family != AddressFamily::Inet {
             continue;
         }
-        let Some(link) = by_index.get_mut(&msg.header.index) else { continue };
+        let Some(link) = by_index.get_mut(&msg.header.index) else {
+            continue;
+        };
         // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
         let local = msg.attributes.iter().find_map(|a| match a {
             AddressAttribute::Local(IpAddr::V4(v4)) => Some(*v4),
@@ -99,5 +110,8 @@ async fn read(handle: &rtnetlink::Handle) -> anyhow::Result<Vec<Link>> {
 }
 
 pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

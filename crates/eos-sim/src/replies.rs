@@ -12,8 +12,15 @@ use crate::sim::Sim;
 const NO_MAC: &str = "00:00:00:00:00:00";
 
 pub fn show_version(sim: &Sim, links: &[Link]) -> Value {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let booted = sim.started.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let booted = sim
+        .started
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     let system_mac = sim.args.system_mac.clone().unwrap_or_else(|| {
         links
             .iter()
@@ -133,7 +140,11 @@ pub fn interfaces_status(links: &[Link], connected: Option<bool>) -> Value {
 }
 
 fn short_name(eos: &str) -> String {
-    for (long, short) in [("Ethernet", "Et"), ("Management", "Ma"), ("Port-Channel", "Po")] {
+    for (long, short) in [
+        ("Ethernet", "Et"),
+        ("Management", "Ma"),
+        ("Port-Channel", "Po"),
+    ] {
         if let Some(rest) = eos.strip_prefix(long) {
             return format!("{short}{rest}");
         }
@@ -159,7 +170,11 @@ pub fn interfaces_status_text(v: &Value) -> String {
                 s["linkStatus"].as_str().unwrap_or_default(),
                 vlan,
                 "full",
-                if s["bandwidth"].as_u64() == Some(1_000_000_000) { "1G" } else { "auto" },
+                if s["bandwidth"].as_u64() == Some(1_000_000_000) {
+                    "1G"
+                } else {
+                    "auto"
+                },
                 s["interfaceType"].as_str().unwrap_or_default(),
             ));
         }
@@ -171,7 +186,10 @@ pub fn interfaces_status_text(v: &Value) -> String {
 fn routed(links: &[Link]) -> impl Iterator<Item = &Link> {
     links.iter().filter(|l| {
         !l.ipv4.is_empty()
-            || matches!(l.name.kind, InterfaceKind::Management | InterfaceKind::Vlan | InterfaceKind::Loopback)
+            || matches!(
+                l.name.kind,
+                InterfaceKind::Management | InterfaceKind::Vlan | InterfaceKind::Loopback
+            )
     })
 }
 
@@ -186,8 +204,12 @@ pub fn ip_interface(links: &[Link]) -> Value {
     for l in routed(links) {
         let primary = l.ipv4.first().unwrap_or(&UNSET);
         let secondaries: Vec<Value> = l.ipv4.iter().skip(1).map(addr).collect();
-        let secondary_map: Map<String, Value> =
-            l.ipv4.iter().skip(1).map(|a| (a.0.to_string(), addr(a))).collect();
+        let secondary_map: Map<String, Value> = l
+            .ipv4
+            .iter()
+            .skip(1)
+            .map(|a| (a.0.to_string(), addr(a)))
+            .collect();
         interfaces.insert(
             l.name.eos_name(),
             json!({
@@ -241,7 +263,10 @@ pub fn ip_interface_brief(links: &[Link]) -> Value {
 }
 
 pub fn ip_interface_text(v: &Value) -> String {
-    let mut out = format!("{:<16} {:<20} {:<12} {:<10} {}\n", "Interface", "IP Address", "Status", "Protocol", "MTU");
+    let mut out = format!(
+        "{:<16} {:<20} {:<12} {:<10} {}\n",
+        "Interface", "IP Address", "Status", "Protocol", "MTU"
+    );
     if let Some(map) = v["interfaces"].as_object() {
         for (name, i) in map {
             let a = i["interfaceAddress"]
@@ -287,12 +312,17 @@ pub fn lldp_neighbors(file: &LldpFile) -> Value {
 pub fn lldp_neighbors_detail(links: &[Link], file: &LldpFile) -> Value {
     let mut ports = Map::new();
     for l in links {
-        if matches!(l.name.kind, InterfaceKind::Ethernet | InterfaceKind::Management) {
+        if matches!(
+            l.name.kind,
+            InterfaceKind::Ethernet | InterfaceKind::Management
+        ) {
             ports.insert(l.name.eos_name(), json!({"lldpNeighborInfo": []}));
         }
     }
     for n in &file.neighbors {
-        let entry = ports.entry(n.port.clone()).or_insert_with(|| json!({"lldpNeighborInfo": []}));
+        let entry = ports
+            .entry(n.port.clone())
+            .or_insert_with(|| json!({"lldpNeighborInfo": []}));
         if let Some(list) = entry["lldpNeighborInfo"].as_array_mut() {
             let mut info = json!({
                 "chassisIdType": "macAddress",
@@ -316,9 +346,18 @@ pub fn lldp_neighbors_detail(links: &[Link], file: &LldpFile) -> Value {
 }
 
 pub fn lldp_text(file: &LldpFile) -> String {
-    let mut out = format!("{:<12} {:<24} {:<16} {}\n", "Port", "Neighbor Device ID", "Neighbor Port ID", "TTL");
+    let mut out = format!(
+        "{:<12} {:<24} {:<16} {}\n",
+        "Port", "Neighbor Device ID", "Neighbor Port ID", "TTL"
+    );
     for n in &file.neighbors {
-        out.push_str(&format!("{:<12} {:<24} {:<16} {}\n", short_name(&n.port), n.system_name, n.port_id, n.ttl));
+        out.push_str(&format!(
+            "{:<12} {:<24} {:<16} {}\n",
+            short_name(&n.port),
+            n.system_name,
+            n.port_id,
+            n.ttl
+        ));
     }
     out
 }

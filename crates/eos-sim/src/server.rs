@@ -49,7 +49,12 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     fn new(user: &str, password: &str) -> Self {
-        Self { expected: format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))) }
+        Self {
+            expected: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            ),
+        }
     }
 
     fn allows(&self, req: &Request<Incoming>) -> bool {
@@ -75,20 +80,34 @@ fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
     respond(status, "application/json", v.to_string())
 }
 
-async fn handle(sim: Arc<Sim>, auth: Option<Arc<Auth>>, req: Request<Incoming>) -> Result<Response<Body>, DropConnection> {
+async fn handle(
+    sim: Arc<Sim>,
+    auth: Option<Arc<Auth>>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
     if let Some(auth) = &auth
         && !auth.allows(&req)
     {
-        let mut r = respond(StatusCode::UNAUTHORIZED, "text/plain", "Unable to authenticate user: Bad username/password combination");
-        r.headers_mut()
-            .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Basic realm=\"eAPI\""));
+        let mut r = respond(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "Unable to authenticate user: Bad username/password combination",
+        );
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"eAPI\""),
+        );
         return Ok(r);
     }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     match (path.as_str(), method) {
         ("/command-api", Method::POST) => command_api(&sim, req).await,
-        ("/command-api", _) => Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use POST")),
+        ("/command-api", _) => Ok(respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "use POST",
+        )),
         ("/sim/status", Method::GET) => Ok(json_response(
             StatusCode::OK,
             &json!({"requests": sim.requests(), "vm_restarts": sim.vm.history(), "hostname": sim.hostname()}),
@@ -118,10 +137,20 @@ async fn set_faults(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
     };
     let faults: Faults = match serde_json::from_slice(&body) {
         Ok(f) => f,
-        Err(e) => return respond(StatusCode::BAD_REQUEST, "text/plain", format!("bad faults object: {e}\n")),
+        Err(e) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                format!("bad faults object: {e}\n"),
+            );
+        }
     };
     if let Err(e) = faults.validate() {
-        return respond(StatusCode::BAD_REQUEST, "text/plain", format!("bad faults object: {e}\n"));
+        return respond(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            format!("bad faults object: {e}\n"),
+        );
     }
     tracing::info!(?faults, "faults set");
     sim.faults.set(faults.clone());
@@ -188,13 +217,19 @@ impl Listeners {
     pub async fn bind(sim: &Sim) -> anyhow::Result<Self> {
         let args = &sim.args;
         let http = match args.http {
-            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("binding HTTP {addr}"))?),
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding HTTP {addr}"))?,
+            ),
             None => None,
         };
         let https = match (args.https, &args.user, &args.password) {
             (Some(addr), Some(user), Some(password)) => {
                 let acceptor = crate::tls::self_signed(args.cert_out.as_deref())?;
-                let listener = TcpListener::bind(addr).await.with_context(|| format!("binding HTTPS {addr}"))?;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding HTTPS {addr}"))?;
                 Some((listener, acceptor, Arc::new(Auth::new(user, password))))
             }
             (Some(_), _, _) => anyhow::bail!("--https needs --user and --password"),
@@ -230,7 +265,9 @@ impl Listeners {
             let sim = sim.clone();
             tasks.spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     tokio::spawn(serve_connection(stream, sim.clone(), None));
                 }
             });
@@ -239,7 +276,9 @@ impl Listeners {
             let sim = sim.clone();
             tasks.spawn(async move {
                 loop {
-                    let Ok((stream, peer)) = listener.accept().await else { continue };
+                    let Ok((stream, peer)) = listener.accept().await else {
+                        continue;
+                    };
                     let (sim, auth, acceptor) = (sim.clone(), auth.clone(), acceptor.clone());
                     tokio::spawn(async move {
                         match acceptor.accept(stream).await {
@@ -255,7 +294,9 @@ impl Listeners {
             let sim = sim.clone();
             tasks.spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     tokio::spawn(serve_connection(stream, sim.clone(), None));
                 }
             });
@@ -279,7 +320,8 @@ fn bind_unix(path: &Path) -> anyhow::Result<UnixListener> {
     use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if meta.file_type().is_socket() {
-            std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing stale socket {}", path.display()))?;
         } else {
             anyhow::bail!("{} exists and is not a socket", path.display());
         }

@@ -31,11 +31,17 @@ impl Sim {
     }
 
     pub fn hostname(&self) -> String {
-        self.hostname.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.hostname
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn set_hostname(&self, name: &str) {
-        *self.hostname.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = name.to_string();
+        *self
+            .hostname
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = name.to_string();
     }
 
     pub fn count_request(&self) {

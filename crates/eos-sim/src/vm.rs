@@ -27,7 +27,10 @@ impl VmRecorder {
     /// Runs `command` (if any) with `$EOS_SIM_VM_NAME` set; records the
     /// attempt either way. An error is the reason EOS would report.
     pub async fn restart(&self, command: Option<&str>, name: &str) -> Result<(), String> {
-        let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         let (exit_code, result) = match command {
             None => (None, Ok(())),
             Some(cmd) => run(cmd, name).await,
@@ -36,12 +39,19 @@ impl VmRecorder {
         self.restarts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(VmRestart { name: name.to_string(), at, exit_code });
+            .push(VmRestart {
+                name: name.to_string(),
+                at,
+                exit_code,
+            });
         result
     }
 
     pub fn history(&self) -> Vec<VmRestart> {
-        self.restarts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.restarts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -52,7 +62,12 @@ async fn run(cmd: &str, name: &str) -> (Option<i32>, Result<(), String>) {
         .kill_on_drop(true)
         .output();
     match tokio::time::timeout(RESTART_TIMEOUT, child).await {
-        Err(_) => (None, Err(format!("restart of {name} timed out after {RESTART_TIMEOUT:?}"))),
+        Err(_) => (
+            None,
+            Err(format!(
+                "restart of {name} timed out after {RESTART_TIMEOUT:?}"
+            )),
+        ),
         Ok(Err(e)) => (None, Err(format!("cannot run the restart command: {e}"))),
         Ok(Ok(out)) if out.status.success() => (out.status.code(), Ok(())),
         Ok(Ok(out)) => (

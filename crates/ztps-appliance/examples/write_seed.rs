@@ -18,10 +18,13 @@ fn main() -> anyhow::Result<()> {
         [seed, fabric, out] => (seed, Some(fabric), out),
         _ => anyhow::bail!("usage: write_seed SEED.json [FABRIC.json] OUT.img"),
     };
-    let text = std::fs::read_to_string(seed).with_context(|| format!("reading {}", seed.display()))?;
-    let mut spec: SeedSpec = serde_json::from_str(&text).with_context(|| format!("parsing {}", seed.display()))?;
+    let text =
+        std::fs::read_to_string(seed).with_context(|| format!("reading {}", seed.display()))?;
+    let mut spec: SeedSpec =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", seed.display()))?;
     if let Some(fabric) = fabric {
-        let text = std::fs::read_to_string(fabric).with_context(|| format!("reading {}", fabric.display()))?;
+        let text = std::fs::read_to_string(fabric)
+            .with_context(|| format!("reading {}", fabric.display()))?;
         let fabric: ZtpsFabric =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", fabric.display()))?;
         spec.ztpserver_files.extend(ztpserver::render(&fabric)?);

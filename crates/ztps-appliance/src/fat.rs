@@ -11,7 +11,7 @@ use crate::Error;
 const LABEL: [u8; 11] = *b"cidata     ";
 const MIB: usize = 1024 * 1024;
 
-/// Builds a FAT12 image holding `files` in its root directory. The volume id
+/// Builds a FAT12 image (2048-byte sectors) holding `files` in its root directory. The volume id
 /// comes from the contents and fatfs (without its `chrono` feature) stamps
 /// every entry 1980-01-01, so equal inputs give equal bytes.
 pub(crate) fn build(files: &[(&str, &[u8])]) -> Result<Vec<u8>, Error> {
@@ -36,6 +36,10 @@ pub(crate) fn build(files: &[(&str, &[u8])]) -> Result<Vec<u8>, Error> {
         &mut disk,
         FormatVolumeOptions::new()
             .fat_type(FatType::Fat12)
+            // 2048-byte sectors: the same image then mounts from a disk and
+            // from a CD-ROM (the domain XML attaches the seed read-only as
+            // one), whose block size Linux will not go below.
+            .bytes_per_sector(2048)
             .volume_label(LABEL)
             .volume_id(volume_id),
     )
@@ -62,11 +66,18 @@ mod tests {
 
     #[test]
     fn files_read_back_with_label() {
-        let image = build(&[("meta-data", b"a: 1\n"), ("network-config", b"version: 2\n")]).unwrap();
+        let image = build(&[
+            ("meta-data", b"a: 1\n"),
+            ("network-config", b"version: 2\n"),
+        ])
+        .unwrap();
         assert_eq!(image.len() % MIB, 0);
         let fs = FileSystem::new(Cursor::new(image), FsOptions::new()).unwrap();
         assert_eq!(fs.volume_label(), "cidata");
-        assert_eq!(fs.read_volume_label_from_root_dir().unwrap().as_deref(), Some("cidata"));
+        assert_eq!(
+            fs.read_volume_label_from_root_dir().unwrap().as_deref(),
+            Some("cidata")
+        );
         let mut text = String::new();
         fs.root_dir()
             .open_file("network-config")

@@ -63,7 +63,16 @@ mod tests {
 
     #[test]
     fn rejects_other_interfaces() {
-        for bad in ["Management1", "Port-Channel1", "Ethernet", "Et0", "Et1//2", "Et1/2/3/4", "Etx", ""] {
+        for bad in [
+            "Management1",
+            "Port-Channel1",
+            "Ethernet",
+            "Et0",
+            "Et1//2",
+            "Et1/2/3/4",
+            "Etx",
+            "",
+        ] {
             assert!(canonical_ethernet("if", bad).is_err(), "{bad}");
         }
     }

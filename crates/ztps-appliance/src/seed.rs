@@ -78,7 +78,11 @@ impl SeedSpec {
         check_hostname("hostname", &self.hostname)?;
         let net = self.address.trunc();
         if self.address.prefix_len() == 32 {
-            return Err(Error::invalid("address", self.address.to_string(), "prefix leaves no room for a gateway"));
+            return Err(Error::invalid(
+                "address",
+                self.address.to_string(),
+                "prefix leaves no room for a gateway",
+            ));
         }
         if !net.contains(&self.gateway) || self.gateway == self.address.addr() {
             return Err(Error::invalid(
@@ -141,7 +145,10 @@ impl SeedSpec {
             &ztpserver::server_conf(&self.server_url, self.identifier)?,
         )];
         for file in &self.ztpserver_files {
-            write_files.push(write_file(&format!("{DATA_ROOT}/{}", file.path), &file.contents));
+            write_files.push(write_file(
+                &format!("{DATA_ROOT}/{}", file.path),
+                &file.contents,
+            ));
         }
         let mut doc = json!({
             "hostname": self.hostname,
@@ -164,7 +171,8 @@ impl SeedSpec {
             "routes": [{"to": "0.0.0.0/0", "via": self.gateway.to_string()}],
         });
         if !self.dns.is_empty() {
-            nic["nameservers"] = json!({"addresses": self.dns.iter().map(|a| a.to_string()).collect::<Vec<_>>()});
+            nic["nameservers"] =
+                json!({"addresses": self.dns.iter().map(|a| a.to_string()).collect::<Vec<_>>()});
         }
         let id = match &self.nic {
             NicMatch::Name(name) => name.clone(),
@@ -182,7 +190,10 @@ pub fn write_seed_image(spec: &SeedSpec, path: &Path) -> Result<(), Error> {
     let image = spec.image()?;
     let tmp = path.with_extension("tmp");
     let result = std::fs::write(&tmp, &image)
-        .map_err(|source| Error::Write { path: tmp.clone(), source })
+        .map_err(|source| Error::Write {
+            path: tmp.clone(),
+            source,
+        })
         .and_then(|()| {
             std::fs::rename(&tmp, path).map_err(|source| Error::Write {
                 path: path.to_path_buf(),
@@ -223,15 +234,27 @@ fn check_ssh_key(key: &str) -> Result<(), Error> {
     let kind = parts.next().unwrap_or_default();
     let body = parts.next().unwrap_or_default();
     let known = kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-");
-    let body_ok = !body.is_empty() && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='));
+    let body_ok = !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='));
     if !known || !body_ok || key.contains(['\n', '\r']) {
-        return Err(Error::invalid("ssh_authorized_key", key, "expected one OpenSSH public key line"));
+        return Err(Error::invalid(
+            "ssh_authorized_key",
+            key,
+            "expected one OpenSSH public key line",
+        ));
     }
     Ok(())
 }
 
 fn check_nic_name(name: &str) -> Result<(), Error> {
-    if name.is_empty() || name.len() > 15 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+    if name.is_empty()
+        || name.len() > 15
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
         return Err(Error::invalid("nic", name, "not a Linux interface name"));
     }
     Ok(())
@@ -239,8 +262,16 @@ fn check_nic_name(name: &str) -> Result<(), Error> {
 
 fn check_mac(mac: &str) -> Result<(), Error> {
     let parts: Vec<&str> = mac.split(':').collect();
-    if parts.len() != 6 || !parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())) {
-        return Err(Error::invalid("nic", mac, "expected a MAC address like 52:54:00:12:34:56"));
+    if parts.len() != 6
+        || !parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(Error::invalid(
+            "nic",
+            mac,
+            "expected a MAC address like 52:54:00:12:34:56",
+        ));
     }
     Ok(())
 }
@@ -251,7 +282,9 @@ fn check_data_path(path: &str) -> Result<(), Error> {
             !part.is_empty()
                 && part != "."
                 && part != ".."
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         });
     if !ok {
         return Err(Error::invalid(
@@ -294,7 +327,8 @@ mod tests {
         assert_eq!(meta["local-hostname"], "ztps-lab");
         assert!(meta["instance-id"].as_str().unwrap().starts_with("ztps-"));
         assert!(files.user_data.starts_with("#cloud-config\n"));
-        let user: Value = serde_json::from_str(files.user_data.trim_start_matches("#cloud-config\n")).unwrap();
+        let user: Value =
+            serde_json::from_str(files.user_data.trim_start_matches("#cloud-config\n")).unwrap();
         assert_eq!(user["hostname"], "ztps-lab");
         assert!(user.get("ssh_authorized_keys").is_none());
         let files_written: Vec<&str> = user["write_files"]
@@ -303,11 +337,18 @@ mod tests {
             .iter()
             .map(|f| f["path"].as_str().unwrap())
             .collect();
-        assert_eq!(files_written, [SERVER_CONF, "/usr/share/ztpserver/neighbordb"]);
+        assert_eq!(
+            files_written,
+            [SERVER_CONF, "/usr/share/ztpserver/neighbordb"]
+        );
         let conf = base64::engine::general_purpose::STANDARD
             .decode(user["write_files"][0]["content"].as_str().unwrap())
             .unwrap();
-        assert!(String::from_utf8(conf).unwrap().contains("server_url = http://192.0.2.10:8080\n"));
+        assert!(
+            String::from_utf8(conf)
+                .unwrap()
+                .contains("server_url = http://192.0.2.10:8080\n")
+        );
     }
 
     #[test]
@@ -327,24 +368,34 @@ mod tests {
         s.ssh_authorized_key = Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1 admin@site".into());
         let files = s.render().unwrap();
         let net: Value = serde_json::from_str(&files.network_config).unwrap();
-        assert_eq!(net["ethernets"]["appliance"]["match"]["macaddress"], "52:54:00:ab:cd:ef");
-        assert_eq!(net["ethernets"]["appliance"]["nameservers"]["addresses"][0], "192.0.2.53");
-        assert!(files.user_data.contains("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1 admin@site"));
+        assert_eq!(
+            net["ethernets"]["appliance"]["match"]["macaddress"],
+            "52:54:00:ab:cd:ef"
+        );
+        assert_eq!(
+            net["ethernets"]["appliance"]["nameservers"]["addresses"][0],
+            "192.0.2.53"
+        );
+        assert!(
+            files
+                .user_data
+                .contains("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1 admin@site")
+        );
     }
 
     #[test]
     fn rejects_bad_specs() {
-        let cases: Vec<Box<dyn Fn(&mut SeedSpec)>> = vec![
-            Box::new(|s| s.hostname = "bad host".into()),
-            Box::new(|s| s.gateway = Ipv4Addr::new(198, 51, 100, 1)),
-            Box::new(|s| s.gateway = Ipv4Addr::new(192, 0, 2, 10)),
-            Box::new(|s| s.address = "192.0.2.10/32".parse().unwrap()),
-            Box::new(|s| s.server_url = "ztps:8080".into()),
-            Box::new(|s| s.ssh_authorized_key = Some("hello\nworld".into())),
-            Box::new(|s| s.nic = NicMatch::Mac("52:54:00".into())),
-            Box::new(|s| s.nic = NicMatch::Name("a very long interface name".into())),
-            Box::new(|s| s.ztpserver_files[0].path = "../etc/shadow".into()),
-            Box::new(|s| s.ztpserver_files[0].path = "/etc/shadow".into()),
+        let cases: Vec<fn(&mut SeedSpec)> = vec![
+            |s| s.hostname = "bad host".into(),
+            |s| s.gateway = Ipv4Addr::new(198, 51, 100, 1),
+            |s| s.gateway = Ipv4Addr::new(192, 0, 2, 10),
+            |s| s.address = "192.0.2.10/32".parse().unwrap(),
+            |s| s.server_url = "ztps:8080".into(),
+            |s| s.ssh_authorized_key = Some("hello\nworld".into()),
+            |s| s.nic = NicMatch::Mac("52:54:00".into()),
+            |s| s.nic = NicMatch::Name("a very long interface name".into()),
+            |s| s.ztpserver_files[0].path = "../etc/shadow".into(),
+            |s| s.ztpserver_files[0].path = "/etc/shadow".into(),
         ];
         for (i, mutate) in cases.iter().enumerate() {
             let mut s = spec();

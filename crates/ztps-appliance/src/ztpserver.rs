@@ -93,7 +93,11 @@ struct Leaf<'a> {
 pub fn render(fabric: &ZtpsFabric) -> Result<Vec<DataFile>, Error> {
     check_hostname("spine", &fabric.spine)?;
     if fabric.leaves.is_empty() {
-        return Err(Error::invalid("leaves", "[]", "a fabric needs at least one leaf"));
+        return Err(Error::invalid(
+            "leaves",
+            "[]",
+            "a fabric needs at least one leaf",
+        ));
     }
     let mut by_name: BTreeMap<&str, Leaf<'_>> = BTreeMap::new();
     let mut by_port: BTreeMap<String, &str> = BTreeMap::new();
@@ -175,8 +179,15 @@ pub(crate) fn check_server_url(url: &str) -> Result<(), Error> {
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
         .ok_or_else(|| Error::invalid("server_url", url, "must start with http:// or https://"))?;
-    if rest.is_empty() || rest.starts_with('/') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::invalid("server_url", url, "needs a host and no whitespace"));
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid(
+            "server_url",
+            url,
+            "needs a host and no whitespace",
+        ));
     }
     Ok(())
 }
@@ -188,10 +199,21 @@ pub(crate) fn check_hostname(field: &'static str, name: &str) -> Result<(), Erro
         return Err(Error::invalid(field, name, "must have 1 to 63 characters"));
     }
     if name.starts_with(['.', '-']) {
-        return Err(Error::invalid(field, name, "must not start with '.' or '-'"));
+        return Err(Error::invalid(
+            field,
+            name,
+            "must not start with '.' or '-'",
+        ));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))) {
-        return Err(Error::invalid(field, name, format!("character {bad:?} is not allowed")));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        return Err(Error::invalid(
+            field,
+            name,
+            format!("character {bad:?} is not allowed"),
+        ));
     }
     Ok(())
 }
@@ -230,17 +252,33 @@ fn check_leaf(spec: &LeafSpec, identifier: NodeIdentifier) -> Result<Leaf<'_>, E
 }
 
 fn check_serial(serial: &str) -> Result<String, Error> {
-    if serial.is_empty() || serial.len() > 64 || !serial.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(Error::invalid("serial", serial, "letters, digits and '-' only"));
+    if serial.is_empty()
+        || serial.len() > 64
+        || !serial
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(Error::invalid(
+            "serial",
+            serial,
+            "letters, digits and '-' only",
+        ));
     }
     Ok(serial.to_owned())
 }
 
 /// ZTPServer's own form of a system MAC: 12 lowercase hex digits, no separators.
 fn normalise_mac(mac: &str) -> Result<String, Error> {
-    let digits: String = mac.chars().filter(|c| !matches!(c, ':' | '.' | '-')).collect();
+    let digits: String = mac
+        .chars()
+        .filter(|c| !matches!(c, ':' | '.' | '-'))
+        .collect();
     if digits.len() != 12 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::invalid("system_mac", mac, "expected 12 hex digits (aa:bb:cc:dd:ee:ff)"));
+        return Err(Error::invalid(
+            "system_mac",
+            mac,
+            "expected 12 hex digits (aa:bb:cc:dd:ee:ff)",
+        ));
     }
     Ok(digits.to_ascii_lowercase())
 }
@@ -359,7 +397,8 @@ mod tests {
         let db = &files[0];
         assert_eq!(db.path, "neighbordb");
         assert!(
-            db.contents.contains("- \"Ethernet49\": \"spine1:Ethernet3\""),
+            db.contents
+                .contains("- \"Ethernet49\": \"spine1:Ethernet3\""),
             "{}",
             db.contents
         );
@@ -368,7 +407,11 @@ mod tests {
 
     #[test]
     fn each_leaf_gets_definition_and_config() {
-        let files = render(&fabric(vec![leaf("leaf2", "Et4", "Et49", 1), leaf("leaf1", "Et3", "Et49", 0)])).unwrap();
+        let files = render(&fabric(vec![
+            leaf("leaf2", "Et4", "Et49", 1),
+            leaf("leaf1", "Et3", "Et49", 0),
+        ]))
+        .unwrap();
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -394,7 +437,13 @@ mod tests {
         l.serial = Some("JPE123".into());
         l.system_mac = Some("00:1C:73:aa:bb:01".into());
         let mut f = fabric(vec![l, leaf("leaf2", "Et4", "Et49", 1)]);
-        let paths = |f: &ZtpsFabric| render(f).unwrap().into_iter().map(|f| f.path).collect::<Vec<_>>();
+        let paths = |f: &ZtpsFabric| {
+            render(f)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.path)
+                .collect::<Vec<_>>()
+        };
         assert!(paths(&f).contains(&"nodes/JPE123/definition".to_owned()));
         assert!(paths(&f).contains(&"nodes/JPE123/pattern".to_owned()));
         assert!(!paths(&f).contains(&"definitions/leaf1".to_owned()));
@@ -406,10 +455,28 @@ mod tests {
 
     #[test]
     fn rejects_bad_fabrics() {
-        let dup_port = fabric(vec![leaf("a", "Et3", "Et49", 0), leaf("b", "Ethernet3", "Et49", 1)]);
-        assert!(matches!(render(&dup_port), Err(Error::Duplicate { what: "spine interface", .. })));
-        let dup_name = fabric(vec![leaf("a", "Et3", "Et49", 0), leaf("a", "Et4", "Et49", 1)]);
-        assert!(matches!(render(&dup_name), Err(Error::Duplicate { what: "leaf name", .. })));
+        let dup_port = fabric(vec![
+            leaf("a", "Et3", "Et49", 0),
+            leaf("b", "Ethernet3", "Et49", 1),
+        ]);
+        assert!(matches!(
+            render(&dup_port),
+            Err(Error::Duplicate {
+                what: "spine interface",
+                ..
+            })
+        ));
+        let dup_name = fabric(vec![
+            leaf("a", "Et3", "Et49", 0),
+            leaf("a", "Et4", "Et49", 1),
+        ]);
+        assert!(matches!(
+            render(&dup_name),
+            Err(Error::Duplicate {
+                what: "leaf name",
+                ..
+            })
+        ));
         let mut off_link = leaf("a", "Et3", "Et49", 0);
         off_link.spine_address = Ipv4Addr::new(10, 9, 9, 9);
         assert!(render(&fabric(vec![off_link])).is_err());
@@ -429,8 +496,17 @@ mod tests {
         let conf = server_conf("http://10.0.0.10:8080", NodeIdentifier::SerialNumber).unwrap();
         assert!(conf.contains("server_url = http://10.0.0.10:8080\n"));
         assert!(conf.contains("identifier = serialnumber\n"));
-        for bad in ["ftp://x", "http://", "http://a b", "10.0.0.1:8080", "http:///x"] {
-            assert!(server_conf(bad, NodeIdentifier::SerialNumber).is_err(), "{bad}");
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://a b",
+            "10.0.0.1:8080",
+            "http:///x",
+        ] {
+            assert!(
+                server_conf(bad, NodeIdentifier::SerialNumber).is_err(),
+                "{bad}"
+            );
         }
     }
 }

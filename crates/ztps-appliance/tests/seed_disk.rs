@@ -53,7 +53,11 @@ fn spec() -> SeedSpec {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -65,7 +69,9 @@ fn blkid_finds_a_vfat_cidata_volume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("seed.img");
     write_seed_image(&spec(), &path).unwrap();
-    let probe = run(Command::new(ztps_testkit::which("blkid").unwrap()).args(["-p", "-o", "export"]).arg(&path));
+    let probe = run(Command::new(ztps_testkit::which("blkid").unwrap())
+        .args(["-p", "-o", "export"])
+        .arg(&path));
     assert!(probe.lines().any(|l| l == "TYPE=vfat"), "{probe}");
     assert!(probe.lines().any(|l| l == "LABEL=cidata"), "{probe}");
 }
@@ -139,7 +145,11 @@ print(json.dumps({"hostname": user["hostname"], "version": net["version"],
 "##;
     let dir = tempfile::tempdir().unwrap();
     let mut paths = vec![];
-    for (name, text) in [("u", &files.user_data), ("n", &files.network_config), ("m", &files.meta_data)] {
+    for (name, text) in [
+        ("u", &files.user_data),
+        ("n", &files.network_config),
+        ("m", &files.meta_data),
+    ] {
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
         paths.push(p);
@@ -150,7 +160,12 @@ print(json.dumps({"hostname": user["hostname"], "version": net["version"],
     assert_eq!(v["meta"], "ztps-site7");
     assert_eq!(v["version"], 2);
     assert_eq!(v["gw"], "192.0.2.1");
-    assert!(v["conf"].as_str().unwrap().contains("server_url = http://192.0.2.10:8080"));
+    assert!(
+        v["conf"]
+            .as_str()
+            .unwrap()
+            .contains("server_url = http://192.0.2.10:8080")
+    );
     let db = ztpserver::render(&ZtpsFabric {
         spine: "spine1".into(),
         leaves: spec_leaves(),

@@ -21,7 +21,8 @@ fn venv_python() -> Option<std::path::PathBuf> {
     if ok {
         return Some(python);
     }
-    let why = format!("ztpserver is not installed in {venv} (ci/test installs ci/python/image.txt)");
+    let why =
+        format!("ztpserver is not installed in {venv} (ci/test installs ci/python/image.txt)");
     if ztps_testkit::netns_required() {
         panic!("{why}, and ZTPS_REQUIRE_NETNS=1 forbids skipping");
     }
@@ -45,7 +46,10 @@ fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8, serial: Option<&str>) 
 fn data_root(python: &Path, fabric: &ZtpsFabric, dir: &Path) -> std::path::PathBuf {
     let root = dir.join("data");
     let site = Command::new(python)
-        .args(["-c", "import ztpserver, os; print(os.path.dirname(os.path.dirname(ztpserver.__file__)))"])
+        .args([
+            "-c",
+            "import ztpserver, os; print(os.path.dirname(os.path.dirname(ztpserver.__file__)))",
+        ])
         .output()
         .unwrap();
     let site = String::from_utf8(site.stdout).unwrap();
@@ -65,7 +69,10 @@ fn data_root(python: &Path, fabric: &ZtpsFabric, dir: &Path) -> std::path::PathB
     std::fs::create_dir_all(root.join("nodes")).unwrap();
     let conf = server_conf("http://192.0.2.10:8080", fabric.identifier)
         .unwrap()
-        .replace("data_root = /usr/share/ztpserver", &format!("data_root = {}", root.display()));
+        .replace(
+            "data_root = /usr/share/ztpserver",
+            &format!("data_root = {}", root.display()),
+        );
     let conf_path = dir.join("ztpserver.conf");
     std::fs::write(&conf_path, conf).unwrap();
     conf_path
@@ -119,7 +126,11 @@ fn each_leaf_receives_its_own_definition_and_config() {
         assert_eq!(case["post_status"], 201, "{case}");
         assert_eq!(case["get_status"], 200, "{case}");
         assert_eq!(case["definition_name"], name, "{case}");
-        assert_eq!(case["config_urls"][0], format!("files/configs/{name}"), "{case}");
+        assert_eq!(
+            case["config_urls"][0],
+            format!("files/configs/{name}"),
+            "{case}"
+        );
         assert_eq!(case["config_status"], 200, "{case}");
         let config = case["config"].as_str().unwrap();
         assert!(config.contains(&format!("hostname {name}\n")), "{config}");

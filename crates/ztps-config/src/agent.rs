@@ -45,6 +45,7 @@ pub struct BridgeConfig {
     #[serde(default = "default_bridge_name")]
     pub name: String,
     /// Address and prefix, e.g. `172.16.130.254/24`.
+    #[serde(with = "crate::types::ipv4_net")]
     pub address: Ipv4Net,
 }
 
@@ -221,6 +222,7 @@ impl Default for AutoP2pConfig {
 #[serde(deny_unknown_fields)]
 pub struct SubnetConfig {
     /// e.g. `10.20.0.0/24`.
+    #[serde(with = "crate::types::ipv4_net")]
     pub subnet: Ipv4Net,
     /// Tie the subnet to one interface instead of matching by address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -416,7 +418,10 @@ impl AgentConfig {
 
     /// The health URL the VM supervisor polls.
     pub fn vm_health_url(&self) -> &str {
-        self.vm.health_url.as_deref().unwrap_or(&self.dhcp.bootstrap_url)
+        self.vm
+            .health_url
+            .as_deref()
+            .unwrap_or(&self.dhcp.bootstrap_url)
     }
 
     /// The TOML text of this config.
@@ -427,7 +432,12 @@ impl AgentConfig {
     pub(crate) fn check(&self, at: &KeyPath, problems: &mut Problems) {
         let bridge = at.key("bridge");
         checks::linux_ifname(problems, bridge.key("name"), &self.bridge.name);
-        checks::host_address(problems, bridge.key("address"), &self.bridge.address, "the bridge");
+        checks::host_address(
+            problems,
+            bridge.key("address"),
+            &self.bridge.address,
+            "the bridge",
+        );
         check_eapi(&self.eapi, &at.key("eapi"), problems);
         self.check_dhcp(at, problems);
         self.check_vm(&at.key("vm"), problems);
@@ -456,15 +466,27 @@ impl AgentConfig {
         if dhcp.lease_time_secs < 60 {
             problems.push(
                 at.key("lease_time_secs"),
-                format!("{} seconds is too short; use at least 60", dhcp.lease_time_secs),
+                format!(
+                    "{} seconds is too short; use at least 60",
+                    dhcp.lease_time_secs
+                ),
             );
         }
         let p2p = at.key("auto_p2p");
-        for (list, names) in [("include", &dhcp.auto_p2p.include), ("exclude", &dhcp.auto_p2p.exclude)] {
+        for (list, names) in [
+            ("include", &dhcp.auto_p2p.include),
+            ("exclude", &dhcp.auto_p2p.exclude),
+        ] {
             duplicate_interfaces(problems, &p2p.key(list), names);
         }
+        let included: std::collections::HashSet<String> = dhcp
+            .auto_p2p
+            .include
+            .iter()
+            .map(|n| interface_key(n))
+            .collect();
         for (i, name) in dhcp.auto_p2p.exclude.iter().enumerate() {
-            if dhcp.auto_p2p.include.iter().any(|n| interface_key(n) == interface_key(name)) {
+            if included.contains(&interface_key(name)) {
                 problems.push(
                     p2p.key("exclude").index(i),
                     format!("{name} is also in auto_p2p.include; an interface is either served or not, list it once"),
@@ -496,7 +518,13 @@ impl AgentConfig {
     fn check_vm(&self, at: &KeyPath, problems: &mut Problems) {
         let vm = &self.vm;
         if vm.name.is_empty() || vm.name.contains('/') {
-            problems.push(at.key("name"), format!("{:?} is not a VM name; use letters, digits, - or _", vm.name));
+            problems.push(
+                at.key("name"),
+                format!(
+                    "{:?} is not a VM name; use letters, digits, - or _",
+                    vm.name
+                ),
+            );
         }
         if let Some(mac) = &vm.mac {
             check_nic_mac(problems, at.key("mac"), mac);
@@ -505,7 +533,10 @@ impl AgentConfig {
             checks::http_url(problems, at.key("health_url"), url);
         }
         if vm.restart_backoff_initial_secs == 0 {
-            problems.push(at.key("restart_backoff_initial_secs"), "0 would restart in a tight loop; use at least 1");
+            problems.push(
+                at.key("restart_backoff_initial_secs"),
+                "0 would restart in a tight loop; use at least 1",
+            );
         }
         if vm.restart_backoff_initial_secs > vm.restart_backoff_max_secs {
             problems.push(
@@ -517,7 +548,10 @@ impl AgentConfig {
             );
         }
         if vm.health_interval_secs == 0 {
-            problems.push(at.key("health_interval_secs"), "0 would poll in a tight loop; use at least 1");
+            problems.push(
+                at.key("health_interval_secs"),
+                "0 would poll in a tight loop; use at least 1",
+            );
         }
     }
 
@@ -535,7 +569,10 @@ impl AgentConfig {
         if events.json_log.is_some() && events.json_log_max_bytes < 4096 {
             problems.push(
                 at.key("json_log_max_bytes"),
-                format!("{} bytes would rotate on every event; use at least 4096", events.json_log_max_bytes),
+                format!(
+                    "{} bytes would rotate on every event; use at least 4096",
+                    events.json_log_max_bytes
+                ),
             );
         }
     }
@@ -546,13 +583,19 @@ fn check_subnet(subnet: &SubnetConfig, at: &KeyPath, problems: &mut Problems) {
     if net.addr() != net.network() {
         problems.push(
             at.key("subnet"),
-            format!("{net} has host bits set; write the network address, {}", net.trunc()),
+            format!(
+                "{net} has host bits set; write the network address, {}",
+                net.trunc()
+            ),
         );
     }
     if let Some(router) = subnet.router
         && !checks::is_host_of(&net, router)
     {
-        problems.push(at.key("router"), format!("{router} is not a host address of {}", net.trunc()));
+        problems.push(
+            at.key("router"),
+            format!("{router} is not a host address of {}", net.trunc()),
+        );
     }
     for (i, range) in subnet.ranges.iter().enumerate() {
         let path = at.key("ranges").index(i);
@@ -570,7 +613,10 @@ fn check_subnet(subnet: &SubnetConfig, at: &KeyPath, problems: &mut Problems) {
         if range.start > range.end {
             problems.push(
                 path.key("end"),
-                format!("{} comes before start {}; a range runs from start up to end", range.end, range.start),
+                format!(
+                    "{} comes before start {}; a range runs from start up to end",
+                    range.end, range.start
+                ),
             );
         }
     }
@@ -579,12 +625,23 @@ fn check_subnet(subnet: &SubnetConfig, at: &KeyPath, problems: &mut Problems) {
         if !checks::is_host_of(&net, reservation.address) {
             problems.push(
                 path.key("address"),
-                format!("{} is outside {}; a reservation must lie within its subnet", reservation.address, net.trunc()),
+                format!(
+                    "{} is outside {}; a reservation must lie within its subnet",
+                    reservation.address,
+                    net.trunc()
+                ),
             );
         }
-        let ids = [reservation.mac.is_some(), reservation.client_id.is_some(), reservation.serial.is_some()];
+        let ids = [
+            reservation.mac.is_some(),
+            reservation.client_id.is_some(),
+            reservation.serial.is_some(),
+        ];
         if ids.iter().filter(|&&set| set).count() != 1 {
-            problems.push(path.clone(), "give exactly one of mac, client_id or serial to say whom this address is for");
+            problems.push(
+                path.clone(),
+                "give exactly one of mac, client_id or serial to say whom this address is for",
+            );
         }
         if let Some(id) = &reservation.client_id
             && !is_hex_bytes(id)
@@ -633,23 +690,37 @@ pub(crate) fn check_eapi(eapi: &EapiConfig, at: &KeyPath, problems: &mut Problem
         }
     }
     if eapi.transport == EapiTransport::HttpLocalhost && eapi.port == 0 {
-        problems.push(at.key("port"), "port 0 is not a port; EOS's default for http localhost is 8080");
+        problems.push(
+            at.key("port"),
+            "port 0 is not a port; EOS's default for http localhost is 8080",
+        );
     }
     if eapi.poll_interval_secs == 0 {
-        problems.push(at.key("poll_interval_secs"), "0 would poll in a tight loop; use at least 1");
+        problems.push(
+            at.key("poll_interval_secs"),
+            "0 would poll in a tight loop; use at least 1",
+        );
     }
     if eapi.timeout_secs == 0 {
-        problems.push(at.key("timeout_secs"), "0 would fail every request; use at least 1");
+        problems.push(
+            at.key("timeout_secs"),
+            "0 would fail every request; use at least 1",
+        );
     }
 }
 
 pub(crate) fn duplicate_interfaces(problems: &mut Problems, at: &KeyPath, names: &[String]) {
+    let mut first_seen = std::collections::HashMap::new();
     for (i, name) in names.iter().enumerate() {
-        if let Some(first) = names[..i].iter().position(|n| interface_key(n) == interface_key(name)) {
+        if let Some(first) = first_seen.get(&interface_key(name)) {
             problems.push(
                 at.index(i),
-                format!("{name} is listed twice (first at index {first}); list each interface once"),
+                format!(
+                    "{name} is listed twice (first at index {first}); list each interface once"
+                ),
             );
+        } else {
+            first_seen.insert(interface_key(name), i);
         }
     }
 }

@@ -32,7 +32,8 @@ pub(crate) fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
 /// Reports every pair of overlapping networks, at the later one.
 pub(crate) fn no_overlaps(problems: &mut Problems, nets: &[(KeyPath, Ipv4Net)]) {
     for (i, (path, net)) in nets.iter().enumerate() {
-        if let Some((other_path, other)) = nets[..i].iter().find(|(_, other)| overlaps(net, other)) {
+        if let Some((other_path, other)) = nets[..i].iter().find(|(_, other)| overlaps(net, other))
+        {
             problems.push(
                 path.clone(),
                 format!(
@@ -51,14 +52,20 @@ pub(crate) fn host_address(problems: &mut Problems, path: KeyPath, net: &Ipv4Net
     if net.prefix_len() == 32 {
         problems.push(
             path,
-            format!("{net} is a single host; {what} needs a subnet with room for its peers, like /24"),
+            format!(
+                "{net} is a single host; {what} needs a subnet with room for its peers, like /24"
+            ),
         );
     } else if net.prefix_len() < 31 && (addr == net.network() || addr == net.broadcast()) {
         problems.push(
             path,
             format!(
                 "{addr} is the {} address of {}; {what} needs a host address between them",
-                if addr == net.network() { "network" } else { "broadcast" },
+                if addr == net.network() {
+                    "network"
+                } else {
+                    "broadcast"
+                },
                 net.trunc()
             ),
         );
@@ -67,12 +74,17 @@ pub(crate) fn host_address(problems: &mut Problems, path: KeyPath, net: &Ipv4Net
 
 /// Whether `addr` is a usable host address of `net`.
 pub(crate) fn is_host_of(net: &Ipv4Net, addr: Ipv4Addr) -> bool {
-    net.contains(&addr) && (net.prefix_len() >= 31 || (addr != net.network() && addr != net.broadcast()))
+    net.contains(&addr)
+        && (net.prefix_len() >= 31 || (addr != net.network() && addr != net.broadcast()))
 }
 
 /// A Linux interface name: 1 to 15 bytes, no `/`, no whitespace.
 pub(crate) fn linux_ifname(problems: &mut Problems, path: KeyPath, name: &str) {
-    if name.is_empty() || name.len() > 15 || name.contains('/') || name.chars().any(char::is_whitespace) {
+    if name.is_empty()
+        || name.len() > 15
+        || name.contains('/')
+        || name.chars().any(char::is_whitespace)
+    {
         problems.push(
             path,
             format!("{name:?} is not a Linux interface name; use 1 to 15 characters without '/' or spaces, like br0"),

@@ -57,11 +57,12 @@ impl KeyPath {
             if !key.is_empty() {
                 segments.push(Segment::Key(key.to_string()));
             }
-            while let Some(close) = rest.find(']') {
-                if let Ok(index) = rest[1..close].parse() {
+            while let Some((inside, after)) = rest.strip_prefix('[').and_then(|r| r.split_once(']'))
+            {
+                if let Ok(index) = inside.parse() {
                     segments.push(Segment::Index(index));
                 }
-                rest = &rest[close + 1..];
+                rest = after;
             }
         }
         KeyPath(segments)

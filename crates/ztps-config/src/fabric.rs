@@ -8,14 +8,15 @@ use std::path::PathBuf;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
 use crate::agent::{
-    self, AgentConfig, AutoP2pConfig, BridgeConfig, DhcpConfig, EapiConfig, EventsConfig, ForwardingConfig,
-    StatusConfig, VmConfig,
+    self, AgentConfig, AutoP2pConfig, BridgeConfig, DhcpConfig, EapiConfig, EventsConfig,
+    ForwardingConfig, StatusConfig, VmConfig,
 };
 use crate::checks;
-use crate::diag::{KeyPath, Problems};
+use crate::diag::{KeyPath, Problems, Segment};
+use crate::settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 use crate::types::{MacAddr, interface_key, kernel_interface_name};
-use crate::Error;
 
 /// The least memory the ZTPServer appliance boots and serves with.
 pub const MIN_VM_MEMORY_MIB: u32 = 1024;
@@ -85,6 +86,12 @@ pub struct AgentInstallConfig {
     pub install: AgentInstall,
     /// The extension's file name under `/mnt/flash/.extensions/`.
     pub swix_file: String,
+    /// Agent settings the fabric cannot derive; each set key replaces the
+    /// derived agent config's value.
+    pub dhcp: DhcpSettings,
+    pub status: StatusSettings,
+    pub events: EventsSettings,
+    pub vm: VmSettings,
 }
 
 impl Default for AgentInstallConfig {
@@ -92,6 +99,10 @@ impl Default for AgentInstallConfig {
         AgentInstallConfig {
             install: AgentInstall::Flash,
             swix_file: "ztps-agent.swix".into(),
+            dhcp: DhcpSettings::default(),
+            status: StatusSettings::default(),
+            events: EventsSettings::default(),
+            vm: VmSettings::default(),
         }
     }
 }
@@ -103,6 +114,7 @@ impl Default for AgentInstallConfig {
 pub struct LoopbackConfig {
     #[serde(default = "default_loopback_name")]
     pub name: String,
+    #[serde(with = "crate::types::ipv4_net")]
     pub address: Ipv4Net,
 }
 
@@ -153,6 +165,7 @@ pub struct VmSpec {
     #[serde(default = "default_vm_name")]
     pub name: String,
     /// The VM's own address and prefix: the VM subnet.
+    #[serde(with = "crate::types::ipv4_net")]
     pub address: Ipv4Net,
     /// The MAC the appliance's NIC is configured for.
     pub mac: MacAddr,
@@ -162,6 +175,9 @@ pub struct VmSpec {
     /// A read-only second disk with the appliance's Day-1 seed (cloud-init).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_disk: Option<PathBuf>,
+    /// One OpenSSH public key line, put on the appliance by its Day-1 seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_authorized_key: Option<String>,
     #[serde(default = "default_memory")]
     pub memory_mib: u32,
     #[serde(default = "default_vcpus")]
@@ -207,7 +223,10 @@ pub struct ZtpServerConfig {
 
 impl Default for ZtpServerConfig {
     fn default() -> Self {
-        ZtpServerConfig { port: 8080, url: None }
+        ZtpServerConfig {
+            port: 8080,
+            url: None,
+        }
     }
 }
 
@@ -244,6 +263,7 @@ pub struct LeafLink {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaf_interface: Option<String>,
     /// A /31 or /30; the spine takes the first host address, the leaf the other.
+    #[serde(with = "crate::types::ipv4_net")]
     pub subnet: Ipv4Net,
 }
 
@@ -277,7 +297,21 @@ impl Spine {
     pub fn bootstrap_url(&self) -> String {
         match &self.ztpserver.url {
             Some(url) => url.clone(),
-            None => format!("http://{}:{}/bootstrap", self.vm.address.addr(), self.ztpserver.port),
+            None => format!(
+                "http://{}:{}/bootstrap",
+                self.vm.address.addr(),
+                self.ztpserver.port
+            ),
+        }
+    }
+
+    /// The ZTPServer's base URL (`http://172.16.130.10:8080`): the bootstrap
+    /// URL without its path, as ZTPServer's own `server_url` setting wants it.
+    pub fn ztpserver_url(&self) -> String {
+        let bootstrap = self.bootstrap_url();
+        match url::Url::parse(&bootstrap) {
+            Ok(url) => url.origin().ascii_serialization(),
+            Err(_) => bootstrap,
         }
     }
 
@@ -292,6 +326,12 @@ impl Spine {
     /// The agent config for this spine. Derived, never written by hand, so the
     /// switch and the rendered files cannot disagree.
     pub fn agent_config(&self) -> AgentConfig {
+        let mut config = self.derived_agent_config();
+        self.agent.apply(&mut config);
+        config
+    }
+
+    fn derived_agent_config(&self) -> AgentConfig {
         AgentConfig {
             bridge: self.bridge.clone(),
             forwarding: ForwardingConfig { enable: true },
@@ -322,21 +362,39 @@ impl Spine {
         let vm_at = at.key("vm");
         let vm_net = self.vm_subnet();
         if self.name.is_empty() || self.name.chars().any(char::is_whitespace) {
-            problems.push(at.clone(), format!("{:?} is not a usable spine name; use letters, digits, - or _", self.name));
+            problems.push(
+                at.clone(),
+                format!(
+                    "{:?} is not a usable spine name; use letters, digits, - or _",
+                    self.name
+                ),
+            );
         }
         if self.eos_image.is_empty() || self.eos_image.contains(['/', ' ']) {
             problems.push(
                 at.key("eos_image"),
-                format!("{:?} is not a file name on flash; write the image's name, like EOS.swi", self.eos_image),
+                format!(
+                    "{:?} is not a file name on flash; write the image's name, like EOS.swi",
+                    self.eos_image
+                ),
             );
         }
         if self.bgp_asn == Some(0) {
-            problems.push(at.key("bgp_asn"), "0 is reserved; an ASN is 1 to 4294967295");
+            problems.push(
+                at.key("bgp_asn"),
+                "0 is reserved; an ASN is 1 to 4294967295",
+            );
         }
-        if self.agent.swix_file.is_empty() || self.agent.swix_file.contains('/') || !self.agent.swix_file.ends_with(".swix") {
+        if self.agent.swix_file.is_empty()
+            || self.agent.swix_file.contains('/')
+            || !self.agent.swix_file.ends_with(".swix")
+        {
             problems.push(
                 at.key("agent").key("swix_file"),
-                format!("{:?} is not a SWIX file name; write one like ztps-agent.swix", self.agent.swix_file),
+                format!(
+                    "{:?} is not a SWIX file name; write one like ztps-agent.swix",
+                    self.agent.swix_file
+                ),
             );
         }
         agent::check_eapi(&self.eapi, &at.key("eapi"), problems);
@@ -344,16 +402,32 @@ impl Spine {
         // The VM subnet: the VM, the bridge and the loopback share it.
         checks::host_address(problems, vm_at.key("address"), &self.vm.address, "the VM");
         checks::linux_ifname(problems, at.key("bridge").key("name"), &self.bridge.name);
-        checks::host_address(problems, at.key("bridge").key("address"), &self.bridge.address, "the bridge");
+        checks::host_address(
+            problems,
+            at.key("bridge").key("address"),
+            &self.bridge.address,
+            "the bridge",
+        );
         if !is_loopback_name(&self.loopback.name) {
             problems.push(
                 at.key("loopback").key("name"),
-                format!("{:?} is not an EOS loopback; write one like Loopback2", self.loopback.name),
+                format!(
+                    "{:?} is not an EOS loopback; write one like Loopback2",
+                    self.loopback.name
+                ),
             );
         }
         let members = [
-            (at.key("bridge").key("address"), self.bridge.address, "the bridge"),
-            (at.key("loopback").key("address"), self.loopback.address, "the loopback"),
+            (
+                at.key("bridge").key("address"),
+                self.bridge.address,
+                "the bridge",
+            ),
+            (
+                at.key("loopback").key("address"),
+                self.loopback.address,
+                "the loopback",
+            ),
         ];
         for (path, net, what) in &members {
             if net.trunc() != vm_net {
@@ -362,19 +436,33 @@ impl Spine {
                     format!("{net} is not in the VM subnet {vm_net}; {what} needs an address in it, with the same prefix"),
                 );
             } else if net.addr() == self.vm.address.addr() {
-                problems.push(path.clone(), format!("{} is the VM's own address; {what} needs another", net.addr()));
+                problems.push(
+                    path.clone(),
+                    format!(
+                        "{} is the VM's own address; {what} needs another",
+                        net.addr()
+                    ),
+                );
             }
         }
         if self.bridge.address.addr() == self.loopback.address.addr() {
             problems.push(
                 at.key("loopback").key("address"),
-                format!("{} is the bridge's address; the loopback needs another", self.loopback.address.addr()),
+                format!(
+                    "{} is the bridge's address; the loopback needs another",
+                    self.loopback.address.addr()
+                ),
             );
         }
-        if !checks::is_host_of(&vm_net, self.loopback.address.addr()) && self.loopback.address.trunc() == vm_net {
+        if !checks::is_host_of(&vm_net, self.loopback.address.addr())
+            && self.loopback.address.trunc() == vm_net
+        {
             problems.push(
                 at.key("loopback").key("address"),
-                format!("{} is not a host address of {vm_net}", self.loopback.address.addr()),
+                format!(
+                    "{} is not a host address of {vm_net}",
+                    self.loopback.address.addr()
+                ),
             );
         }
 
@@ -382,41 +470,99 @@ impl Spine {
         if let Some(mac) = &self.system_mac
             && (mac.is_zero() || mac.is_multicast())
         {
-            problems.push(at.key("system_mac"), format!("{mac} cannot be a switch's system MAC; copy it from `show version`"));
+            problems.push(
+                at.key("system_mac"),
+                format!("{mac} cannot be a switch's system MAC; copy it from `show version`"),
+            );
         }
         if self.vm.memory_mib < MIN_VM_MEMORY_MIB {
             problems.push(
                 vm_at.key("memory_mib"),
-                format!("{} MiB is below the appliance's minimum; give at least {MIN_VM_MEMORY_MIB}", self.vm.memory_mib),
+                format!(
+                    "{} MiB is below the appliance's minimum; give at least {MIN_VM_MEMORY_MIB}",
+                    self.vm.memory_mib
+                ),
             );
         }
         if self.vm.vcpus == 0 {
             problems.push(vm_at.key("vcpus"), "a VM needs at least 1 vCPU");
         }
-        if self.vm.name.is_empty() || !self.vm.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            problems.push(vm_at.key("name"), format!("{:?} is not a VM name; use letters, digits, '-', '_' or '.'", self.vm.name));
+        if self.vm.name.is_empty()
+            || !self
+                .vm
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            problems.push(
+                vm_at.key("name"),
+                format!(
+                    "{:?} is not a VM name; use letters, digits, '-', '_' or '.'",
+                    self.vm.name
+                ),
+            );
         }
         if self.vm.machine.is_empty() || self.vm.machine.contains(char::is_whitespace) {
-            problems.push(vm_at.key("machine"), format!("{:?} is not a QEMU machine type; use one like pc or q35", self.vm.machine));
+            problems.push(
+                vm_at.key("machine"),
+                format!(
+                    "{:?} is not a QEMU machine type; use one like pc or q35",
+                    self.vm.machine
+                ),
+            );
         }
-        for (key, path) in [("disk", Some(&self.vm.disk)), ("seed_disk", self.vm.seed_disk.as_ref()), ("emulator", self.vm.emulator.as_ref())] {
+        for (key, path) in [
+            ("disk", Some(&self.vm.disk)),
+            ("seed_disk", self.vm.seed_disk.as_ref()),
+            ("emulator", self.vm.emulator.as_ref()),
+        ] {
             if let Some(path) = path
                 && !path.is_absolute()
             {
-                problems.push(vm_at.key(key), format!("{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk", path.display()));
+                problems.push(
+                    vm_at.key(key),
+                    format!(
+                        "{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk",
+                        path.display()
+                    ),
+                );
             }
         }
 
-        if self.ztpserver.port == 0 {
-            problems.push(at.key("ztpserver").key("port"), "0 is not a port; the ZTPServer listens on 8080 by default");
+        if let Some(key) = &self.vm.ssh_authorized_key
+            && !is_ssh_public_key(key)
+        {
+            problems.push(
+                vm_at.key("ssh_authorized_key"),
+                "not an OpenSSH public key line; paste one line of ~/.ssh/id_ed25519.pub, like \"ssh-ed25519 AAAA... you@host\"",
+            );
         }
-        let url_path = if self.ztpserver.url.is_some() { at.key("ztpserver").key("url") } else { at.key("vm").key("address") };
+        if self.ztpserver.port == 0 {
+            problems.push(
+                at.key("ztpserver").key("port"),
+                "0 is not a port; the ZTPServer listens on 8080 by default",
+            );
+        }
+        let url_path = if self.ztpserver.url.is_some() {
+            at.key("ztpserver").key("url")
+        } else {
+            at.key("vm").key("address")
+        };
         checks::http_url(problems, url_path, &self.bootstrap_url());
         if self.dhcp.vendor_class_prefixes.is_empty() {
-            problems.push(at.key("dhcp").key("vendor_class_prefixes"), "an empty list answers no client; list prefixes such as [\"Arista\"]");
+            problems.push(
+                at.key("dhcp").key("vendor_class_prefixes"),
+                "an empty list answers no client; list prefixes such as [\"Arista\"]",
+            );
         }
         if self.dhcp.lease_time_secs < 60 {
-            problems.push(at.key("dhcp").key("lease_time_secs"), format!("{} seconds is too short; use at least 60", self.dhcp.lease_time_secs));
+            problems.push(
+                at.key("dhcp").key("lease_time_secs"),
+                format!(
+                    "{} seconds is too short; use at least 60",
+                    self.dhcp.lease_time_secs
+                ),
+            );
         }
         self.check_leaves(at, problems);
     }
@@ -451,7 +597,10 @@ impl Spine {
                     if net.addr() != net.network() {
                         problems.push(
                             path.key("subnet"),
-                            format!("{net} has host bits set; write the link's network address, {}", net.trunc()),
+                            format!(
+                                "{net} has host bits set; write the link's network address, {}",
+                                net.trunc()
+                            ),
                         );
                     }
                 }
@@ -462,6 +611,19 @@ impl Spine {
             }
         }
     }
+}
+
+fn is_ssh_public_key(key: &str) -> bool {
+    let mut parts = key.split_whitespace();
+    let kind = parts.next().unwrap_or_default();
+    let body = parts.next().unwrap_or_default();
+    let known = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| kind.starts_with(p));
+    known
+        && !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        && !key.trim().contains(['\n', '\r'])
 }
 
 fn is_loopback_name(name: &str) -> bool {
@@ -487,7 +649,10 @@ impl Fabric {
     pub(crate) fn check(&self, problems: &mut Problems) {
         let spines_at = KeyPath::root().key("spines");
         if self.spines.is_empty() {
-            problems.push(spines_at.clone(), "no spine is described; add a [spines.NAME] table");
+            problems.push(
+                spines_at.clone(),
+                "no spine is described; add a [spines.NAME] table",
+            );
         }
         // Addresses are fabric-wide: no two links, VM subnets or loopbacks may overlap.
         let mut nets = Vec::new();
@@ -509,9 +674,25 @@ impl Fabric {
             let mut derived = Problems::default();
             spine.agent_config().check(&KeyPath::root(), &mut derived);
             for problem in derived.0 {
+                // A value the operator set under [spines.NAME.agent] is
+                // reported where it was written.
+                if spine.agent.sets(&problem.path) {
+                    let mut at = spines_at.key(name).key("agent");
+                    for segment in problem.path.segments() {
+                        at = match segment {
+                            Segment::Key(key) => at.key(key),
+                            Segment::Index(i) => at.index(*i),
+                        };
+                    }
+                    problems.push(at, problem.message);
+                    continue;
+                }
                 problems.push(
                     spines_at.key(name),
-                    format!("the derived agent config would be invalid: {}: {}", problem.path, problem.message),
+                    format!(
+                        "the derived agent config would be invalid: {}: {}",
+                        problem.path, problem.message
+                    ),
                 );
             }
         }

@@ -10,6 +10,7 @@ mod checks;
 mod diag;
 mod fabric;
 mod load;
+mod settings;
 mod source;
 #[doc(hidden)]
 pub mod testing;
@@ -18,15 +19,17 @@ mod types;
 use std::path::PathBuf;
 
 pub use agent::{
-    AgentConfig, AutoP2pConfig, BridgeConfig, DEFAULT_AGENT_CONFIG_PATH, DhcpConfig, EapiConfig, EapiTransport,
-    EventsConfig, ForwardingConfig, RangeConfig, RateLimitConfig, ReservationConfig, StatusConfig, SubnetConfig,
-    VmBackend, VmConfig,
+    AgentConfig, AutoP2pConfig, BridgeConfig, DEFAULT_AGENT_CONFIG_PATH, DhcpConfig, EapiConfig,
+    EapiTransport, EventsConfig, ForwardingConfig, RangeConfig, RateLimitConfig, ReservationConfig,
+    StatusConfig, SubnetConfig, VmBackend, VmConfig,
 };
 pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
 pub use fabric::{
-    AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric, FabricDhcpConfig,
-    LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, Spine, VmSpec, ZtpServerConfig,
+    AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric,
+    FabricDhcpConfig, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, Spine, VmSpec,
+    ZtpServerConfig,
 };
+pub use settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 pub use load::{load_agent_config, load_fabric, parse_agent_config, parse_fabric};
 pub use types::{MacAddr, kernel_interface_name};
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::Error;
 use crate::agent::AgentConfig;
 use crate::diag::{Diagnostic, Diagnostics, KeyPath, Problems, Segment};
 use crate::fabric::Fabric;
 use crate::source::{self, Entry, SourceFile};
-use crate::Error;
 
 /// Enough to report every mistake a person makes in one file, and a bound on
 /// the work a hostile file can cause.
@@ -107,7 +107,11 @@ fn apply_defaults(tree: &mut Entry) {
     let Some(defaults) = tree.take("defaults") else {
         return;
     };
-    let Some(spines) = tree.table_mut().and_then(|t| t.get_mut("spines")).and_then(Entry::table_mut) else {
+    let Some(spines) = tree
+        .table_mut()
+        .and_then(|t| t.get_mut("spines"))
+        .and_then(Entry::table_mut)
+    else {
         // Keep it so the type check reports `defaults` as out of place.
         if let Some(table) = tree.table_mut() {
             table.insert("defaults".into(), defaults);
@@ -126,7 +130,10 @@ fn apply_defaults(tree: &mut Entry) {
 /// value and tries again, so that one run reports every type error and
 /// unknown key. Returns whether the value is complete enough for semantic
 /// checks: `false` once a required value had to be dropped.
-fn deserialize_collecting<T: DeserializeOwned>(tree: &mut Entry, diagnostics: &mut Vec<Diagnostic>) -> (Option<T>, bool) {
+fn deserialize_collecting<T: DeserializeOwned>(
+    tree: &mut Entry,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Option<T>, bool) {
     let mut removed: Vec<KeyPath> = Vec::new();
     let mut complete = true;
     while diagnostics.len() < MAX_DIAGNOSTICS {
@@ -138,7 +145,10 @@ fn deserialize_collecting<T: DeserializeOwned>(tree: &mut Entry, diagnostics: &m
         let message = error.into_inner().message().to_string();
         if let Some(field) = missing_field(&message) {
             let missing = path.key(field);
-            if removed.iter().any(|r| is_prefix(r, &missing) || is_prefix(&missing, r)) {
+            if removed
+                .iter()
+                .any(|r| is_prefix(r, &missing) || is_prefix(&missing, r))
+            {
                 // We caused this by dropping a bad required value: drop its
                 // container as well and go on, but skip the semantic checks.
                 complete = false;
@@ -149,16 +159,27 @@ fn deserialize_collecting<T: DeserializeOwned>(tree: &mut Entry, diagnostics: &m
                 removed.push(container);
                 continue;
             }
-            diagnostics.push(tree.diagnose(&missing, false, "this key is required but missing".into()));
+            diagnostics.push(tree.diagnose(
+                &missing,
+                false,
+                "this key is required but missing".into(),
+            ));
             // Nothing to remove: the value cannot be completed by us.
             return (None, false);
         }
         let unknown = message.starts_with("unknown field");
         diagnostics.push(tree.diagnose(&path, unknown, describe(&message)));
-        if !tree.remove(&path) {
+        if tree.remove(&path) {
+            removed.push(path);
+            continue;
+        }
+        // A bad array element, or a value that is already emptied: drop the
+        // array (or the container) it is in.
+        let container = container_of(&path);
+        if container == path || !tree.remove(&container) {
             return (None, false);
         }
-        removed.push(path);
+        removed.push(container);
     }
     (None, false)
 }
@@ -197,8 +218,14 @@ fn describe(message: &str) -> String {
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let valid = expected.trim_start_matches(", expected ").trim_start_matches("one of ").replace('`', "\"");
+        let valid = expected
+            .trim_start_matches(", expected ")
+            .trim_start_matches("one of ")
+            .replace('`', "\"");
         return format!("\"{value}\" is not allowed here; write one of {valid}");
+    }
+    if message == "invalid IP address syntax" || message == "invalid IPv4 address syntax" {
+        return "not an IPv4 address; write one like 10.1.1.1".into();
     }
     message.to_string()
 }
@@ -225,7 +252,10 @@ fn locate(tree: &Entry, problems: Problems, diagnostics: &mut Vec<Diagnostic>) {
 fn finish<T>(value: Option<T>, diagnostics: Vec<Diagnostic>) -> Result<T, Error> {
     // Defaults laid under several spines report the same mistake once each.
     let mut seen = BTreeSet::new();
-    let unique: Vec<Diagnostic> = diagnostics.into_iter().filter(|d| seen.insert(d.clone())).collect();
+    let unique: Vec<Diagnostic> = diagnostics
+        .into_iter()
+        .filter(|d| seen.insert(d.clone()))
+        .collect();
     match value {
         Some(value) if unique.is_empty() => Ok(value),
         _ => Err(Error::Invalid(Diagnostics(unique))),

@@ -37,7 +37,11 @@ impl SourceFile {
     pub fn location(&self, offset: usize) -> Location {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
         let column = self
             .text
             .get(start..offset)
@@ -92,10 +96,9 @@ pub(crate) fn parse(file: Arc<SourceFile>) -> Result<Entry, Diagnostic> {
             })
         }
         Err(error) => {
-            let location = error.span().map_or_else(
-                || file.location(0),
-                |span| file.location(span.start),
-            );
+            let location = error
+                .span()
+                .map_or_else(|| file.location(0), |span| file.location(span.start));
             Err(Diagnostic {
                 location: Some(location),
                 path: KeyPath::root(),
@@ -252,10 +255,11 @@ impl Entry {
         match (&mut entry.node, last) {
             (Node::Table(table), Segment::Key(key)) => table.remove(key).is_some(),
             // Removing an array element would shift the paths of its
-            // siblings; replace it by an empty table instead so the
-            // remaining indices stay true to the file.
+            // siblings; a table element is emptied instead so the remaining
+            // indices stay true to the file. Other elements cannot be
+            // neutralised this way: the caller drops the whole array.
             (Node::Array(items), Segment::Index(i)) => match items.get_mut(*i) {
-                Some(item) if !matches!(&item.node, Node::Table(t) if t.is_empty()) => {
+                Some(item) if matches!(&item.node, Node::Table(t) if !t.is_empty()) => {
                     item.node = Node::Table(BTreeMap::new());
                     true
                 }
@@ -322,7 +326,10 @@ mod tests {
 
     #[test]
     fn merge_keeps_the_origin_of_each_value() {
-        let base = entry("site.toml", "[vm]\nmemory = 1\nname = \"a\"\nlist = [1, 2]\n");
+        let base = entry(
+            "site.toml",
+            "[vm]\nmemory = 1\nname = \"a\"\nlist = [1, 2]\n",
+        );
         let over = entry("spine.toml", "[vm]\nmemory = 2\nlist = [3]\n");
         let merged = base.merge(over);
         assert_eq!(

@@ -31,7 +31,8 @@ impl FromStr for MacAddr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || format!("{s:?} is not a MAC address; write six hex bytes like 08:00:27:85:0c:f8");
+        let invalid =
+            || format!("{s:?} is not a MAC address; write six hex bytes like 08:00:27:85:0c:f8");
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 {
             return Err(invalid());
@@ -67,7 +68,10 @@ pub fn kernel_interface_name(name: &str) -> Option<String> {
     let numbers = name
         .strip_prefix("Ethernet")
         .map(|rest| rest.split('/').collect::<Vec<_>>())
-        .or_else(|| name.strip_prefix("et").map(|rest| rest.split('_').collect()))?;
+        .or_else(|| {
+            name.strip_prefix("et")
+                .map(|rest| rest.split('_').collect())
+        })?;
     let valid = !numbers.is_empty()
         && numbers.len() <= 3
         && numbers
@@ -91,7 +95,12 @@ mod tests {
         let mac: MacAddr = "08-00-27-85-0C-F8".parse().unwrap();
         assert_eq!(mac.to_string(), "08:00:27:85:0c:f8");
         assert!(!mac.is_multicast());
-        assert!("01:00:5e:00:00:01".parse::<MacAddr>().unwrap().is_multicast());
+        assert!(
+            "01:00:5e:00:00:01"
+                .parse::<MacAddr>()
+                .unwrap()
+                .is_multicast()
+        );
         assert!("00:00:00:00:00:00".parse::<MacAddr>().unwrap().is_zero());
         assert!("08:00:27:85:0c".parse::<MacAddr>().is_err());
         assert!("08:00:27:85:0c:g8".parse::<MacAddr>().is_err());
@@ -100,12 +109,39 @@ mod tests {
 
     #[test]
     fn eos_names_map_to_kernel_names() {
-        assert_eq!(kernel_interface_name("Ethernet1/1").as_deref(), Some("et1_1"));
+        assert_eq!(
+            kernel_interface_name("Ethernet1/1").as_deref(),
+            Some("et1_1")
+        );
         assert_eq!(kernel_interface_name("Ethernet3").as_deref(), Some("et3"));
         assert_eq!(kernel_interface_name("et3_1").as_deref(), Some("et3_1"));
         assert_eq!(kernel_interface_name("Ethernet"), None);
         assert_eq!(kernel_interface_name("Ethernet1//2"), None);
         assert_eq!(kernel_interface_name("Loopback0"), None);
         assert_eq!(interface_key("Ethernet3"), interface_key("et3"));
+    }
+}
+
+/// serde for `address/prefix` fields, with an error that shows the expected form.
+pub(crate) mod ipv4_net {
+    use ipnet::Ipv4Net;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(net: &Ipv4Net, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(net)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Ipv4Net, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|_| {
+            let hint = if text.contains('/') {
+                "an IPv4 address and a prefix length from 0 to 32"
+            } else {
+                "the prefix length too"
+            };
+            serde::de::Error::custom(format!(
+                "{text:?} is not an IPv4 address with prefix; write {hint}, like 10.1.1.0/31 or 172.16.130.254/24"
+            ))
+        })
     }
 }

@@ -13,7 +13,11 @@ fn problems(text: &str) -> Vec<String> {
 }
 
 fn assert_has(got: &[String], needle: &str) {
-    assert!(got.iter().any(|g| g.contains(needle)), "missing {needle:?} in:\n{}", got.join("\n"));
+    assert!(
+        got.iter().any(|g| g.contains(needle)),
+        "missing {needle:?} in:\n{}",
+        got.join("\n")
+    );
 }
 
 #[test]
@@ -22,14 +26,20 @@ fn minimal_config_takes_every_default() {
     assert_eq!(config.bridge.name, "br0");
     assert!(config.forwarding.enable);
     assert_eq!(config.eapi.transport, EapiTransport::UnixSocket);
-    assert_eq!(config.eapi.socket_path.to_str(), Some("/var/run/command-api.sock"));
+    assert_eq!(
+        config.eapi.socket_path.to_str(),
+        Some("/var/run/command-api.sock")
+    );
     assert_eq!(config.eapi.port, 8080);
     assert_eq!(config.eapi.poll_interval().as_secs(), 5);
     assert_eq!(config.dhcp.vendor_class_prefixes, ["Arista"]);
     assert!(config.dhcp.auto_p2p.enable);
     assert!(config.dhcp.lease_file.starts_with("/mnt/flash"));
     assert_eq!(config.vm.backend, VmBackend::Eos);
-    assert_eq!(config.vm_health_url(), "http://172.16.130.10:8080/bootstrap");
+    assert_eq!(
+        config.vm_health_url(),
+        "http://172.16.130.10:8080/bootstrap"
+    );
     assert!(config.status.listen.ip().is_loopback());
 }
 
@@ -38,7 +48,10 @@ fn required_keys_are_named() {
     let got = problems("[bridge]\naddress = \"172.16.130.254/24\"\n");
     assert_eq!(got, ["a.toml:1:1: dhcp: this key is required but missing"]);
     let got = problems("[bridge]\n[dhcp]\nbootstrap_url = \"http://x/\"\n");
-    assert_eq!(got, ["a.toml:1:1: bridge.address: this key is required but missing"]);
+    assert_eq!(
+        got,
+        ["a.toml:1:1: bridge.address: this key is required but missing"]
+    );
 }
 
 #[test]
@@ -59,13 +72,34 @@ subnet = \"172.16.130.0/25\"
 "
     );
     let got = problems(&text);
-    assert_has(&got, "dhcp.subnets[0].router: 10.21.0.1 is not a host address of 10.20.0.0/24");
-    assert_has(&got, "dhcp.subnets[0].ranges[0].end: 10.20.1.20 is outside 10.20.0.0/24");
-    assert_has(&got, "dhcp.subnets[0].ranges[1].end: 10.20.0.40 comes before start 10.20.0.50");
-    assert_has(&got, "dhcp.subnets[0].reservations[0]: give exactly one of mac, client_id or serial");
-    assert_has(&got, "dhcp.subnets[0].reservations[1].client_id: \"zz\" is not a client identifier");
-    assert_has(&got, "dhcp.subnets[1].subnet: 10.20.0.128/25 overlaps 10.20.0.0/24");
-    assert_has(&got, "dhcp.subnets[2].subnet: 172.16.130.0/25 overlaps 172.16.130.0/24 (bridge.address)");
+    assert_has(
+        &got,
+        "dhcp.subnets[0].router: 10.21.0.1 is not a host address of 10.20.0.0/24",
+    );
+    assert_has(
+        &got,
+        "dhcp.subnets[0].ranges[0].end: 10.20.1.20 is outside 10.20.0.0/24",
+    );
+    assert_has(
+        &got,
+        "dhcp.subnets[0].ranges[1].end: 10.20.0.40 comes before start 10.20.0.50",
+    );
+    assert_has(
+        &got,
+        "dhcp.subnets[0].reservations[0]: give exactly one of mac, client_id or serial",
+    );
+    assert_has(
+        &got,
+        "dhcp.subnets[0].reservations[1].client_id: \"zz\" is not a client identifier",
+    );
+    assert_has(
+        &got,
+        "dhcp.subnets[1].subnet: 10.20.0.128/25 overlaps 10.20.0.0/24",
+    );
+    assert_has(
+        &got,
+        "dhcp.subnets[2].subnet: 172.16.130.0/25 overlaps 172.16.130.0/24 (bridge.address)",
+    );
     assert_eq!(got.len(), 7, "{}", got.join("\n"));
 }
 
@@ -113,14 +147,47 @@ listen = \"0.0.0.0:8087\"
 fn unknown_sections_and_bad_values_are_located() {
     let text = format!("{MINIMAL}[dhcpd]\nx = 1\n[vm]\nbackend = \"xen\"\nmac = \"zz\"\n");
     let got = problems(&text);
-    assert_has(&got, "a.toml:5:2: dhcpd: unknown key `dhcpd`; valid keys here: bridge, forwarding, eapi, dhcp, vm, events, status");
-    assert_has(&got, "a.toml:8:11: vm.backend: \"xen\" is not allowed here; write one of \"eos\" or \"libvirt\"");
+    assert_has(
+        &got,
+        "a.toml:5:2: dhcpd: unknown key `dhcpd`; valid keys here: bridge, forwarding, eapi, dhcp, vm, events, status",
+    );
+    assert_has(
+        &got,
+        "a.toml:8:11: vm.backend: \"xen\" is not allowed here; write one of \"eos\" or \"libvirt\"",
+    );
     assert_has(&got, "a.toml:9:7: vm.mac: \"zz\" is not a MAC address");
 }
 
 #[test]
+fn bad_list_elements_and_addresses_are_explained() {
+    let text = MINIMAL
+        .replace("172.16.130.254/24", "172.16.130.254")
+        .replace(
+            "[dhcp]\n",
+            "[dhcp]\ndns_servers = [\"1.2.3\", \"10.0.0.1\"]\nlease_time_secs = 30\n",
+        );
+    let got = problems(&text);
+    assert_eq!(
+        got,
+        [
+            "a.toml:2:11: bridge.address: \"172.16.130.254\" is not an IPv4 address with prefix; write the prefix length too, like 10.1.1.0/31 or 172.16.130.254/24",
+            "a.toml:4:16: dhcp.dns_servers[0]: not an IPv4 address; write one like 10.1.1.1",
+        ],
+        "a required value lost to a type error skips the semantic checks (lease_time_secs)"
+    );
+}
+
+#[test]
 fn hostile_input_gives_errors_not_panics() {
-    for text in ["", "\u{0}", "[[bridge]]\n", "bridge = 1\ndhcp = []\n", "[dhcp.subnets]\n", "a.b.c.d.e = 1\n", &"[x]\n".repeat(500)] {
+    for text in [
+        "",
+        "\u{0}",
+        "[[bridge]]\n",
+        "bridge = 1\ndhcp = []\n",
+        "[dhcp.subnets]\n",
+        "a.b.c.d.e = 1\n",
+        &"[x]\n".repeat(500),
+    ] {
         assert!(parse_agent_config("a.toml", text).is_err(), "{text:?}");
     }
     let many_unknown: String = (0..1000).map(|i| format!("k{i} = 1\n")).collect();

@@ -5,11 +5,16 @@ use std::path::Path;
 use ztps_config::{Error, parse_fabric};
 
 fn example() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fabric.toml")).unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fabric.toml"),
+    )
+    .unwrap()
 }
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect()
+    list.iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect()
 }
 
 /// The diagnostics of a load that must fail, one string each.
@@ -38,7 +43,11 @@ fn the_example_fabric_is_valid() {
 #[test]
 fn a_single_host_link_is_reported_at_its_line() {
     let text = example().replace("subnet = \"10.1.1.4/30\"", "subnet = \"10.1.1.4/32\"");
-    let line = text.lines().position(|l| l.contains("10.1.1.4/32")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.contains("10.1.1.4/32"))
+        .unwrap()
+        + 1;
     let got = problems(&[("examples/fabric.toml", &text)]);
     assert_eq!(
         got,
@@ -79,14 +88,20 @@ fn a_later_file_overrides_and_is_blamed_for_its_values() {
     let got = problems(&[("site.toml", &example()), ("spine1.toml", over)]);
     assert_eq!(
         got,
-        vec!["spine1.toml:2:14: spines.spine1.vm.memory_mib: 256 MiB is below the appliance's minimum; give at least 1024"]
+        vec![
+            "spine1.toml:2:14: spines.spine1.vm.memory_mib: 256 MiB is below the appliance's minimum; give at least 1024"
+        ]
     );
     let over = "[spines.spine1.vm]\nmemory_mib = 4096\n[[spines.spine1.leaves]]\ninterface = \"Ethernet9\"\nleaf = \"x\"\nsubnet = \"10.9.9.0/31\"\n";
     let fabric = parse_fabric(&files(&[("site.toml", &example()), ("spine1.toml", over)])).unwrap();
     let spine = fabric.spine(Some("spine1")).unwrap();
     assert_eq!(spine.vm.memory_mib, 4096);
     assert_eq!(spine.leaves.len(), 1, "arrays are replaced, not appended");
-    assert_eq!(spine.vm.disk.to_str(), Some("/mnt/usb1/ztps.vmdk"), "tables merge deeply");
+    assert_eq!(
+        spine.vm.disk.to_str(),
+        Some("/mnt/usb1/ztps.vmdk"),
+        "tables merge deeply"
+    );
 }
 
 #[test]
@@ -97,9 +112,15 @@ fn type_errors_and_missing_keys_are_located() {
         .replace("transport = \"unix-socket\"", "transport = \"telnet\"");
     let got = problems(&[("f.toml", &text)]);
     let joined = got.join("\n");
-    assert!(joined.contains("defaults.vm.vcpus: invalid type: string \"one\""), "{joined}");
+    assert!(
+        joined.contains("defaults.vm.vcpus: invalid type: string \"one\""),
+        "{joined}"
+    );
     assert!(joined.contains("spines.spine1.eapi.transport: \"telnet\" is not allowed here; write one of \"unix-socket\", \"http-localhost\", \"https\""), "{joined}");
-    assert!(joined.contains("spines.spine1.vm.disk: this key is required but missing"), "{joined}");
+    assert!(
+        joined.contains("spines.spine1.vm.disk: this key is required but missing"),
+        "{joined}"
+    );
 }
 
 #[test]
@@ -119,10 +140,19 @@ fn spine_selection_names_the_choices() {
         .replace("172.16.130.", "172.16.131.");
     let fabric = parse_fabric(&files(&[("a.toml", &example()), ("b.toml", &second)])).unwrap();
     let err = fabric.spine(None).unwrap_err().to_string();
-    assert!(err.contains("--spine") && err.contains("spine1, spine2"), "{err}");
+    assert!(
+        err.contains("--spine") && err.contains("spine1, spine2"),
+        "{err}"
+    );
     let err = fabric.spine(Some("spine9")).unwrap_err().to_string();
-    assert!(err.contains("spine9") && err.contains("spine1, spine2"), "{err}");
-    assert_eq!(fabric.spine(Some("spine2")).unwrap().vm.address.to_string(), "172.16.131.10/24");
+    assert!(
+        err.contains("spine9") && err.contains("spine1, spine2"),
+        "{err}"
+    );
+    assert_eq!(
+        fabric.spine(Some("spine2")).unwrap().vm.address.to_string(),
+        "172.16.131.10/24"
+    );
     // A spine table with nothing in it is missing its required keys.
     assert!(parse_fabric(&files(&[("a.toml", &two)])).is_err());
 }
@@ -134,9 +164,15 @@ fn derived_agent_config_matches_the_fabric() {
     let agent = spine.agent_config();
     assert_eq!(agent.dhcp.bootstrap_url, spine.bootstrap_url());
     assert_eq!(agent.bridge.address.to_string(), "172.16.130.254/24");
-    assert_eq!(agent.dhcp.auto_p2p.include, ["Ethernet1", "Ethernet2", "Ethernet3", "Ethernet4"]);
+    assert_eq!(
+        agent.dhcp.auto_p2p.include,
+        ["Ethernet1", "Ethernet2", "Ethernet3", "Ethernet4"]
+    );
     assert_eq!(agent.vm.mac, Some(spine.vm.mac));
     // What the renderer writes for the switch loads back as the same config.
     let text = agent.to_toml().unwrap();
-    assert_eq!(ztps_config::parse_agent_config("ztps-agent.toml", &text).unwrap(), agent);
+    assert_eq!(
+        ztps_config::parse_agent_config("ztps-agent.toml", &text).unwrap(),
+        agent
+    );
 }

@@ -25,9 +25,13 @@ fn value(depth: u32) -> BoxedStrategy<Value> {
 }
 
 fn table(depth: u32) -> BoxedStrategy<Table> {
-    prop::collection::btree_map(prop::sample::select(vec!["a", "b", "c", "d"]), value(depth), 0..4)
-        .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        .boxed()
+    prop::collection::btree_map(
+        prop::sample::select(vec!["a", "b", "c", "d"]),
+        value(depth),
+        0..4,
+    )
+    .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    .boxed()
 }
 
 /// The merge the documentation promises, written independently.

@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
         let _watch = Watch::start(table.clone()).await?;
         let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<Event>(1024);
         let server = Server::new(config, table, events_tx)?;
+        let handle = server.handle();
         tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 tracing::info!(?event, "dhcp event");
@@ -38,6 +39,14 @@ fn main() -> anyhow::Result<()> {
                 }
             })
             .await?;
+        let m = handle.metrics();
+        tracing::info!(
+            acks = m.sent_ack,
+            offers = m.sent_offer,
+            journal_fsyncs = m.journal_fsyncs,
+            journal_bytes = m.journal_bytes_written,
+            "stopped"
+        );
         anyhow::Ok(())
     })?;
     Ok(())

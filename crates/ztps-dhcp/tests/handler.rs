@@ -2,6 +2,9 @@
 //! replies decoded with dhcproto, an independent implementation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::malformed_corpus;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -65,7 +68,7 @@ fn decode(reply: &Reply) -> Message {
     Message::decode(&mut Decoder::new(&reply.packet)).unwrap()
 }
 
-fn opt<'a>(m: &'a Message, code: OptionCode) -> &'a DhcpOption {
+fn opt(m: &Message, code: OptionCode) -> &DhcpOption {
     m.opts().get(code).unwrap_or_else(|| panic!("option {code:?} missing"))
 }
 
@@ -316,34 +319,6 @@ fn replies_fit_the_clients_maximum_message_size() {
     let m = decode(&handle(&mut st, &ing, &bytes(&big), NOW).unwrap());
     assert!(m.opts().get(OptionCode::NtpServers).is_some());
     assert!(m.opts().get(OptionCode::BootfileName).is_some());
-}
-
-/// hlen 0/17/255, truncation, bad cookie, overrunning option, non-UTF-8
-/// hostname; then a valid DISCOVER is still answered.
-pub fn malformed_corpus() -> Vec<Vec<u8>> {
-    let valid = bytes(&client(1, MessageType::Discover, Some(VC)));
-    let mut corpus = Vec::new();
-    for hlen in [0u8, 17, 255] {
-        let mut p = valid.clone();
-        p[2] = hlen;
-        corpus.push(p);
-    }
-    corpus.push(valid[..60].to_vec());
-    corpus.push(valid[..239].to_vec());
-    corpus.push(Vec::new());
-    let mut cookie = valid.clone();
-    cookie[236..240].copy_from_slice(&[1, 2, 3, 4]);
-    corpus.push(cookie);
-    let mut overrun = valid[..240].to_vec();
-    overrun.extend_from_slice(&[53, 1, 1, 60, 200, b'A', b'r']);
-    corpus.push(overrun);
-    let mut hostname = valid[..240].to_vec();
-    hostname.extend_from_slice(&[53, 1, 1, 12, 4, 0xff, 0xfe, 0xc3, 0x28]);
-    hostname.extend_from_slice(&[60, VC.len() as u8]);
-    hostname.extend_from_slice(VC);
-    hostname.push(255);
-    corpus.push(hostname);
-    corpus
 }
 
 #[test]

@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::jsonrpc::Format;
-use crate::models::{InterfacesStatus, IpInterfaces, Ipv4Interface, LldpNeighbors, LldpNeighborsDetail, ShowVersion};
+use crate::models::{
+    InterfacesStatus, IpInterfaces, Ipv4Interface, LldpNeighbors, LldpNeighborsDetail, ShowVersion,
+};
 use crate::wire::Wire;
 use crate::{Command, EapiError, RetryPolicy, Transport};
 
@@ -67,7 +69,11 @@ impl std::fmt::Debug for EapiClient {
 
 impl EapiClient {
     pub fn builder(transport: Transport) -> EapiClientBuilder {
-        EapiClientBuilder { transport, timeout: DEFAULT_TIMEOUT, retry: RetryPolicy::default() }
+        EapiClientBuilder {
+            transport,
+            timeout: DEFAULT_TIMEOUT,
+            retry: RetryPolicy::default(),
+        }
     }
 
     /// A client with the default timeout and retry policy.
@@ -103,7 +109,11 @@ impl EapiClient {
 
     async fn run(&self, cmds: &[Command], format: Format) -> Result<Vec<Value>, EapiError> {
         // Re-running a config command whose fate is unknown could apply it twice.
-        let attempts = if cmds.iter().all(Command::is_read_only) { self.retry.max_attempts.max(1) } else { 1 };
+        let attempts = if cmds.iter().all(Command::is_read_only) {
+            self.retry.max_attempts.max(1)
+        } else {
+            1
+        };
         let mut attempt = 1;
         loop {
             match self.once(cmds, format).await {
@@ -121,7 +131,12 @@ impl EapiClient {
     async fn once(&self, cmds: &[Command], format: Format) -> Result<Vec<Value>, EapiError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(endpoint = %self.endpoint, id, commands = ?crate::jsonrpc::names(cmds), "eAPI request");
-        match tokio::time::timeout(self.timeout, self.wire.send(id, cmds, format, &self.endpoint)).await {
+        match tokio::time::timeout(
+            self.timeout,
+            self.wire.send(id, cmds, format, &self.endpoint),
+        )
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(EapiError::Timeout {
                 endpoint: self.endpoint.clone(),
@@ -134,7 +149,10 @@ impl EapiClient {
     async fn typed<T: DeserializeOwned>(&self, cmd: &str) -> Result<T, EapiError> {
         let mut results = self.run_cmds(&[Command::new(cmd)]).await?;
         let value = results.pop().unwrap_or(Value::Null);
-        serde_json::from_value(value).map_err(|source| EapiError::Decode { command: cmd.to_string(), source })
+        serde_json::from_value(value).map_err(|source| EapiError::Decode {
+            command: cmd.to_string(),
+            source,
+        })
     }
 
     pub async fn show_version(&self) -> Result<ShowVersion, EapiError> {
@@ -142,9 +160,16 @@ impl EapiClient {
     }
 
     /// `show interfaces status`, or only the connected ones.
-    pub async fn interfaces_status(&self, connected_only: bool) -> Result<InterfacesStatus, EapiError> {
-        self.typed(if connected_only { "show interfaces status connected" } else { "show interfaces status" })
-            .await
+    pub async fn interfaces_status(
+        &self,
+        connected_only: bool,
+    ) -> Result<InterfacesStatus, EapiError> {
+        self.typed(if connected_only {
+            "show interfaces status connected"
+        } else {
+            "show interfaces status"
+        })
+        .await
     }
 
     /// The IPv4 addresses of every routed interface (`show ip interface`).
@@ -174,11 +199,54 @@ impl EapiClient {
 
     /// `virtual-machine NAME restart` in config mode.
     pub async fn restart_vm(&self, name: &str) -> Result<(), EapiError> {
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !valid {
-            return Err(EapiError::Config(format!("{name:?} is not a valid virtual-machine name")));
+            return Err(EapiError::Config(format!(
+                "{name:?} is not a valid virtual-machine name"
+            )));
         }
-        self.configure(&[&format!("virtual-machine {name} restart")]).await?;
+        self.configure(&[&format!("virtual-machine {name} restart")])
+            .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: T) {}
+
+    /// The agent shares one client between tasks and spawns its requests.
+    #[test]
+    fn client_and_its_futures_can_cross_tasks() {
+        let c = EapiClient::new(Transport::unix_socket("/nonexistent/eapi.sock")).unwrap();
+        assert_send_sync(&c);
+        assert_send(c.show_version());
+        assert_send(c.configure(&["hostname x"]));
+        assert_send(c.run_cmds(&[]));
+    }
+
+    #[test]
+    fn invalid_vm_names_never_reach_the_wire() {
+        let c = EapiClient::new(Transport::unix_socket("/nonexistent/eapi.sock")).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for name in ["", "a b", "x\nreload", "vm;reload"] {
+            let err = rt.block_on(c.restart_vm(name)).unwrap_err();
+            assert!(matches!(err, EapiError::Config(_)), "{name:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn https_transport_needs_an_https_url() {
+        let t = Transport::https("http://sw1", crate::Credentials::new("admin", "pw"));
+        assert!(matches!(EapiClient::new(t), Err(EapiError::Config(_))));
     }
 }

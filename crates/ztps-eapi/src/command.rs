@@ -12,19 +12,27 @@ pub struct Command {
 
 impl Command {
     pub fn new(cmd: impl Into<String>) -> Self {
-        Self { cmd: cmd.into(), input: None }
+        Self {
+            cmd: cmd.into(),
+            input: None,
+        }
     }
 
     pub fn with_input(cmd: impl Into<String>, input: impl Into<String>) -> Self {
-        Self { cmd: cmd.into(), input: Some(input.into()) }
+        Self {
+            cmd: cmd.into(),
+            input: Some(input.into()),
+        }
     }
 
     /// Commands that change nothing on the switch, so a retry after a
     /// transport error cannot do harm: `show ...` and `enable`.
     pub fn is_read_only(&self) -> bool {
         let words: Vec<&str> = self.cmd.split_whitespace().collect();
-        matches!(words.first().map(|w| w.to_ascii_lowercase()).as_deref(), Some("show") | Some("enable"))
-            && !words.iter().any(|w| *w == "|" || w.starts_with('>'))
+        matches!(
+            words.first().map(|w| w.to_ascii_lowercase()).as_deref(),
+            Some("show") | Some("enable")
+        ) && !words.iter().any(|w| *w == "|" || w.starts_with('>'))
     }
 }
 
@@ -55,7 +63,11 @@ impl Serialize for Command {
         }
         match &self.input {
             None => serializer.serialize_str(&self.cmd),
-            Some(input) => WithInput { cmd: &self.cmd, input }.serialize(serializer),
+            Some(input) => WithInput {
+                cmd: &self.cmd,
+                input,
+            }
+            .serialize(serializer),
         }
     }
 }
@@ -66,7 +78,10 @@ mod tests {
 
     #[test]
     fn plain_command_serializes_as_a_string_and_input_as_an_object() {
-        assert_eq!(serde_json::to_value(Command::new("show version")).unwrap(), "show version");
+        assert_eq!(
+            serde_json::to_value(Command::new("show version")).unwrap(),
+            "show version"
+        );
         assert_eq!(
             serde_json::to_value(Command::with_input("enable", "pw")).unwrap(),
             serde_json::json!({"cmd": "enable", "input": "pw"})

@@ -85,7 +85,9 @@ impl InterfaceName {
     pub fn parse_kernel(name: &str) -> Option<Self> {
         let split = name.find(|c: char| c.is_ascii_digit())?;
         let (word, rest) = name.split_at(split);
-        let kind = InterfaceKind::ALL.into_iter().find(|k| k.kernel_prefix() == word)?;
+        let kind = InterfaceKind::ALL
+            .into_iter()
+            .find(|k| k.kernel_prefix() == word)?;
         let numbers = parse_numbers(rest, '_', kind)?;
         Some(Self { kind, numbers })
     }
@@ -128,7 +130,11 @@ fn parse_numbers(text: &str, separator: char, kind: InterfaceKind) -> Option<Vec
             let canonical = !part.is_empty()
                 && part.bytes().all(|b| b.is_ascii_digit())
                 && (part == "0" || !part.starts_with('0'));
-            if canonical { part.parse::<u32>().ok() } else { None }
+            if canonical {
+                part.parse::<u32>().ok()
+            } else {
+                None
+            }
         })
         .collect::<Option<Vec<u32>>>()?;
     if numbers.len() > 1 && !kind.allows_slots() {
@@ -138,7 +144,11 @@ fn parse_numbers(text: &str, separator: char, kind: InterfaceKind) -> Option<Vec
 }
 
 fn join(numbers: &[u32], separator: &str) -> String {
-    numbers.iter().map(u32::to_string).collect::<Vec<_>>().join(separator)
+    numbers
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 #[cfg(test)]
@@ -180,21 +190,47 @@ mod tests {
 
     #[test]
     fn non_eos_names_are_refused() {
-        for eos in ["", "E1", "Ethernet", "Ethernet1/", "Ethernet01", "Vlan1/1", "Tunnel1", "Ethernet-1"] {
+        for eos in [
+            "",
+            "E1",
+            "Ethernet",
+            "Ethernet1/",
+            "Ethernet01",
+            "Vlan1/1",
+            "Tunnel1",
+            "Ethernet-1",
+        ] {
             assert_eq!(eos_to_kernel(eos), None, "{eos:?}");
         }
-        for kernel in ["lo", "eth0", "br0", "et", "et1/1", "et01", "vlan1_1", "veth1", "et1_", "ma"] {
+        for kernel in [
+            "lo", "eth0", "br0", "et", "et1/1", "et01", "vlan1_1", "veth1", "et1_", "ma",
+        ] {
             assert_eq!(kernel_to_eos(kernel), None, "{kernel:?}");
         }
     }
 
     fn any_name() -> impl Strategy<Value = InterfaceName> {
         prop_oneof![
-            prop::collection::vec(0u32..1000, 1..4).prop_map(|n| InterfaceName { kind: InterfaceKind::Ethernet, numbers: n }),
-            prop::collection::vec(0u32..10, 1..3).prop_map(|n| InterfaceName { kind: InterfaceKind::Management, numbers: n }),
-            (1u32..2000).prop_map(|n| InterfaceName { kind: InterfaceKind::PortChannel, numbers: vec![n] }),
-            (1u32..4095).prop_map(|n| InterfaceName { kind: InterfaceKind::Vlan, numbers: vec![n] }),
-            any::<u32>().prop_map(|n| InterfaceName { kind: InterfaceKind::Loopback, numbers: vec![n] }),
+            prop::collection::vec(0u32..1000, 1..4).prop_map(|n| InterfaceName {
+                kind: InterfaceKind::Ethernet,
+                numbers: n
+            }),
+            prop::collection::vec(0u32..10, 1..3).prop_map(|n| InterfaceName {
+                kind: InterfaceKind::Management,
+                numbers: n
+            }),
+            (1u32..2000).prop_map(|n| InterfaceName {
+                kind: InterfaceKind::PortChannel,
+                numbers: vec![n]
+            }),
+            (1u32..4095).prop_map(|n| InterfaceName {
+                kind: InterfaceKind::Vlan,
+                numbers: vec![n]
+            }),
+            any::<u32>().prop_map(|n| InterfaceName {
+                kind: InterfaceKind::Loopback,
+                numbers: vec![n]
+            }),
         ]
     }
 

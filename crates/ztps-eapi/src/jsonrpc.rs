@@ -50,7 +50,11 @@ struct ReplyError {
 }
 
 /// Interprets a JSON-RPC reply body.
-pub(crate) fn parse_reply(body: &[u8], cmds: &[Command], endpoint: &str) -> Result<Vec<Value>, EapiError> {
+pub(crate) fn parse_reply(
+    body: &[u8],
+    cmds: &[Command],
+    endpoint: &str,
+) -> Result<Vec<Value>, EapiError> {
     let malformed = |reason: String| EapiError::MalformedReply {
         endpoint: endpoint.to_string(),
         commands: names(cmds),
@@ -58,7 +62,12 @@ pub(crate) fn parse_reply(body: &[u8], cmds: &[Command], endpoint: &str) -> Resu
     };
     let reply: Reply = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
     match (reply.result, reply.error) {
-        (_, Some(err)) => Err(command_error(err.code, &err.message, err.data.as_ref(), cmds)),
+        (_, Some(err)) => Err(command_error(
+            err.code,
+            &err.message,
+            err.data.as_ref(),
+            cmds,
+        )),
         (Some(result), None) => results(result, cmds).map_err(malformed),
         (None, None) => Err(malformed("neither `result` nor `error`".into())),
     }
@@ -68,7 +77,11 @@ pub(crate) fn parse_reply(body: &[u8], cmds: &[Command], endpoint: &str) -> Resu
 pub(crate) fn results(result: Value, cmds: &[Command]) -> Result<Vec<Value>, String> {
     match result {
         Value::Array(items) if items.len() == cmds.len() => Ok(items),
-        Value::Array(items) => Err(format!("{} results for {} commands", items.len(), cmds.len())),
+        Value::Array(items) => Err(format!(
+            "{} results for {} commands",
+            items.len(),
+            cmds.len()
+        )),
         other => Err(format!("`result` is not a list: {}", kind(&other))),
     }
 }
@@ -87,7 +100,12 @@ fn kind(v: &Value) -> &'static str {
 /// Builds the error for a JSON-RPC error object. EOS's `data` is a list with
 /// the result of each command that ran, the last one being the failing
 /// command's `{"errors": [...]}`: its position names the command.
-pub(crate) fn command_error(code: i64, message: &str, data: Option<&Value>, cmds: &[Command]) -> EapiError {
+pub(crate) fn command_error(
+    code: i64,
+    message: &str,
+    data: Option<&Value>,
+    cmds: &[Command],
+) -> EapiError {
     let entries: Vec<Value> = match data {
         Some(Value::Array(items)) => items.clone(),
         _ => Vec::new(),
@@ -150,10 +168,20 @@ mod tests {
 
     #[test]
     fn real_error_reply_names_the_command_and_reason() {
-        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/error_could_not_run.json")).unwrap();
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/error_could_not_run.json"
+        ))
+        .unwrap();
         let err = parse_reply(&body, &cmds(&["show bgp summary"]), "test").unwrap_err();
         match err {
-            EapiError::Command { code, command, details, partial_results, .. } => {
+            EapiError::Command {
+                code,
+                command,
+                details,
+                partial_results,
+                ..
+            } => {
                 assert_eq!(code, ErrorCode::CouldNotRun);
                 assert_eq!(command, "show bgp summary");
                 assert_eq!(details, vec!["BGP inactive".to_string()]);
@@ -168,8 +196,21 @@ mod tests {
         let body = json!({"jsonrpc": "2.0", "id": "1", "error": {"code": 1002,
             "message": "CLI command 2 of 3 'bogus' failed: invalid command",
             "data": [{}, {"errors": ["Invalid input (at token 0: 'bogus')"]}]}});
-        let err = parse_reply(body.to_string().as_bytes(), &cmds(&["enable", "bogus", "show version"]), "t").unwrap_err();
-        let EapiError::Command { code, command, partial_results, .. } = err else { panic!() };
+        let err = parse_reply(
+            body.to_string().as_bytes(),
+            &cmds(&["enable", "bogus", "show version"]),
+            "t",
+        )
+        .unwrap_err();
+        let EapiError::Command {
+            code,
+            command,
+            partial_results,
+            ..
+        } = err
+        else {
+            panic!()
+        };
         assert_eq!(code, ErrorCode::InvalidCommand);
         assert_eq!(command, "bogus");
         assert_eq!(partial_results, vec![json!({})]);
@@ -179,7 +220,12 @@ mod tests {
     fn failing_command_is_found_from_message_without_data() {
         let body = json!({"jsonrpc": "2.0", "id": "1", "error": {"code": 1005,
             "message": "CLI command 2 of 2 'configure' failed: permission to run command denied"}});
-        let err = parse_reply(body.to_string().as_bytes(), &cmds(&["enable", "configure"]), "t").unwrap_err();
+        let err = parse_reply(
+            body.to_string().as_bytes(),
+            &cmds(&["enable", "configure"]),
+            "t",
+        )
+        .unwrap_err();
         assert_eq!(err.code(), Some(ErrorCode::Unauthorized));
         assert!(err.to_string().contains("\"configure\""), "{err}");
     }

@@ -24,5 +24,6 @@ pub use error::{EapiError, ErrorCode};
 pub use jsonrpc::Format;
 pub use retry::RetryPolicy;
 pub use transport::{
-    Credentials, DEFAULT_HTTP_LOCAL_PORT, DEFAULT_UNIX_SOCKET, PASSWORD_ENV, Secret, Transport, USERNAME_ENV,
+    Credentials, DEFAULT_HTTP_LOCAL_PORT, DEFAULT_UNIX_SOCKET, PASSWORD_ENV, Secret, Transport,
+    USERNAME_ENV,
 };

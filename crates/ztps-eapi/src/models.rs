@@ -230,7 +230,11 @@ impl IpInterfaces {
         self.interfaces
             .iter()
             .map(|(key, intf)| {
-                let name = if intf.name.is_empty() { key.clone() } else { intf.name.clone() };
+                let name = if intf.name.is_empty() {
+                    key.clone()
+                } else {
+                    intf.name.clone()
+                };
                 let addresses = intf
                     .interface_address
                     .iter()

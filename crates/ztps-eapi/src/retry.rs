@@ -25,14 +25,20 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     pub fn none() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// The pause before retry number `retry` (1-based): the exponential
     /// backoff, capped, then a random point in its upper half so that many
     /// agents do not retry in lockstep.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.multiplier.max(1.0).powi(retry.saturating_sub(1).min(30) as i32);
+        let exp = self
+            .multiplier
+            .max(1.0)
+            .powi(retry.saturating_sub(1).min(30) as i32);
         let base = self.initial_backoff.as_secs_f64() * exp;
         let capped = base.min(self.max_backoff.as_secs_f64()).max(0.0);
         Duration::from_secs_f64(capped * (0.5 + fastrand::f64() * 0.5))
@@ -48,9 +54,15 @@ mod tests {
         let p = RetryPolicy::default();
         for _ in 0..100 {
             let first = p.backoff(1);
-            assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200), "{first:?}");
+            assert!(
+                first >= Duration::from_millis(100) && first <= Duration::from_millis(200),
+                "{first:?}"
+            );
             let third = p.backoff(3);
-            assert!(third >= Duration::from_millis(400) && third <= Duration::from_millis(800), "{third:?}");
+            assert!(
+                third >= Duration::from_millis(400) && third <= Duration::from_millis(800),
+                "{third:?}"
+            );
             assert!(p.backoff(40) <= p.max_backoff);
         }
         let samples: std::collections::HashSet<_> = (0..20).map(|_| p.backoff(2)).collect();

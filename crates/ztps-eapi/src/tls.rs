@@ -26,7 +26,10 @@ pub(crate) fn with_ca(ca: &Path) -> Result<ClientConfig, EapiError> {
             .map_err(|e| EapiError::Tls(format!("bad CA certificate in {}: {e}", ca.display())))?;
     }
     if roots.is_empty() {
-        return Err(EapiError::Tls(format!("{} holds no certificate", ca.display())));
+        return Err(EapiError::Tls(format!(
+            "{} holds no certificate",
+            ca.display()
+        )));
     }
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -70,7 +73,12 @@ impl ServerCertVerifier for InsecureSkipVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -79,7 +87,12 @@ impl ServerCertVerifier for InsecureSkipVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -57,7 +57,9 @@ pub enum Transport {
 
 impl Default for Transport {
     fn default() -> Self {
-        Self::UnixSocket { path: PathBuf::from(DEFAULT_UNIX_SOCKET) }
+        Self::UnixSocket {
+            path: PathBuf::from(DEFAULT_UNIX_SOCKET),
+        }
     }
 }
 
@@ -117,7 +119,10 @@ impl<'de> Deserialize<'de> for Secret {
 
 impl Credentials {
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self { username: username.into(), password: Secret::new(password) }
+        Self {
+            username: username.into(),
+            password: Secret::new(password),
+        }
     }
 
     /// Reads a TOML file with `username = "..."` and `password = "..."`.
@@ -125,7 +130,10 @@ impl Credentials {
     /// root or to the user running this process: a password others can read
     /// is a password others know.
     pub fn from_file(path: &Path) -> Result<Self, EapiError> {
-        let io = |source| EapiError::Io { path: path.to_path_buf(), source };
+        let io = |source| EapiError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let meta = std::fs::metadata(path).map_err(io)?;
         let mode = meta.mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -158,8 +166,9 @@ impl Credentials {
     /// Reads `ZTPS_EAPI_USERNAME` and `ZTPS_EAPI_PASSWORD`.
     pub fn from_env() -> Result<Self, EapiError> {
         let get = |name: &str| {
-            std::env::var(name)
-                .map_err(|_| EapiError::Credentials(format!("environment variable {name} is not set")))
+            std::env::var(name).map_err(|_| {
+                EapiError::Credentials(format!("environment variable {name} is not set"))
+            })
         };
         Self::new(get(USERNAME_ENV)?, get(PASSWORD_ENV)?).validated()
     }
@@ -193,7 +202,11 @@ mod tests {
     #[test]
     fn private_file_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), 0o600, "username = \"admin\"\npassword = \"s3cret\"\n");
+        let path = write(
+            dir.path(),
+            0o600,
+            "username = \"admin\"\npassword = \"s3cret\"\n",
+        );
         let creds = Credentials::from_file(&path).unwrap();
         assert_eq!(creds.username, "admin");
         assert_eq!(creds.password.expose(), "s3cret");
@@ -203,7 +216,11 @@ mod tests {
     fn group_or_world_readable_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         for mode in [0o640, 0o604, 0o666] {
-            let path = write(dir.path(), mode, "username = \"admin\"\npassword = \"s3cret\"\n");
+            let path = write(
+                dir.path(),
+                mode,
+                "username = \"admin\"\npassword = \"s3cret\"\n",
+            );
             let err = Credentials::from_file(&path).unwrap_err().to_string();
             assert!(err.contains("chmod 600"), "{mode:o}: {err}");
             assert!(!err.contains("s3cret"), "{err}");
@@ -213,7 +230,11 @@ mod tests {
     #[test]
     fn bad_file_does_not_leak_the_password() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), 0o600, "username = \"admin\"\npassword = s3cret\n");
+        let path = write(
+            dir.path(),
+            0o600,
+            "username = \"admin\"\npassword = s3cret\n",
+        );
         let err = Credentials::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("expected"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
@@ -230,7 +251,10 @@ mod tests {
     #[test]
     fn https_url_gets_the_eapi_path() {
         assert_eq!(https_url("https://sw1"), "https://sw1/command-api");
-        assert_eq!(https_url("https://sw1:8443/"), "https://sw1:8443/command-api");
+        assert_eq!(
+            https_url("https://sw1:8443/"),
+            "https://sw1:8443/command-api"
+        );
         assert_eq!(https_url("https://sw1/other"), "https://sw1/other");
     }
 }

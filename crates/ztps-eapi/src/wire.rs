@@ -10,7 +10,9 @@ use hyper_util::rt::TokioIo;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::ObjectParams;
-use jsonrpsee::http_client::{CustomCertStore, HeaderMap, HeaderValue, HttpClient, HttpClientBuilder};
+use jsonrpsee::http_client::{
+    CustomCertStore, HeaderMap, HeaderValue, HttpClient, HttpClientBuilder,
+};
 use serde_json::Value;
 use tokio::net::UnixStream;
 
@@ -37,18 +39,29 @@ impl Wire {
                     .map_err(|e| EapiError::Config(e.to_string()))?;
                 Ok(Self::Http(client, timeout))
             }
-            Transport::Https { url, username, password, ca, insecure_skip_verify } => {
+            Transport::Https {
+                url,
+                username,
+                password,
+                ca,
+                insecure_skip_verify,
+            } => {
                 if !url.starts_with("https://") {
                     return Err(EapiError::Config(format!("{url:?} is not an https:// URL")));
                 }
                 let token = base64::engine::general_purpose::STANDARD
                     .encode(format!("{username}:{}", password.expose()));
-                let mut auth = HeaderValue::from_str(&format!("Basic {token}"))
-                    .map_err(|_| EapiError::Credentials("the username or password holds characters HTTP cannot carry".into()))?;
+                let mut auth = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+                    EapiError::Credentials(
+                        "the username or password holds characters HTTP cannot carry".into(),
+                    )
+                })?;
                 auth.set_sensitive(true);
                 let mut headers = HeaderMap::new();
                 headers.insert(http::header::AUTHORIZATION, auth);
-                let mut builder = HttpClientBuilder::new().request_timeout(timeout).set_headers(headers);
+                let mut builder = HttpClientBuilder::new()
+                    .request_timeout(timeout)
+                    .set_headers(headers);
                 let custom: Option<CustomCertStore> = if *insecure_skip_verify {
                     tracing::warn!(url = %url, "TLS certificate verification is disabled for eAPI");
                     Some(tls::insecure_skip_verify()?)
@@ -60,7 +73,9 @@ impl Wire {
                 if let Some(cfg) = custom {
                     builder = builder.with_custom_cert_store(cfg);
                 }
-                let client = builder.build(https_url(url)).map_err(|e| EapiError::Config(e.to_string()))?;
+                let client = builder
+                    .build(https_url(url))
+                    .map_err(|e| EapiError::Config(e.to_string()))?;
                 Ok(Self::Http(client, timeout))
             }
         }
@@ -75,7 +90,9 @@ impl Wire {
     ) -> Result<Vec<Value>, EapiError> {
         match self {
             Self::Unix(path) => send_unix(path, id, cmds, format, endpoint).await,
-            Self::Http(client, timeout) => send_http(client, *timeout, cmds, format, endpoint).await,
+            Self::Http(client, timeout) => {
+                send_http(client, *timeout, cmds, format, endpoint).await
+            }
         }
     }
 }
@@ -87,7 +104,10 @@ async fn send_unix(
     format: Format,
     endpoint: &str,
 ) -> Result<Vec<Value>, EapiError> {
-    let transport = |reason: String| EapiError::Transport { endpoint: endpoint.to_string(), reason };
+    let transport = |reason: String| EapiError::Transport {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
     let stream = UnixStream::connect(path)
         .await
         .map_err(|e| transport(format!("connect: {e}")))?;
@@ -120,8 +140,13 @@ async fn send_unix(
 fn check_status(status: u16, endpoint: &str) -> Result<(), EapiError> {
     match status {
         200..=299 => Ok(()),
-        401 => Err(EapiError::Unauthorized { endpoint: endpoint.to_string() }),
-        other => Err(EapiError::HttpStatus { endpoint: endpoint.to_string(), status: other }),
+        401 => Err(EapiError::Unauthorized {
+            endpoint: endpoint.to_string(),
+        }),
+        other => Err(EapiError::HttpStatus {
+            endpoint: endpoint.to_string(),
+            status: other,
+        }),
     }
 }
 
@@ -139,7 +164,11 @@ async fn send_http(
             .map_err(|e| EapiError::Config(format!("encoding the request: {e}")))
     };
     insert(&mut params, "version", Value::from(1))?;
-    insert(&mut params, "cmds", serde_json::to_value(cmds).map_err(|e| EapiError::Config(e.to_string()))?)?;
+    insert(
+        &mut params,
+        "cmds",
+        serde_json::to_value(cmds).map_err(|e| EapiError::Config(e.to_string()))?,
+    )?;
     insert(&mut params, "format", Value::from(format.as_str()))?;
     let reply: Result<Value, ClientError> = client.request("runCmds", params).await;
     match reply {
@@ -152,11 +181,18 @@ async fn send_http(
     }
 }
 
-fn from_jsonrpsee(err: ClientError, cmds: &[Command], endpoint: &str, timeout: Duration) -> EapiError {
+fn from_jsonrpsee(
+    err: ClientError,
+    cmds: &[Command],
+    endpoint: &str,
+    timeout: Duration,
+) -> EapiError {
     let endpoint_s = endpoint.to_string();
     match err {
         ClientError::Call(obj) => {
-            let data = obj.data().and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+            let data = obj
+                .data()
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
             jsonrpc::command_error(obj.code().into(), obj.message(), data.as_ref(), cmds)
         }
         ClientError::RequestTimeout => EapiError::Timeout {
@@ -170,13 +206,16 @@ fn from_jsonrpsee(err: ClientError, cmds: &[Command], endpoint: &str, timeout: D
             reason: e.to_string(),
         },
         ClientError::Transport(e) => {
-            if let Some(jsonrpsee::http_client::transport::Error::Rejected { status_code }) = e.downcast_ref() {
-                match check_status(*status_code, endpoint) {
-                    Err(mapped) => return mapped,
-                    Ok(()) => {}
-                }
+            if let Some(jsonrpsee::http_client::transport::Error::Rejected { status_code }) =
+                e.downcast_ref()
+                && let Err(mapped) = check_status(*status_code, endpoint)
+            {
+                return mapped;
             }
-            EapiError::Transport { endpoint: endpoint_s, reason: chain(e.as_ref()) }
+            EapiError::Transport {
+                endpoint: endpoint_s,
+                reason: chain(e.as_ref()),
+            }
         }
         other => EapiError::MalformedReply {
             endpoint: endpoint_s,

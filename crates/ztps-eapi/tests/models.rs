@@ -42,7 +42,10 @@ fn only_the_typo_key_is_enough() {
     et1.as_object_mut().unwrap().remove("autoNegotiateActive");
     et1["autoNegotigateActive"] = Value::Bool(true);
     let s: InterfacesStatus = serde_json::from_value(v).unwrap();
-    assert_eq!(s.interface_statuses["Ethernet1"].auto_negotiate(), Some(true));
+    assert_eq!(
+        s.interface_statuses["Ethernet1"].auto_negotiate(),
+        Some(true)
+    );
 }
 
 #[test]
@@ -69,36 +72,56 @@ fn ip_interface_full_shape_gives_primary_then_secondaries_and_skips_unset() {
     let s: IpInterfaces = serde_json::from_value(v).unwrap();
     let list = s.ipv4_interfaces();
     assert_eq!(list[0].kernel_name.as_deref(), Some("et3"));
-    assert_eq!(list[0].addresses, vec!["10.0.0.0/31".parse().unwrap(), "10.9.0.1/24".parse().unwrap()]);
+    assert_eq!(
+        list[0].addresses,
+        vec![
+            "10.0.0.0/31".parse().unwrap(),
+            "10.9.0.1/24".parse().unwrap()
+        ]
+    );
     assert_eq!(list[1].status, Some(LinkStatus::NotConnect));
     assert!(list[1].addresses.is_empty());
 }
 
 #[test]
 fn lldp_neighbors_decode() {
-    let empty: LldpNeighbors = serde_json::from_value(data("show_lldp_neighbors_empty.json")).unwrap();
+    let empty: LldpNeighbors =
+        serde_json::from_value(data("show_lldp_neighbors_empty.json")).unwrap();
     assert!(empty.lldp_neighbors.is_empty());
     let some: LldpNeighbors = serde_json::from_value(data("show_lldp_neighbors.json")).unwrap();
     assert_eq!(some.lldp_neighbors[1].neighbor_device, "leaf2.example.net");
     assert_eq!(some.lldp_neighbors[1].neighbor_port, "Ethernet49/1");
-    let detail: LldpNeighborsDetail = serde_json::from_value(data("show_lldp_neighbors_detail.json")).unwrap();
+    let detail: LldpNeighborsDetail =
+        serde_json::from_value(data("show_lldp_neighbors_detail.json")).unwrap();
     let info = &detail.lldp_neighbors["Ethernet1"].lldp_neighbor_info[0];
     assert_eq!(info.system_name.as_deref(), Some("leaf1"));
-    assert_eq!(info.neighbor_interface_info.as_ref().unwrap().port(), "Ethernet49");
-    assert!(detail.lldp_neighbors["Ethernet2"].lldp_neighbor_info.is_empty());
+    assert_eq!(
+        info.neighbor_interface_info.as_ref().unwrap().port(),
+        "Ethernet49"
+    );
+    assert!(
+        detail.lldp_neighbors["Ethernet2"]
+            .lldp_neighbor_info
+            .is_empty()
+    );
 }
 
 #[test]
 fn quoted_interface_id_is_unquoted_without_v2() {
-    let info: NeighborInterfaceInfo =
-        serde_json::from_value(serde_json::json!({"interfaceIdType": "interfaceName", "interfaceId": "\"Ethernet7\""})).unwrap();
+    let info: NeighborInterfaceInfo = serde_json::from_value(
+        serde_json::json!({"interfaceIdType": "interfaceName", "interfaceId": "\"Ethernet7\""}),
+    )
+    .unwrap();
     assert_eq!(info.port(), "Ethernet7");
 }
 
 #[test]
 fn wrong_types_are_errors_not_panics() {
     assert!(serde_json::from_value::<ShowVersion>(serde_json::json!({"version": 4})).is_err());
-    assert!(serde_json::from_value::<InterfacesStatus>(serde_json::json!({"interfaceStatuses": []})).is_err());
+    assert!(
+        serde_json::from_value::<InterfacesStatus>(serde_json::json!({"interfaceStatuses": []}))
+            .is_err()
+    );
 }
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
@@ -125,7 +148,8 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 64, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(keys.clone(), inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(keys.clone(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

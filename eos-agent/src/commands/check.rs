@@ -14,17 +14,18 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         checked.push(path.display().to_string());
     }
     if !args.fabric.is_empty() {
-        let result = ztps_config::load_fabric(&args.fabric).and_then(|fabric| {
-            match &args.spine {
-                Some(name) => fabric.spine(Some(name)).map(|_| ()),
-                None => Ok(()),
-            }
+        let result = ztps_config::load_fabric(&args.fabric).and_then(|fabric| match &args.spine {
+            Some(name) => fabric.spine(Some(name)).map(|_| ()),
+            None => Ok(()),
         });
         problems += report(result)?;
         checked.extend(args.fabric.iter().map(|p| p.display().to_string()));
     }
     if problems > 0 {
-        eprintln!("{problems} problem{} found", if problems == 1 { "" } else { "s" });
+        eprintln!(
+            "{problems} problem{} found",
+            if problems == 1 { "" } else { "s" }
+        );
         return Ok(ExitCode::FAILURE);
     }
     println!("OK: {} valid", checked.join(", "));

@@ -20,6 +20,10 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 
 /// Loads and merges fabric files; configuration problems come back one per line.
 pub fn load_fabric(paths: &[PathBuf]) -> anyhow::Result<Fabric> {
-    let names = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let names = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     ztps_config::load_fabric(paths).with_context(|| format!("invalid fabric ({names})"))
 }

@@ -12,7 +12,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let fabric = super::load_fabric(&args.fabric)?;
     let spine = fabric.spine(args.spine.as_deref())?;
     let artifact = Artifact::from(args.kind);
-    let text = ztps_render::render(artifact, spine).with_context(|| format!("cannot render {artifact}"))?;
+    let text = ztps_render::render(artifact, spine)
+        .with_context(|| format!("cannot render {artifact}"))?;
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())

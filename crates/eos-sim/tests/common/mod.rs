@@ -53,7 +53,10 @@ impl SimProcess {
                 Some(Ok(l)) => l,
                 other => {
                     let _ = child.kill();
-                    panic!("eos-sim exited before it was ready: {other:?} (status {:?})", child.wait());
+                    panic!(
+                        "eos-sim exited before it was ready: {other:?} (status {:?})",
+                        child.wait()
+                    );
                 }
             };
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -65,7 +68,13 @@ impl SimProcess {
                 _ => panic!("unexpected eos-sim output: {line}"),
             }
         }
-        SimProcess { child, http, https, unix, dir }
+        SimProcess {
+            child,
+            http,
+            https,
+            unix,
+            dir,
+        }
     }
 
     pub fn http_port(&self) -> u16 {
@@ -109,8 +118,16 @@ impl Drop for SimProcess {
 
 /// A minimal HTTP/1.1 exchange (Connection: close), for control requests
 /// and for requests no well-behaved client would send.
-pub fn raw_http<S: Read + Write>(mut stream: S, method: &str, path: &str, body: &str, auth: Option<&str>) -> (u16, String) {
-    let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+pub fn raw_http<S: Read + Write>(
+    mut stream: S,
+    method: &str,
+    path: &str,
+    body: &str,
+    auth: Option<&str>,
+) -> (u16, String) {
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
@@ -119,18 +136,30 @@ pub fn raw_http<S: Read + Write>(mut stream: S, method: &str, path: &str, body: 
     .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
 pub fn raw_tcp(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     raw_http(stream, method, path, body, None)
 }
 
 /// A tokio runtime for a test thread (possibly inside a namespace).
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

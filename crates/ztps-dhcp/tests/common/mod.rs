@@ -270,3 +270,93 @@ pub fn dhcpcd(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Durat
         .status();
     Some(bound)
 }
+
+/// A bare DHCP client socket on port 68 of one interface, built on
+/// dhcproto; for what the real clients cannot do (timing, bursts, corpora).
+/// Create it inside the client's namespace.
+pub struct RawClient {
+    sock: std::net::UdpSocket,
+}
+
+impl RawClient {
+    pub fn new(iface: &str) -> RawClient {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        s.set_broadcast(true).unwrap();
+        s.set_reuse_address(true).unwrap();
+        nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::BindToDevice, &std::ffi::OsString::from(iface))
+            .unwrap();
+        s.bind(&std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 68).into()).unwrap();
+        RawClient { sock: s.into() }
+    }
+
+    pub fn send_raw(&self, bytes: &[u8]) {
+        self.sock
+            .send_to(bytes, (std::net::Ipv4Addr::BROADCAST, 67))
+            .unwrap();
+    }
+
+    pub fn send(&self, msg: &dhcproto::v4::Message) {
+        use dhcproto::Encodable;
+        self.send_raw(&msg.to_vec().unwrap());
+    }
+
+    /// The next reply, or `None` after `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Option<dhcproto::v4::Message> {
+        use dhcproto::Decodable;
+        self.sock.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, _) = self.sock.recv_from(&mut buf).ok()?;
+        dhcproto::v4::Message::decode(&mut dhcproto::Decoder::new(&buf[..n])).ok()
+    }
+}
+
+/// A client message with the Arista class and the broadcast flag.
+pub fn message(kind: dhcproto::v4::MessageType, mac: [u8; 6], xid: u32) -> dhcproto::v4::Message {
+    use dhcproto::v4::{DhcpOption, Flags, Message};
+    use std::net::Ipv4Addr;
+    let z = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new_with_id(xid, z, z, z, z, &mac);
+    m.set_flags(Flags::default().set_broadcast());
+    m.opts_mut().insert(DhcpOption::MessageType(kind));
+    m.opts_mut().insert(DhcpOption::ClassIdentifier(ARISTA_VC.as_bytes().to_vec()));
+    m
+}
+
+/// hlen 0/17/255, truncated packets, a bad magic cookie, an option
+/// overrunning the packet, and a non-UTF-8 hostname (the last, which is
+/// otherwise well-formed).
+pub fn malformed_corpus() -> Vec<Vec<u8>> {
+    use dhcproto::Encodable;
+    let valid = message(dhcproto::v4::MessageType::Discover, [2, 0, 0, 0, 0, 0xee], 7).to_vec().unwrap();
+    let mut corpus = Vec::new();
+    for hlen in [0u8, 17, 255] {
+        let mut p = valid.clone();
+        p[2] = hlen;
+        corpus.push(p);
+    }
+    corpus.push(valid[..60].to_vec());
+    corpus.push(valid[..239].to_vec());
+    corpus.push(Vec::new());
+    let mut cookie = valid.clone();
+    cookie[236..240].copy_from_slice(&[1, 2, 3, 4]);
+    corpus.push(cookie);
+    let mut overrun = valid[..240].to_vec();
+    overrun.extend_from_slice(&[53, 1, 1, 60, 200, b'A', b'r']);
+    corpus.push(overrun);
+    let mut hostname = valid[..240].to_vec();
+    hostname.extend_from_slice(&[53, 1, 1, 12, 4, 0xff, 0xfe, 0xc3, 0x28]);
+    hostname.extend_from_slice(&[60, ARISTA_VC.len() as u8]);
+    hostname.extend_from_slice(ARISTA_VC.as_bytes());
+    hostname.push(255);
+    corpus.push(hostname);
+    corpus
+}
+
+/// The example binary (`cargo test` builds examples next to the tests).
+pub fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("examples/ztps-dhcpd");
+    assert!(path.is_file(), "{} is missing: build with `cargo test` (which builds examples)", path.display());
+    path
+}

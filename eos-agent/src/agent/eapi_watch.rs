@@ -1,0 +1,518 @@
+//! The eAPI watch: EOS's view of the links (`show interfaces status
+//! connected`, and `show lldp neighbors` when neighbours are expected),
+//! compared with the kernel's. Netlink gives immediacy; eAPI gives EOS's
+//! truth. Everything here is logged when it changes, never per poll.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+use ztps_eapi::models::{InterfacesStatus, LinkStatus, LldpNeighbors};
+use ztps_eapi::{Command, EapiClient, EapiError};
+use ztps_events::Event;
+use ztps_net::iftable::{Interface, InterfaceTable};
+
+use super::events::is_front_panel;
+use super::state::Shared;
+
+const CONNECTED: &str = "show interfaces status connected";
+const LLDP: &str = "show lldp neighbors";
+/// Polls a disagreement must last before it is reported: a link that just
+/// changed is seen by netlink a moment before EOS reports it.
+const CONFIRM_POLLS: u8 = 2;
+/// The first retry after a failure; later ones double up to the cap.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// One poll's answer: connected interfaces (EOS names) and, when asked,
+/// LLDP neighbours by local EOS port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observation {
+    pub connected: BTreeSet<String>,
+    pub lldp: Option<BTreeMap<String, String>>,
+}
+
+/// EOS as the watch sees it; the real one is [`EapiClient`].
+pub trait EosView: Send + Sync {
+    fn observe(&self, with_lldp: bool) -> impl Future<Output = Result<Observation, EapiError>> + Send;
+    fn endpoint(&self) -> String;
+}
+
+impl EosView for EapiClient {
+    async fn observe(&self, with_lldp: bool) -> Result<Observation, EapiError> {
+        let mut cmds = vec![Command::new(CONNECTED)];
+        if with_lldp {
+            cmds.push(Command::new(LLDP));
+        }
+        let mut results = self.run_cmds(&cmds).await?.into_iter();
+        let status: InterfacesStatus = decode(CONNECTED, results.next())?;
+        let connected = status
+            .interface_statuses
+            .into_iter()
+            .filter(|(_, s)| s.link_status == LinkStatus::Connected)
+            .map(|(name, _)| name)
+            .collect();
+        let lldp = if with_lldp {
+            let neighbors: LldpNeighbors = decode(LLDP, results.next())?;
+            Some(
+                neighbors
+                    .lldp_neighbors
+                    .into_iter()
+                    .map(|n| (n.port, n.neighbor_device))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(Observation { connected, lldp })
+    }
+
+    fn endpoint(&self) -> String {
+        EapiClient::endpoint(self).to_string()
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(command: &str, value: Option<Value>) -> Result<T, EapiError> {
+    serde_json::from_value(value.unwrap_or(Value::Null)).map_err(|source| EapiError::Decode {
+        command: command.to_string(),
+        source,
+    })
+}
+
+/// What the watch remembers between polls.
+#[derive(Debug, Default)]
+pub struct WatchState {
+    endpoint: String,
+    /// `None` before the first poll; then whether the last one succeeded.
+    reachable: Option<bool>,
+    last_error: Option<String>,
+    failures: u32,
+    /// Kernel names EOS reported connected at the last successful poll.
+    connected: BTreeSet<String>,
+    /// Kernel names seen disagreeing, with the number of polls in a row.
+    suspects: BTreeMap<String, u8>,
+    /// Kernel names reported as disagreeing (logged once).
+    disagreeing: BTreeSet<String>,
+    /// Last LLDP verdict per kernel name: the neighbour seen.
+    lldp_seen: BTreeMap<String, String>,
+}
+
+/// The eAPI settings the watch runs with; replaced on reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    pub poll_interval: Duration,
+    /// Expected LLDP neighbour (system name) by kernel interface name.
+    pub lldp_expected: BTreeMap<String, String>,
+}
+
+impl WatchSettings {
+    /// The longest wait between retries while eAPI fails.
+    fn retry_cap(&self) -> Duration {
+        (self.poll_interval * 6).max(self.poll_interval)
+    }
+}
+
+impl WatchState {
+    pub fn new(endpoint: String) -> Self {
+        WatchState {
+            endpoint,
+            ..WatchState::default()
+        }
+    }
+
+    /// Digests one poll; returns the events and when to poll next.
+    pub fn digest(
+        &mut self,
+        result: Result<Observation, EapiError>,
+        kernel: &[Interface],
+        settings: &WatchSettings,
+    ) -> (Vec<Event>, Duration) {
+        match result {
+            Ok(observation) => {
+                let mut events = Vec::new();
+                if self.reachable != Some(true) {
+                    info!(endpoint = %self.endpoint, "eAPI reachable");
+                    events.push(Event::EapiReachable {
+                        endpoint: self.endpoint.clone(),
+                    });
+                }
+                self.reachable = Some(true);
+                self.last_error = None;
+                self.failures = 0;
+                events.extend(self.links(&observation.connected, kernel));
+                if let Some(lldp) = &observation.lldp {
+                    events.extend(self.lldp(lldp, &settings.lldp_expected));
+                }
+                (events, settings.poll_interval)
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                let mut events = Vec::new();
+                if self.last_error.as_deref() != Some(reason.as_str()) {
+                    match self.reachable {
+                        None => info!(endpoint = %self.endpoint, %reason, "eAPI not reachable yet; retrying with backoff"),
+                        _ => warn!(endpoint = %self.endpoint, %reason, "eAPI unreachable; retrying with backoff"),
+                    }
+                    events.push(Event::EapiUnreachable {
+                        endpoint: self.endpoint.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                self.reachable = Some(false);
+                self.last_error = Some(reason);
+                self.failures = self.failures.saturating_add(1);
+                let backoff = FIRST_RETRY.saturating_mul(1 << self.failures.saturating_sub(1).min(16));
+                (events, backoff.min(settings.retry_cap()))
+            }
+        }
+    }
+
+    /// New connected links, and disagreements with the kernel that last.
+    fn links(&mut self, connected_eos: &BTreeSet<String>, kernel: &[Interface]) -> Vec<Event> {
+        let connected: BTreeSet<String> = connected_eos
+            .iter()
+            .filter_map(|n| ztps_eapi::ifname::eos_to_kernel(n))
+            .collect();
+        let mut events: Vec<Event> = connected
+            .difference(&self.connected)
+            .map(|name| {
+                info!(interface = %name, "EOS reports the link connected");
+                Event::LinkUp {
+                    interface: name.clone(),
+                }
+            })
+            .collect();
+        self.connected = connected;
+        let kernel_up: BTreeSet<&str> = kernel
+            .iter()
+            .filter(|i| i.up && is_front_panel(&i.name))
+            .map(|i| i.name.as_str())
+            .collect();
+        let mut now_disagreeing = BTreeSet::new();
+        for name in self.connected.iter().map(String::as_str).chain(kernel_up.iter().copied()) {
+            if self.connected.contains(name) != kernel_up.contains(name) {
+                now_disagreeing.insert(name.to_string());
+            }
+        }
+        self.suspects.retain(|name, _| now_disagreeing.contains(name));
+        for name in &now_disagreeing {
+            let polls = self.suspects.entry(name.clone()).or_insert(0);
+            *polls = polls.saturating_add(1);
+            if *polls >= CONFIRM_POLLS && self.disagreeing.insert(name.clone()) {
+                let eapi_connected = self.connected.contains(name);
+                warn!(interface = %name, eapi_connected, kernel_up = !eapi_connected, "EOS and the kernel disagree about the link");
+                events.push(Event::LinkStateDisagreement {
+                    interface: name.clone(),
+                    eapi_connected,
+                    kernel_up: !eapi_connected,
+                });
+            }
+        }
+        let settled: Vec<String> = self.disagreeing.difference(&now_disagreeing).cloned().collect();
+        for name in settled {
+            info!(interface = %name, "EOS and the kernel agree about the link again");
+            self.disagreeing.remove(&name);
+        }
+        events
+    }
+
+    /// LLDP neighbours against the expected ones; a verdict is reported
+    /// when the neighbour seen on a port changes.
+    fn lldp(&mut self, seen_eos: &BTreeMap<String, String>, expected: &BTreeMap<String, String>) -> Vec<Event> {
+        let seen: BTreeMap<String, String> = seen_eos
+            .iter()
+            .filter_map(|(port, device)| Some((ztps_eapi::ifname::eos_to_kernel(port)?, device.clone())))
+            .collect();
+        let mut events = Vec::new();
+        for (interface, want) in expected {
+            let Some(got) = seen.get(interface) else {
+                continue;
+            };
+            if self.lldp_seen.get(interface) == Some(got) {
+                continue;
+            }
+            self.lldp_seen.insert(interface.clone(), got.clone());
+            // EOS reports the neighbour's FQDN when it has one.
+            if got == want || got.split('.').next() == Some(want.as_str()) {
+                info!(%interface, neighbour = %got, "LLDP neighbour as expected");
+                events.push(Event::LldpAsExpected {
+                    interface: interface.clone(),
+                    neighbour: got.clone(),
+                });
+            } else {
+                warn!(%interface, expected = %want, seen = %got, "unexpected LLDP neighbour");
+                events.push(Event::LldpUnexpected {
+                    interface: interface.clone(),
+                    expected: want.clone(),
+                    seen: got.clone(),
+                });
+            }
+        }
+        events
+    }
+
+    fn publish(&self, shared: &Shared, settings: &WatchSettings) {
+        shared.update(|s| {
+            s.eapi.enabled = true;
+            s.eapi.endpoint.clone_from(&self.endpoint);
+            s.eapi.reachable = self.reachable;
+            s.eapi.last_error.clone_from(&self.last_error);
+            s.eapi.connected_interfaces = self
+                .connected
+                .iter()
+                .filter_map(|n| ztps_eapi::ifname::kernel_to_eos(n))
+                .collect();
+            s.eapi.disagreements = self.disagreeing.iter().cloned().collect();
+            s.eapi.poll_interval_secs = settings.poll_interval.as_secs();
+        });
+    }
+}
+
+/// The eAPI view and the settings it polls with, swapped as a pair on reload.
+#[derive(Debug, Clone)]
+pub struct WatchTarget<V> {
+    pub view: Arc<V>,
+    pub settings: WatchSettings,
+}
+
+/// Polls until `target` is closed. `wake` asks for a poll now (a link
+/// changed); it never shortens a backoff after failures.
+pub async fn run<V: EosView + 'static>(
+    mut target: watch::Receiver<WatchTarget<V>>,
+    table: InterfaceTable,
+    shared: Shared,
+    wake: Arc<Notify>,
+) {
+    let mut current = target.borrow_and_update().clone();
+    let mut state = WatchState::new(current.view.endpoint());
+    loop {
+        let result = current.view.observe(!current.settings.lldp_expected.is_empty()).await;
+        shared.metrics.eapi_polls.inc();
+        if result.is_err() {
+            shared.metrics.eapi_errors.inc();
+        }
+        let (events, delay) = state.digest(result, &table.snapshot(), &current.settings);
+        shared.metrics.eapi_reachable.set(i64::from(state.reachable == Some(true)));
+        for event in events {
+            shared.hub.emit(event);
+        }
+        state.publish(&shared, &current.settings);
+        let healthy = state.reachable == Some(true);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = wake.notified(), if healthy => {}
+            changed = target.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                current = target.borrow_and_update().clone();
+                let endpoint = current.view.endpoint();
+                if endpoint != state.endpoint {
+                    state = WatchState::new(endpoint);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    fn settings() -> WatchSettings {
+        WatchSettings {
+            poll_interval: Duration::from_secs(5),
+            lldp_expected: BTreeMap::new(),
+        }
+    }
+
+    fn kernel(up: &[&str]) -> Vec<Interface> {
+        up.iter()
+            .enumerate()
+            .map(|(i, name)| Interface {
+                index: i as u32 + 2,
+                name: name.to_string(),
+                up: true,
+                ..Interface::default()
+            })
+            .collect()
+    }
+
+    fn seen(names: &[&str]) -> Result<Observation, EapiError> {
+        Ok(Observation {
+            connected: names.iter().map(|s| s.to_string()).collect(),
+            lldp: None,
+        })
+    }
+
+    fn down() -> Result<Observation, EapiError> {
+        Err(EapiError::Transport {
+            endpoint: "unix:/x".into(),
+            reason: "connection refused".into(),
+        })
+    }
+
+    #[test]
+    fn failures_back_off_log_once_and_recover() {
+        let mut w = WatchState::new("unix:/x".into());
+        let s = settings();
+        let mut delays = Vec::new();
+        let mut unreachable = 0;
+        for _ in 0..8 {
+            let (events, delay) = w.digest(down(), &[], &s);
+            unreachable += events.len();
+            delays.push(delay.as_secs());
+        }
+        assert_eq!(unreachable, 1, "the same failure is reported once");
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        let unauthorized = Err(EapiError::Command {
+            code: ztps_eapi::ErrorCode::Unauthorized,
+            command: CONNECTED.into(),
+            message: "not allowed".into(),
+            details: vec![],
+            partial_results: vec![],
+        });
+        let (events, _) = w.digest(unauthorized, &[], &s);
+        assert!(matches!(&events[..], [Event::EapiUnreachable { reason, .. }] if reason.contains("1005")));
+        let (events, delay) = w.digest(seen(&[]), &[], &s);
+        assert_eq!(events, [Event::EapiReachable { endpoint: "unix:/x".into() }]);
+        assert_eq!(delay, s.poll_interval);
+        let (_, delay) = w.digest(down(), &[], &s);
+        assert_eq!(delay, Duration::from_secs(1), "backoff restarts after a success");
+    }
+
+    #[test]
+    fn disagreements_are_confirmed_then_reported_once() {
+        let mut w = WatchState::new("e".into());
+        let s = settings();
+        // EOS sees Ethernet1 and Ethernet2; the kernel only et1 (and et3).
+        let k = kernel(&["et1", "et3", "br0"]);
+        let (first, _) = w.digest(seen(&["Ethernet1", "Ethernet2"]), &k, &s);
+        assert_eq!(
+            first,
+            [
+                Event::EapiReachable { endpoint: "e".into() },
+                Event::LinkUp { interface: "et1".into() },
+                Event::LinkUp { interface: "et2".into() },
+            ],
+            "one poll is not enough to call a disagreement"
+        );
+        let (second, _) = w.digest(seen(&["Ethernet1", "Ethernet2"]), &k, &s);
+        assert_eq!(
+            second,
+            [
+                Event::LinkStateDisagreement {
+                    interface: "et2".into(),
+                    eapi_connected: true,
+                    kernel_up: false
+                },
+                Event::LinkStateDisagreement {
+                    interface: "et3".into(),
+                    eapi_connected: false,
+                    kernel_up: true
+                },
+            ]
+        );
+        for _ in 0..5 {
+            let (again, _) = w.digest(seen(&["Ethernet1", "Ethernet2"]), &k, &s);
+            assert!(again.is_empty(), "{again:?}");
+        }
+        // et3 comes up in EOS too: agreement, and a new connected link.
+        let (events, _) = w.digest(seen(&["Ethernet1", "Ethernet2", "Ethernet3"]), &k, &s);
+        assert_eq!(events, [Event::LinkUp { interface: "et3".into() }]);
+        assert_eq!(w.disagreeing, BTreeSet::from(["et2".to_string()]));
+    }
+
+    #[test]
+    fn a_one_poll_blip_is_not_a_disagreement() {
+        let mut w = WatchState::new("e".into());
+        let s = settings();
+        w.digest(seen(&["Ethernet1"]), &kernel(&[]), &s);
+        let (events, _) = w.digest(seen(&["Ethernet1"]), &kernel(&["et1"]), &s);
+        assert!(events.is_empty(), "{events:?}");
+        assert!(w.suspects.is_empty());
+    }
+
+    #[test]
+    fn lldp_verdicts_on_change_only() {
+        let mut w = WatchState::new("e".into());
+        let mut s = settings();
+        s.lldp_expected = BTreeMap::from([("et1".to_string(), "leaf1".to_string()), ("et2".to_string(), "leaf2".to_string())]);
+        let obs = |pairs: &[(&str, &str)]| {
+            Ok(Observation {
+                connected: BTreeSet::new(),
+                lldp: Some(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
+            })
+        };
+        let (events, _) = w.digest(obs(&[("Ethernet1", "leaf1.dc1.example"), ("Ethernet2", "leaf9")]), &[], &s);
+        assert_eq!(
+            events[1..],
+            [
+                Event::LldpAsExpected {
+                    interface: "et1".into(),
+                    neighbour: "leaf1.dc1.example".into()
+                },
+                Event::LldpUnexpected {
+                    interface: "et2".into(),
+                    expected: "leaf2".into(),
+                    seen: "leaf9".into()
+                },
+            ]
+        );
+        let (events, _) = w.digest(obs(&[("Ethernet1", "leaf1.dc1.example"), ("Ethernet2", "leaf9")]), &[], &s);
+        assert!(events.is_empty());
+        let (events, _) = w.digest(obs(&[("Ethernet2", "leaf2")]), &[], &s);
+        assert_eq!(events.len(), 1);
+    }
+
+    /// Answers from a script, then keeps answering the last one.
+    #[derive(Debug)]
+    struct Scripted(Mutex<VecDeque<Result<Observation, EapiError>>>);
+
+    impl EosView for Scripted {
+        async fn observe(&self, _with_lldp: bool) -> Result<Observation, EapiError> {
+            let mut script = self.0.lock().unwrap();
+            if script.len() > 1 {
+                script.pop_front().unwrap()
+            } else {
+                match script.front().unwrap() {
+                    Ok(o) => Ok(o.clone()),
+                    Err(_) => down(),
+                }
+            }
+        }
+        fn endpoint(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_waits_out_a_down_eapi_and_publishes_reachability() {
+        let hub = ztps_events::Hub::spawn(Default::default(), vec![], Arc::new(ztps_events::SystemClock));
+        let shared = Shared::new(hub.handle(), Default::default(), "c".into());
+        let script = VecDeque::from([down(), down(), down(), seen(&["Ethernet1"])]);
+        let target = WatchTarget {
+            view: Arc::new(Scripted(Mutex::new(script))),
+            settings: settings(),
+        };
+        let (tx, rx) = watch::channel(target);
+        let task = tokio::spawn(run(rx, InterfaceTable::new(), shared.clone(), Arc::new(Notify::new())));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(shared.sections().eapi.reachable, Some(false));
+        // Retries after 1 s, 2 s, 4 s: reachable after 7 s.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(shared.sections().eapi.reachable, Some(false));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let eapi = shared.sections().eapi;
+        assert_eq!(eapi.reachable, Some(true));
+        assert_eq!(eapi.connected_interfaces, ["Ethernet1"]);
+        assert_eq!(shared.metrics.eapi_errors.get(), 3);
+        drop(tx);
+        task.await.unwrap();
+    }
+}

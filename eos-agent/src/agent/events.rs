@@ -1,0 +1,195 @@
+//! Turning what the DHCP server and the netlink watch report into
+//! provisioning events, and the event hub with the sinks the config asks for.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use ztps_config::EventsConfig;
+use ztps_dhcp::event::HwAddr;
+use ztps_events::{
+    DEFAULT_SYSLOG_SOCKET, Event, Hub, HubConfig, JsonLogSink, MacAddr, Sink, SyslogFormat, SyslogSink,
+    SystemClock, WebhookConfig, WebhookSink,
+};
+use ztps_net::watch::NetEvent;
+
+/// The hub with every sink `config` enables. A sink that cannot be set up
+/// (unwritable log path, unreadable webhook file) is a configuration error.
+pub fn hub(config: &EventsConfig) -> anyhow::Result<Hub> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if config.syslog {
+        sinks.push(Box::new(SyslogSink::new(DEFAULT_SYSLOG_SOCKET, SyslogFormat::Rfc3164)));
+    }
+    if let Some(path) = &config.json_log {
+        let sink = JsonLogSink::open(path, config.json_log_max_bytes)
+            .with_context(|| format!("events.json_log: cannot open {}", path.display()))?;
+        sinks.push(Box::new(sink));
+    }
+    let webhook = match (&config.webhook_url, &config.webhook_url_file) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("events.webhook_url_file: cannot read {}", file.display()))?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    if let Some(url) = webhook {
+        let sink = WebhookSink::spawn(&url, WebhookConfig::default()).context("events.webhook_url")?;
+        sinks.push(Box::new(sink));
+    }
+    Ok(Hub::spawn(HubConfig::default(), sinks, Arc::new(SystemClock)))
+}
+
+/// Hardware addresses other than Ethernet's six bytes are cut or padded:
+/// the events name Ethernet clients, which is all a switch has.
+fn mac(hw: &HwAddr) -> MacAddr {
+    let mut bytes = [0u8; 6];
+    for (to, from) in bytes.iter_mut().zip(&hw.0) {
+        *to = *from;
+    }
+    MacAddr(bytes)
+}
+
+/// The provisioning event for a DHCP server event.
+pub fn from_dhcp(event: ztps_dhcp::Event) -> Event {
+    use ztps_dhcp::Event as D;
+    match event {
+        D::Discover {
+            interface,
+            mac: hw,
+            serial,
+            model,
+        } => Event::DiscoverSeen {
+            interface,
+            mac: mac(&hw),
+            serial,
+            model,
+        },
+        D::Offer { interface, mac: hw, ip } => Event::OfferSent {
+            interface,
+            mac: mac(&hw),
+            ip,
+        },
+        D::Ack {
+            interface,
+            mac: hw,
+            ip,
+            serial,
+            ..
+        } => Event::LeaseAcked {
+            interface,
+            mac: mac(&hw),
+            ip,
+            serial,
+        },
+        D::Nak {
+            interface,
+            mac: hw,
+            requested,
+            reason,
+        } => Event::NakSent {
+            interface,
+            mac: mac(&hw),
+            reason: match requested {
+                Some(ip) => format!("{reason} (asked for {ip})"),
+                None => reason.to_string(),
+            },
+        },
+        D::Decline { interface, mac: hw, ip } => Event::DeclineReceived {
+            interface,
+            mac: mac(&hw),
+            ip,
+        },
+        D::PoolExhausted { interface, pool } => Event::PoolExhausted { interface, pool },
+        D::Malformed { interface, reason } => Event::MalformedPacket {
+            source: interface.clone(),
+            interface: Some(interface),
+            reason,
+        },
+    }
+}
+
+/// Link events for EOS front-panel interfaces (`et*`); the kernel's other
+/// links (the bridge, taps, loopback) are not provisioning news.
+pub fn from_net(event: &NetEvent) -> Option<Event> {
+    match event {
+        NetEvent::Link { name, up, .. } if is_front_panel(name) => Some(if *up {
+            Event::LinkUp {
+                interface: name.clone(),
+            }
+        } else {
+            Event::LinkDown {
+                interface: name.clone(),
+            }
+        }),
+        NetEvent::LinkRemoved { name, .. } if is_front_panel(name) => Some(Event::LinkDown {
+            interface: name.clone(),
+        }),
+        _ => None,
+    }
+}
+
+pub fn is_front_panel(kernel_name: &str) -> bool {
+    kernel_name.starts_with("et") && ztps_eapi::ifname::kernel_to_eos(kernel_name).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn dhcp_events_keep_interface_mac_and_serial() {
+        let event = from_dhcp(ztps_dhcp::Event::Ack {
+            interface: "et3".into(),
+            mac: HwAddr(vec![0, 0x1c, 0x73, 1, 2, 3]),
+            ip: Ipv4Addr::new(10, 0, 0, 5),
+            serial: Some("JPE123".into()),
+            lease_secs: 3600,
+        });
+        assert_eq!(event.message(), "leaf JPE123 now holds 10.0.0.5 on et3");
+        let nak = from_dhcp(ztps_dhcp::Event::Nak {
+            interface: "et1".into(),
+            mac: HwAddr(vec![1, 2]),
+            requested: Some(Ipv4Addr::new(10, 9, 9, 9)),
+            reason: "not on this link",
+        });
+        assert_eq!(
+            nak,
+            Event::NakSent {
+                interface: "et1".into(),
+                mac: MacAddr([1, 2, 0, 0, 0, 0]),
+                reason: "not on this link (asked for 10.9.9.9)".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn only_front_panel_links_are_events() {
+        let up = NetEvent::Link {
+            index: 4,
+            name: "et1_1".into(),
+            up: true,
+        };
+        assert_eq!(
+            from_net(&up),
+            Some(Event::LinkUp {
+                interface: "et1_1".into()
+            })
+        );
+        for name in ["br0", "vnet0", "lo", "ma1", "eth0", "etc"] {
+            let event = NetEvent::Link {
+                index: 9,
+                name: name.into(),
+                up: true,
+            };
+            assert_eq!(from_net(&event), None, "{name}");
+        }
+        let gone = NetEvent::LinkRemoved {
+            index: 4,
+            name: "et2".into(),
+        };
+        assert!(matches!(from_net(&gone), Some(Event::LinkDown { .. })));
+    }
+}

@@ -1,0 +1,94 @@
+//! `/metrics`: the agent's own counters plus the DHCP server's, in the
+//! Prometheus text format (prometheus-client).
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+
+use super::state::Shared;
+
+/// Counters and gauges the agent's tasks update directly.
+#[derive(Debug, Default)]
+pub struct AgentMetrics {
+    pub eapi_polls: Counter,
+    pub eapi_errors: Counter,
+    pub eapi_reachable: Gauge,
+    pub vm_restarts: Counter,
+    pub vm_restart_failures: Counter,
+    pub vm_healthy: Gauge,
+    pub config_reloads: Counter,
+    pub config_rejected: Counter,
+    pub dhcp_server_restarts: Counter,
+}
+
+/// The registry the status endpoint encodes on each scrape.
+pub fn registry(shared: &Shared) -> Registry {
+    let mut registry = Registry::with_prefix("ztps");
+    let m = &shared.metrics;
+    registry.register("eapi_polls", "eAPI polls of the connected interfaces", m.eapi_polls.clone());
+    registry.register("eapi_errors", "eAPI polls that failed", m.eapi_errors.clone());
+    registry.register("eapi_reachable", "1 when the last eAPI poll succeeded", m.eapi_reachable.clone());
+    registry.register("vm_restarts", "ZTPServer VM restarts attempted", m.vm_restarts.clone());
+    registry.register(
+        "vm_restart_failures",
+        "ZTPServer VM restarts the backend refused",
+        m.vm_restart_failures.clone(),
+    );
+    registry.register("vm_healthy", "1 when the VM is attached and the ZTPServer answers", m.vm_healthy.clone());
+    registry.register("config_reloads", "configurations applied on SIGHUP", m.config_reloads.clone());
+    registry.register("config_rejected", "configurations rejected on SIGHUP", m.config_rejected.clone());
+    registry.register(
+        "dhcp_server_restarts",
+        "DHCP server restarts (reloads and recoveries)",
+        m.dhcp_server_restarts.clone(),
+    );
+    registry.register_collector(Box::new(ScrapeTime(shared.clone())));
+    registry
+}
+
+/// Values read at scrape time: the DHCP server's counters (they live in
+/// the server) and the event hub's drops.
+#[derive(Debug)]
+struct ScrapeTime(Shared);
+
+impl Collector for ScrapeTime {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(dhcp) = self.0.dhcp() {
+            for (name, value) in dhcp.handle.metrics().pairs() {
+                let counter = ConstCounter::new(value);
+                let metric = encoder.encode_descriptor(
+                    &format!("dhcp_{name}"),
+                    &format!("DHCP server counter {name} (since the server last started)"),
+                    None,
+                    counter.metric_type(),
+                )?;
+                counter.encode(metric)?;
+            }
+            let leases = ConstGauge::new(dhcp.handle.leases().len() as i64);
+            let metric = encoder.encode_descriptor(
+                "dhcp_leases",
+                "leases, offers and probation entries held",
+                None,
+                leases.metric_type(),
+            )?;
+            leases.encode(metric)?;
+        }
+        let dropped = ConstCounter::new(self.0.hub.dropped());
+        let metric = encoder.encode_descriptor(
+            "events_dropped",
+            "events dropped because the event hub was behind",
+            None,
+            dropped.metric_type(),
+        )?;
+        dropped.encode(metric)
+    }
+}
+
+/// The text exposition of `registry`.
+pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}

@@ -1,0 +1,243 @@
+//! The agent config turned into what each step runs with, with the checks
+//! that only the agent can make (a config that validates but cannot run is
+//! a fatal misconfiguration at start-up and a rejected reload later).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use ztps_config::{AgentConfig, EapiConfig, EapiTransport, VmBackend};
+use ztps_dhcp::ServerConfig;
+use ztps_eapi::{Credentials, EapiClient, RetryPolicy, Transport};
+use ztps_vm::{HttpHealthCheck, PolicyConfig};
+
+use super::bridge::BridgeTarget;
+use super::eapi_watch::WatchSettings;
+
+/// How long one health probe may take.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything derived from one config file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub config: AgentConfig,
+    pub bridge: Option<BridgeTarget>,
+    pub forwarding: bool,
+    pub dhcp: ServerConfig,
+    pub eapi: Option<EapiSettings>,
+    pub vm: Option<VmSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EapiSettings {
+    pub transport: Transport,
+    pub timeout: Duration,
+    pub watch: WatchSettings,
+}
+
+impl EapiSettings {
+    /// A client that does not retry by itself: the watch has its own
+    /// backoff and logs state changes, not every attempt.
+    pub fn client(&self) -> anyhow::Result<EapiClient> {
+        EapiClient::builder(self.transport.clone())
+            .timeout(self.timeout)
+            .retry(RetryPolicy::none())
+            .build()
+            .context("cannot set up the eAPI client")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSettings {
+    pub name: String,
+    pub backend: VmBackend,
+    pub libvirt_uri: String,
+    pub mac: ztps_vm::MacAddr,
+    pub health_url: String,
+    pub interval: Duration,
+    pub policy: PolicyConfig,
+}
+
+impl VmSettings {
+    pub fn health_check(&self) -> anyhow::Result<HttpHealthCheck> {
+        HttpHealthCheck::new(&self.health_url, HEALTH_TIMEOUT).map_err(|e| anyhow!("vm.health_url: {e}"))
+    }
+}
+
+/// Reads, validates and maps the config at `path`.
+pub fn load(path: &Path) -> anyhow::Result<Settings> {
+    let config = ztps_config::load_agent_config(path).with_context(|| format!("invalid config {}", path.display()))?;
+    Settings::new(path, config).with_context(|| format!("config {} cannot run", path.display()))
+}
+
+impl Settings {
+    pub fn new(path: &Path, config: AgentConfig) -> anyhow::Result<Settings> {
+        let dhcp = super::dhcp::server_config(&config)?;
+        let bridge = Some(BridgeTarget {
+            name: config.bridge.name.clone(),
+            addr: config.bridge.address.addr(),
+            prefix: config.bridge.address.prefix_len(),
+        });
+        let eapi = Some(EapiSettings {
+            transport: transport(&config.eapi)?,
+            timeout: config.eapi.timeout(),
+            watch: WatchSettings {
+                poll_interval: config.eapi.poll_interval(),
+                lldp_expected: BTreeMap::new(),
+            },
+        });
+        let vm = if config.vm.manage {
+            let v = &config.vm;
+            let Some(mac) = v.mac else {
+                bail!(
+                    "[vm] mac is missing: the agent recognises the VM's tap on {} by the VM's MAC; \
+                     add mac = \"52:54:00:..\" (the MAC in the VM's domain XML) or set manage = false",
+                    config.bridge.name
+                );
+            };
+            let settings = VmSettings {
+                name: v.name.clone(),
+                backend: v.backend,
+                libvirt_uri: v.libvirt_uri.clone(),
+                mac: ztps_vm::MacAddr(mac.0),
+                health_url: config.vm_health_url().to_string(),
+                interval: v.health_interval(),
+                policy: PolicyConfig {
+                    grace: v.startup_grace(),
+                    backoff_initial: v.restart_backoff_initial(),
+                    backoff_max: v.restart_backoff_max(),
+                    max_per_hour: v.max_restarts_per_hour,
+                    reset_after: v.restart_backoff_max().max(v.startup_grace()),
+                },
+            };
+            settings.health_check()?;
+            if settings.backend == VmBackend::Eos && eapi.is_none() {
+                bail!("[vm] backend \"eos\" restarts the VM through eAPI, which is not configured");
+            }
+            Some(settings)
+        } else {
+            None
+        };
+        Ok(Settings {
+            path: path.to_path_buf(),
+            forwarding: config.forwarding.enable,
+            bridge,
+            dhcp,
+            eapi,
+            vm,
+            config,
+        })
+    }
+
+    /// Config sections that changed from `self` to `new` but are only read
+    /// at start-up.
+    pub fn needs_restart(&self, new: &Settings) -> Vec<&'static str> {
+        let (a, b) = (&self.config, &new.config);
+        let mut keys = Vec::new();
+        if a.bridge != b.bridge {
+            keys.push("bridge");
+        }
+        if a.forwarding != b.forwarding {
+            keys.push("forwarding");
+        }
+        if a.events != b.events {
+            keys.push("events");
+        }
+        if a.status != b.status {
+            keys.push("status");
+        }
+        let vm_besides_interval = |c: &AgentConfig| ztps_config::VmConfig {
+            health_interval_secs: 0,
+            ..c.vm.clone()
+        };
+        if vm_besides_interval(a) != vm_besides_interval(b) || self.vm.is_some() != new.vm.is_some() {
+            keys.push("vm (other than health_interval_secs)");
+        }
+        keys
+    }
+}
+
+fn transport(eapi: &EapiConfig) -> anyhow::Result<Transport> {
+    Ok(match eapi.transport {
+        EapiTransport::UnixSocket => Transport::unix_socket(&eapi.socket_path),
+        EapiTransport::HttpLocalhost => Transport::http_localhost(eapi.port),
+        EapiTransport::Https => {
+            let url = eapi.url.clone().context("[eapi] url is required for transport \"https\"")?;
+            let file = eapi
+                .credentials_file
+                .as_ref()
+                .context("[eapi] credentials_file is required for transport \"https\"")?;
+            Transport::https(url, read_credentials(file)?)
+        }
+    })
+}
+
+/// `username:password` on the first line.
+fn read_credentials(file: &Path) -> anyhow::Result<Credentials> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("[eapi] credentials_file: cannot read {}", file.display()))?;
+    let line = text.lines().next().unwrap_or_default();
+    match line.split_once(':') {
+        Some((user, password)) if !user.is_empty() => Ok(Credentials::new(user, password)),
+        _ => bail!(
+            "[eapi] credentials_file {}: the first line must be username:password",
+            file.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[bridge]\naddress = \"172.16.130.254/24\"\n[dhcp]\nbootstrap_url = \"http://172.16.130.10:8080/bootstrap\"\nlease_file = \"/tmp/l\"\n";
+
+    fn settings(extra: &str) -> anyhow::Result<Settings> {
+        let config = ztps_config::parse_agent_config("t.toml", &format!("{BASE}{extra}"))?;
+        Settings::new(Path::new("t.toml"), config)
+    }
+
+    #[test]
+    fn a_managed_vm_needs_its_mac() {
+        let err = settings("").unwrap_err();
+        assert!(err.to_string().contains("[vm] mac is missing"), "{err}");
+        let s = settings("[vm]\nmac = \"52:54:00:00:00:01\"\nstartup_grace_secs = 30\n").unwrap();
+        let vm = s.vm.unwrap();
+        assert_eq!(vm.health_url, "http://172.16.130.10:8080/bootstrap");
+        assert_eq!(vm.policy.grace, Duration::from_secs(30));
+        assert_eq!(vm.policy.max_per_hour, 6);
+        assert!(settings("[vm]\nmanage = false\n").unwrap().vm.is_none());
+    }
+
+    #[test]
+    fn https_credentials_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cred");
+        std::fs::write(&file, "admin:s3cret:x\n").unwrap();
+        let extra = format!(
+            "[vm]\nmanage = false\n[eapi]\ntransport = \"https\"\nurl = \"https://127.0.0.1/command-api\"\ncredentials_file = \"{}\"\n",
+            file.display()
+        );
+        let s = settings(&extra).unwrap();
+        match s.eapi.unwrap().transport {
+            Transport::Https { username, password, .. } => {
+                assert_eq!((username.as_str(), password.expose()), ("admin", "s3cret:x"));
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&file, "no colon\n").unwrap();
+        let err = settings(&extra).unwrap_err();
+        assert!(format!("{err:#}").contains("username:password"), "{err:#}");
+    }
+
+    #[test]
+    fn restart_only_sections_are_named() {
+        let a = settings("[vm]\nmanage = false\n").unwrap();
+        let b = settings("[vm]\nmanage = false\nhealth_interval_secs = 3\n[eapi]\npoll_interval_secs = 1\n").unwrap();
+        assert!(a.needs_restart(&b).is_empty());
+        let c = settings("[vm]\nmanage = false\n[forwarding]\nenable = false\n").unwrap();
+        assert_eq!(a.needs_restart(&c), ["forwarding"]);
+    }
+}

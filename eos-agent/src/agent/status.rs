@@ -1,0 +1,250 @@
+//! The status endpoint on the loopback: `/status` (JSON), `/leases` (JSON)
+//! and `/metrics` (Prometheus text). No authentication, hence loopback only
+//! (the config check refuses anything else).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+use ztps_dhcp::leases::{Lease, LeaseState};
+use ztps_events::Record;
+use ztps_net::iftable::InterfaceTable;
+
+use super::dhcp::{Served, served_interfaces};
+use super::state::{BridgeStatus, EapiStatus, ForwardingStatus, Shared, VmStatus};
+
+/// How many recent events `/status` shows.
+const RECENT_EVENTS: usize = 50;
+
+/// One lease as `/leases` and `/status` show it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LeaseView {
+    pub ip: String,
+    pub mac: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// `bound`, `offered` or `probation`.
+    pub state: &'static str,
+    /// Unix seconds.
+    pub expires: u64,
+}
+
+impl From<&Lease> for LeaseView {
+    fn from(lease: &Lease) -> Self {
+        LeaseView {
+            ip: lease.ip.to_string(),
+            mac: ztps_dhcp::event::HwAddr(lease.hwaddr.clone()).to_string(),
+            serial: lease.serial.clone(),
+            state: match lease.state {
+                LeaseState::Bound => "bound",
+                LeaseState::Offered => "offered",
+                LeaseState::Probation => "probation",
+            },
+            expires: lease.expires,
+        }
+    }
+}
+
+/// The DHCP part of `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DhcpStatus {
+    pub running: bool,
+    pub served_interfaces: Vec<Served>,
+    pub leases: Vec<LeaseView>,
+    pub offers_sent: u64,
+    pub acks_sent: u64,
+}
+
+/// The whole `/status` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusDoc {
+    pub version: &'static str,
+    pub config: String,
+    pub uptime_secs: u64,
+    pub bridge: BridgeStatus,
+    pub forwarding: ForwardingStatus,
+    pub dhcp: DhcpStatus,
+    pub eapi: EapiStatus,
+    pub vm: VmStatus,
+    pub events: Vec<Record>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn leases(shared: &Shared) -> Vec<LeaseView> {
+    let now = now_secs();
+    shared
+        .dhcp()
+        .map(|d| d.handle.leases().iter().filter(|l| l.is_live(now)).map(LeaseView::from).collect())
+        .unwrap_or_default()
+}
+
+/// The `/status` document as of now.
+pub fn status(shared: &Shared, table: &InterfaceTable) -> StatusDoc {
+    let sections = shared.sections();
+    let dhcp = match shared.dhcp() {
+        Some(view) => {
+            let counters = view.handle.metrics();
+            DhcpStatus {
+                running: true,
+                served_interfaces: served_interfaces(&view.config, &table.snapshot()),
+                leases: leases(shared),
+                offers_sent: counters.sent_offer,
+                acks_sent: counters.sent_ack,
+            }
+        }
+        None => DhcpStatus {
+            running: false,
+            served_interfaces: Vec::new(),
+            leases: Vec::new(),
+            offers_sent: 0,
+            acks_sent: 0,
+        },
+    };
+    StatusDoc {
+        version: env!("CARGO_PKG_VERSION"),
+        config: shared.config_path.clone(),
+        uptime_secs: shared.started.elapsed().as_secs(),
+        bridge: sections.bridge,
+        forwarding: sections.forwarding,
+        dhcp,
+        eapi: sections.eapi,
+        vm: sections.vm,
+        events: shared.hub.recent(RECENT_EVENTS),
+    }
+}
+
+/// What the endpoint serves from.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub shared: Shared,
+    pub table: InterfaceTable,
+    pub registry: Arc<Registry>,
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn json(value: &impl Serialize) -> Response<Full<Bytes>> {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => respond(StatusCode::OK, "application/json", text + "\n"),
+        Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("{e}\n")),
+    }
+}
+
+impl Endpoint {
+    fn route(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+        if request.method() != Method::GET {
+            return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".into());
+        }
+        match request.uri().path() {
+            "/status" => json(&status(&self.shared, &self.table)),
+            "/leases" => json(&leases(&self.shared)),
+            "/metrics" => match super::metrics::encode(&self.registry) {
+                Ok(text) => respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text),
+                Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("{e}\n")),
+            },
+            _ => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found; try /status, /leases or /metrics\n".into(),
+            ),
+        }
+    }
+
+    /// Serves connections on `listener` until the task is dropped.
+    pub async fn serve(self, listener: TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause, go on.
+                    warn!(error = %e, "status endpoint cannot accept");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let endpoint = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let response = endpoint.route(&request);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    debug!(%peer, error = %e, "status connection ended with an error");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test]
+    async fn serves_status_leases_and_metrics() {
+        let hub = ztps_events::Hub::spawn(Default::default(), vec![], Arc::new(ztps_events::SystemClock));
+        let shared = Shared::new(hub.handle(), Default::default(), "/mnt/flash/ztps-agent.toml".into());
+        shared.update(|s| s.bridge.state = "ok".into());
+        shared.metrics.vm_restarts.inc();
+        shared.hub.emit(ztps_events::Event::LinkUp { interface: "et1".into() });
+        let endpoint = Endpoint {
+            registry: Arc::new(super::super::metrics::registry(&shared)),
+            shared,
+            table: InterfaceTable::new(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(endpoint.serve(listener));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        let status = get(addr, "/status").await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        let body = status.split("\r\n\r\n").nth(1).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(doc["bridge"]["state"], "ok");
+        assert_eq!(doc["dhcp"]["running"], false);
+        assert_eq!(doc["config"], "/mnt/flash/ztps-agent.toml");
+        assert_eq!(doc["events"][0]["kind"], "link_up");
+
+        let metrics = get(addr, "/metrics").await;
+        assert!(metrics.contains("ztps_vm_restarts_total 1"), "{metrics}");
+        assert!(metrics.contains("ztps_events_dropped_total 0"), "{metrics}");
+        assert!(get(addr, "/leases").await.ends_with("[]\n"));
+        assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+        task.abort();
+    }
+}

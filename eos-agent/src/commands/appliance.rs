@@ -1,0 +1,120 @@
+//! The ZTPServer appliance's Day-1 inputs for one spine: the fabric mapped onto
+//! ztps-appliance's plain input types, and `render seed` / `render ztpserver`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use ipnet::Ipv4Net;
+use ztps_appliance::{DataFile, LeafSpec, NicMatch, SeedSpec, ZtpsFabric};
+use ztps_config::Spine;
+
+/// The spine and its leaf links as ZTPServer's data generator takes them.
+pub fn ztpserver_fabric(spine: &Spine) -> anyhow::Result<ZtpsFabric> {
+    let mut leaves = Vec::with_capacity(spine.leaves.len());
+    for (i, link) in spine.leaves.iter().enumerate() {
+        // neighbordb matches a leaf by its own port towards the spine; there
+        // is no safe guess for it.
+        let Some(leaf_interface) = &link.leaf_interface else {
+            bail!(
+                "spines.{}.leaves[{i}].leaf_interface is missing (leaf {}); ZTPServer matches each leaf \
+                 by its port towards the spine, so give it as EOS names it, like Ethernet49",
+                spine.name,
+                link.leaf
+            );
+        };
+        let leaf_address = Ipv4Net::new(link.leaf_address(), link.subnet.prefix_len())
+            .with_context(|| format!("spines.{}.leaves[{i}].subnet", spine.name))?;
+        leaves.push(LeafSpec {
+            name: link.leaf.clone(),
+            spine_interface: link.interface.clone(),
+            leaf_interface: leaf_interface.clone(),
+            leaf_address,
+            spine_address: link.spine_address().addr(),
+            serial: None,
+            system_mac: None,
+        });
+    }
+    Ok(ZtpsFabric {
+        spine: spine.name.clone(),
+        leaves,
+        identifier: Default::default(),
+    })
+}
+
+/// neighbordb, node definitions and startup-config templates for the leaves.
+pub fn ztpserver_files(spine: &Spine) -> anyhow::Result<Vec<DataFile>> {
+    let fabric = ztpserver_fabric(spine)?;
+    ztps_appliance::ztpserver::render(&fabric)
+        .with_context(|| format!("cannot generate ZTPServer data for spine {}", spine.name))
+}
+
+/// The appliance's NoCloud seed: its address on `br0`, the bridge as its
+/// gateway, the ZTPServer URL, and the ZTPServer data when there are leaves.
+pub fn seed_spec(spine: &Spine) -> anyhow::Result<SeedSpec> {
+    let ztpserver_files = if spine.leaves.is_empty() {
+        Vec::new()
+    } else {
+        ztpserver_files(spine)?
+    };
+    Ok(SeedSpec {
+        hostname: spine.vm.name.clone(),
+        address: spine.vm.address,
+        gateway: spine.bridge.address.addr(),
+        dns: spine.dhcp.dns_servers.clone(),
+        ssh_authorized_key: spine.vm.ssh_authorized_key.clone(),
+        server_url: spine.ztpserver_url(),
+        identifier: Default::default(),
+        // The fabric names the NIC's MAC, which survives any renaming.
+        nic: NicMatch::Mac(spine.vm.mac.to_string()),
+        ztpserver_files,
+    })
+}
+
+/// The seed disk image's bytes.
+pub fn seed_image(spine: &Spine) -> anyhow::Result<Vec<u8>> {
+    seed_spec(spine)?
+        .image()
+        .with_context(|| format!("cannot build the seed disk of spine {}", spine.name))
+}
+
+/// `render seed --out FILE`.
+pub fn write_seed(spine: &Spine, out: &Path) -> anyhow::Result<()> {
+    let spec = seed_spec(spine)?;
+    ztps_appliance::write_seed_image(&spec, out)
+        .with_context(|| format!("cannot write the seed disk {}", out.display()))?;
+    println!(
+        "wrote {} (NoCloud seed, label cidata, {} ZTPServer files)",
+        out.display(),
+        spec.ztpserver_files.len()
+    );
+    Ok(())
+}
+
+/// `render ztpserver --out DIR`: the files under DIR, as in ZTPServer's data root.
+pub fn write_ztpserver(spine: &Spine, out: &Path) -> anyhow::Result<()> {
+    let files = ztpserver_files(spine)?;
+    for file in &files {
+        let path = data_path(out, &file.path)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        super::files::write_atomic(&path, file.contents.as_bytes(), 0o644)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `out/rel`, refusing anything that would leave `out`; the generator's paths
+/// are relative already, this keeps a bad one from writing elsewhere.
+fn data_path(out: &Path, rel: &str) -> anyhow::Result<std::path::PathBuf> {
+    let rel_path = Path::new(rel);
+    if rel.is_empty()
+        || rel_path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        bail!("ZTPServer data file {rel:?} is not a plain relative path");
+    }
+    Ok(out.join(rel_path))
+}

@@ -1,0 +1,46 @@
+//! `ztps-agent swix`: this very binary as an RPM inside a SWIX extension.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use ztps_swix::{BuildTime, PackageSpec};
+
+use crate::cli::SwixArgs;
+
+/// The running executable's bytes: what gets packaged is what runs.
+pub fn own_binary() -> anyhow::Result<Vec<u8>> {
+    std::fs::read("/proc/self/exe").context("cannot read the running binary (/proc/self/exe)")
+}
+
+/// The agent's package spec; the build time honours `SOURCE_DATE_EPOCH`.
+pub fn agent_spec(version: Option<&str>) -> anyhow::Result<PackageSpec> {
+    let build_time = BuildTime::from_env_or_now().context("bad SOURCE_DATE_EPOCH")?;
+    let spec = PackageSpec::agent(version.unwrap_or(env!("CARGO_PKG_VERSION")), build_time);
+    spec.validate().context("cannot package the agent")?;
+    Ok(spec)
+}
+
+/// The SWIX of the running binary, in memory.
+pub fn own_swix(version: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let spec = agent_spec(version)?;
+    let binary = own_binary()?;
+    let (bytes, _) = ztps_swix::swix_bytes(&spec, &binary).context("cannot build the SWIX")?;
+    Ok(bytes)
+}
+
+pub fn run(args: &SwixArgs) -> anyhow::Result<ExitCode> {
+    let spec = agent_spec(args.version.as_deref())?;
+    let binary = own_binary()?;
+    let summary = ztps_swix::write_swix(&spec, &binary, &args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "wrote {} ({} bytes): {} ({} bytes, sha1 {}) installs {}",
+        summary.path.display(),
+        summary.swix_size,
+        summary.rpm_file_name,
+        summary.rpm_size,
+        summary.rpm_sha1,
+        spec.install_path
+    );
+    Ok(ExitCode::SUCCESS)
+}
