@@ -1,5 +1,6 @@
 //! `ztps-agent`: the on-switch agent of ztps-eos and its companion CLI.
 
+mod agent;
 mod cli;
 mod commands;
 

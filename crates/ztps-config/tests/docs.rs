@@ -293,6 +293,6 @@ fn fabric_reference_matches_the_types() {
         },
         MINIMAL_FABRIC,
         &["defaults"],
-        &[],
+        &["spines.NAME.agent.events.webhook_url_file"],
     );
 }

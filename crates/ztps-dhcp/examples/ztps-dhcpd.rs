@@ -10,13 +10,19 @@ use ztps_net::watch::Watch;
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let path = std::env::args().nth(1).context("usage: ztps-dhcpd CONFIG.toml")?;
+    let path = std::env::args()
+        .nth(1)
+        .context("usage: ztps-dhcpd CONFIG.toml")?;
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let config = ServerConfig::from_toml(&text).with_context(|| format!("in {path}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let table = InterfaceTable::new();
         let _watch = Watch::start(table.clone()).await?;
@@ -25,7 +31,7 @@ fn main() -> anyhow::Result<()> {
         let handle = server.handle();
         tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
-                tracing::info!(?event, "dhcp event");
+                tracing::info!(target: "ztps_dhcpd::events", ?event);
             }
         });
         let mut term = signal(SignalKind::terminate())?;
@@ -43,6 +49,11 @@ fn main() -> anyhow::Result<()> {
         tracing::info!(
             acks = m.sent_ack,
             offers = m.sent_offer,
+            received_discover = m.received_discover,
+            received_request = m.received_request,
+            rate_limited = m.rate_limited,
+            pool_exhausted = m.pool_exhausted,
+            not_served = m.ignored_not_served,
             journal_fsyncs = m.journal_fsyncs,
             journal_bytes = m.journal_bytes_written,
             "stopped"

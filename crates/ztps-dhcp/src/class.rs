@@ -39,7 +39,10 @@ mod tests {
         assert_eq!(info.serial.as_deref(), Some("JPE12345678"));
         assert_eq!(parse_vendor_class(b"Arista"), VendorInfo::default());
         let odd = parse_vendor_class(b"Arista;\xff\xfe;;SN1");
-        assert_eq!((odd.model, odd.hw_revision, odd.serial.as_deref()), (None, None, Some("SN1")));
+        assert_eq!(
+            (odd.model, odd.hw_revision, odd.serial.as_deref()),
+            (None, None, Some("SN1"))
+        );
     }
 
     #[test]

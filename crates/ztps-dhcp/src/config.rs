@@ -165,7 +165,9 @@ fn default_include() -> Vec<String> {
     vec!["*".to_string()]
 }
 fn default_exclude() -> Vec<String> {
-    ["ma*", "management*", "br0", "lo"].map(String::from).to_vec()
+    ["ma*", "management*", "br0", "lo"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_per_client() -> u32 {
     10
@@ -193,7 +195,10 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), DhcpError> {
         let bad = |msg: String| Err(DhcpError::Config(msg));
         if self.lease_time < 60 {
-            return bad(format!("lease_time {} is below 60 seconds", self.lease_time));
+            return bad(format!(
+                "lease_time {} is below 60 seconds",
+                self.lease_time
+            ));
         }
         if self.vendor_class_prefixes.iter().any(String::is_empty) {
             return bad("an empty vendor class prefix would match every client".into());
@@ -210,21 +215,33 @@ impl ServerConfig {
                     ));
                 }
                 if range.start > range.end {
-                    return bad(format!("range {}-{} ends before it starts", range.start, range.end));
+                    return bad(format!(
+                        "range {}-{} ends before it starts",
+                        range.start, range.end
+                    ));
                 }
             }
             for r in &subnet.reservations {
                 let keys = [r.mac.is_some(), r.client_id.is_some(), r.serial.is_some()];
                 if keys.iter().filter(|k| **k).count() != 1 {
-                    return bad(format!("reservation {} needs exactly one of mac, client_id, serial", r.ip));
+                    return bad(format!(
+                        "reservation {} needs exactly one of mac, client_id, serial",
+                        r.ip
+                    ));
                 }
                 if !subnet.network.contains(&r.ip) {
-                    return bad(format!("reservation {} is not inside {}", r.ip, subnet.network));
+                    return bad(format!(
+                        "reservation {} is not inside {}",
+                        r.ip, subnet.network
+                    ));
                 }
                 if let Some(mac) = &r.mac
                     && parse_hex(mac).is_none_or(|b| b.len() != 6)
                 {
-                    return bad(format!("reservation {}: {mac:?} is not a MAC address", r.ip));
+                    return bad(format!(
+                        "reservation {}: {mac:?} is not a MAC address",
+                        r.ip
+                    ));
                 }
                 if let Some(id) = &r.client_id
                     && parse_hex(id).is_none_or(|b| b.is_empty())
@@ -294,7 +311,8 @@ mod tests {
 
     #[test]
     fn defaults_and_point_to_point_exclusions() {
-        let c = ServerConfig::from_toml("bootstrap_url = \"http://x/\"\nlease_file = \"/tmp/l\"").unwrap();
+        let c = ServerConfig::from_toml("bootstrap_url = \"http://x/\"\nlease_file = \"/tmp/l\"")
+            .unwrap();
         assert_eq!(c.vendor_class_prefixes, ["Arista"]);
         assert!(c.point_to_point.qualifies("et3"));
         assert!(!c.point_to_point.qualifies("ma1"));

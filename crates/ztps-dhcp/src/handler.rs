@@ -4,7 +4,9 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType as ReplyType, Opcode, OptionCode};
+use dhcproto::v4::{
+    DhcpOption, Flags, HType, Message, MessageType as ReplyType, Opcode, OptionCode,
+};
 use dhcproto::{Encodable, Encoder};
 use ztps_net::iftable::Interface;
 
@@ -123,20 +125,33 @@ pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) 
         MessageType::Release => &m.received_release,
         MessageType::Inform => &m.received_inform,
     });
-    if !is_member(request.vendor_class.as_deref(), &state.config.vendor_class_prefixes) {
+    if !is_member(
+        request.vendor_class.as_deref(),
+        &state.config.vendor_class_prefixes,
+    ) {
         Metrics::inc(&state.metrics.ignored_non_class);
         return None;
     }
-    if !state.limiter.allow(&request.chaddr, ingress.interface.index, now_ms) {
+    if !state
+        .limiter
+        .allow(&request.chaddr, ingress.interface.index, now_ms)
+    {
         Metrics::inc(&state.metrics.rate_limited);
         return None;
     }
-    let Some(selected) = state.subnets.select(&state.config, &ingress.interface, &request) else {
+    let Some(selected) = state
+        .subnets
+        .select(&state.config, &ingress.interface, &request)
+    else {
         Metrics::inc(&state.metrics.ignored_not_served);
         tracing::debug!(%interface, "request on an interface or subnet not served");
         return None;
     };
-    let vendor = request.vendor_class.as_deref().map(parse_vendor_class).unwrap_or_default();
+    let vendor = request
+        .vendor_class
+        .as_deref()
+        .map(parse_vendor_class)
+        .unwrap_or_default();
     let ctx = Context {
         request: &request,
         vendor: &vendor,
@@ -155,7 +170,13 @@ pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) 
             release(state, &ctx);
             None
         }
-        MessageType::Inform => Some(build(state, &ctx, ReplyKind::Ack, Ipv4Addr::UNSPECIFIED, None)),
+        MessageType::Inform => Some(build(
+            state,
+            &ctx,
+            ReplyKind::Ack,
+            Ipv4Addr::UNSPECIFIED,
+            None,
+        )),
     }
 }
 
@@ -188,10 +209,13 @@ fn discover(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
         serial: ctx.vendor.serial.clone(),
         model: ctx.vendor.model.clone(),
     });
-    let Some(ip) = state
-        .subnets
-        .allocate(ctx.selected, ctx.request, ctx.serial(), &state.leases, ctx.now)
-    else {
+    let Some(ip) = state.subnets.allocate(
+        ctx.selected,
+        ctx.request,
+        ctx.serial(),
+        &state.leases,
+        ctx.now,
+    ) else {
         Metrics::inc(&state.metrics.pool_exhausted);
         tracing::warn!(pool = %ctx.selected.name, "pool exhausted");
         state.events.push(Event::PoolExhausted {
@@ -207,7 +231,12 @@ fn discover(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
         .at(ip, ctx.now)
         .is_some_and(|l| l.state == LeaseState::Bound && l.client_key == ctx.request.client_key());
     if !bound {
-        state.leases.insert(lease(ctx, ip, LeaseState::Offered, ctx.now + OFFER_HOLD_SECS));
+        state.leases.insert(lease(
+            ctx,
+            ip,
+            LeaseState::Offered,
+            ctx.now + OFFER_HOLD_SECS,
+        ));
     }
     state.events.push(Event::Offer {
         interface: ctx.interface(),
@@ -253,11 +282,17 @@ fn request_(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
     let Some(ip) = wanted else {
         return Some(nak(state, ctx, None, "REQUEST names no address"));
     };
-    let acceptable = state
-        .subnets
-        .acceptable(ctx.selected, ip, r, ctx.serial(), &state.leases, ctx.now);
+    let acceptable =
+        state
+            .subnets
+            .acceptable(ctx.selected, ip, r, ctx.serial(), &state.leases, ctx.now);
     if !acceptable {
-        return Some(nak(state, ctx, Some(ip), "address is not valid for this client here"));
+        return Some(nak(
+            state,
+            ctx,
+            Some(ip),
+            "address is not valid for this client here",
+        ));
     }
     let lease_time = state.config.lease_time;
     let expires = ctx.now + u64::from(lease_time);
@@ -287,7 +322,12 @@ fn request_(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
     Some(reply)
 }
 
-fn nak(state: &mut State, ctx: &Context<'_>, requested: Option<Ipv4Addr>, reason: &'static str) -> Reply {
+fn nak(
+    state: &mut State,
+    ctx: &Context<'_>,
+    requested: Option<Ipv4Addr>,
+    reason: &'static str,
+) -> Reply {
     state.events.push(Event::Nak {
         interface: ctx.interface(),
         mac: ctx.mac(),
@@ -299,10 +339,16 @@ fn nak(state: &mut State, ctx: &Context<'_>, requested: Option<Ipv4Addr>, reason
 
 fn decline(state: &mut State, ctx: &Context<'_>) {
     let r = ctx.request;
-    let (Some(ip), true) = (r.requested_ip, r.server_id.is_none_or(|s| s == ctx.selected.server_ip)) else {
+    let (Some(ip), true) = (
+        r.requested_ip,
+        r.server_id.is_none_or(|s| s == ctx.selected.server_ip),
+    ) else {
         return;
     };
-    let ours = state.leases.at(ip, ctx.now).is_some_and(|l| l.client_key == r.client_key());
+    let ours = state
+        .leases
+        .at(ip, ctx.now)
+        .is_some_and(|l| l.client_key == r.client_key());
     if !ours {
         return;
     }
@@ -343,7 +389,13 @@ fn destination(request: &Request, kind: ReplyKind) -> SocketAddrV4 {
     }
 }
 
-fn build(state: &State, ctx: &Context<'_>, kind: ReplyKind, yiaddr: Ipv4Addr, durable: Option<Record>) -> Reply {
+fn build(
+    state: &State,
+    ctx: &Context<'_>,
+    kind: ReplyKind,
+    yiaddr: Ipv4Addr,
+    durable: Option<Record>,
+) -> Reply {
     let r = ctx.request;
     let config = &state.config;
     let mut msg = Message::default();
@@ -351,7 +403,11 @@ fn build(state: &State, ctx: &Context<'_>, kind: ReplyKind, yiaddr: Ipv4Addr, du
     msg.set_opcode(Opcode::BootReply)
         .set_htype(HType::from(r.htype))
         .set_xid(r.xid)
-        .set_flags(if broadcast { Flags::default().set_broadcast() } else { Flags::default() })
+        .set_flags(if broadcast {
+            Flags::default().set_broadcast()
+        } else {
+            Flags::default()
+        })
         .set_giaddr(r.giaddr)
         .set_chaddr(&r.chaddr);
     if kind != ReplyKind::Nak {
@@ -386,12 +442,18 @@ fn build(state: &State, ctx: &Context<'_>, kind: ReplyKind, yiaddr: Ipv4Addr, du
         if !config.ntp_servers.is_empty() {
             opts.insert(DhcpOption::NtpServers(config.ntp_servers.clone()));
         }
-        opts.insert(DhcpOption::BootfileName(config.bootstrap_url.as_bytes().to_vec()));
+        opts.insert(DhcpOption::BootfileName(
+            config.bootstrap_url.as_bytes().to_vec(),
+        ));
     }
     let limit = usize::from(r.max_message_size.unwrap_or(576).max(576)) - IP_UDP_HEADERS;
     let mut packet = encode(&msg);
     // Shed what the client can live without until the reply fits.
-    for optional in [OptionCode::NtpServers, OptionCode::DomainNameServer, OptionCode::BootfileName] {
+    for optional in [
+        OptionCode::NtpServers,
+        OptionCode::DomainNameServer,
+        OptionCode::BootfileName,
+    ] {
         if packet.len() <= limit {
             break;
         }

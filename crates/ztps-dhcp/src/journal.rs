@@ -97,7 +97,8 @@ impl Record {
                     client_key,
                     hwaddr,
                     expires,
-                    serial: (!serial.is_empty()).then(|| String::from_utf8_lossy(serial).into_owned()),
+                    serial: (!serial.is_empty())
+                        .then(|| String::from_utf8_lossy(serial).into_owned()),
                 }
             }
             KIND_RELEASE => Record::Release { ip },
@@ -162,7 +163,9 @@ pub fn parse(data: &[u8]) -> Loaded {
                 match data.get(at + 8..at + 8 + len) {
                     _ if len > MAX_RECORD => Some(format!("record length {len} is implausible")),
                     None => Some("torn record (file ends inside it)".to_string()),
-                    Some(payload) if crc32fast::hash(payload) != crc => Some("checksum mismatch".to_string()),
+                    Some(payload) if crc32fast::hash(payload) != crc => {
+                        Some("checksum mismatch".to_string())
+                    }
                     Some(payload) => match Record::decode(payload) {
                         Some(record) => {
                             loaded.records.push(record);
@@ -196,12 +199,18 @@ pub fn compact(path: &Path, records: &[Record], metrics: &Metrics) -> Result<(),
     let tmp = path.with_extension("compact-tmp");
     let bytes: Vec<u8> = records.iter().flat_map(Record::encode).collect();
     let mut file = File::create(&tmp).map_err(err("create compaction file"))?;
-    file.write_all(&bytes).map_err(err("write compaction file"))?;
+    file.write_all(&bytes)
+        .map_err(err("write compaction file"))?;
     file.sync_all().map_err(err("fsync compaction file"))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(err("rename compaction file"))?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    File::open(dir).and_then(|d| d.sync_all()).map_err(err("fsync directory"))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(err("fsync directory"))?;
     Metrics::add(&metrics.journal_bytes_written, bytes.len() as u64);
     Metrics::inc(&metrics.journal_fsyncs);
     Metrics::inc(&metrics.journal_compactions);
@@ -285,7 +294,13 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let records = vec![bind(1), Record::Release { ip: Ipv4Addr::new(10, 0, 0, 1) }, bind(2)];
+        let records = vec![
+            bind(1),
+            Record::Release {
+                ip: Ipv4Addr::new(10, 0, 0, 1),
+            },
+            bind(2),
+        ];
         let bytes: Vec<u8> = records.iter().flat_map(Record::encode).collect();
         let loaded = parse(&bytes);
         assert_eq!(loaded.records, records);
@@ -320,7 +335,10 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let mut app = Appender::open(&path, metrics.clone()).unwrap();
         app.append_durably(&[bind(1), bind(2)]).unwrap();
-        app.append_durably(&[Record::Release { ip: Ipv4Addr::new(10, 0, 0, 1) }]).unwrap();
+        app.append_durably(&[Record::Release {
+            ip: Ipv4Addr::new(10, 0, 0, 1),
+        }])
+        .unwrap();
         assert_eq!(load(&path).unwrap().records.len(), 3);
         app.compact(&[bind(2)]).unwrap();
         app.append_durably(&[bind(4)]).unwrap();
@@ -330,10 +348,18 @@ mod tests {
         assert_eq!(m.journal_compactions, 1);
         assert!(!path.with_extension("compact-tmp").exists());
         assert_eq!(m.journal_bytes_written, {
-            let all: u64 = [bind(1), bind(2), Record::Release { ip: Ipv4Addr::new(10, 0, 0, 1) }, bind(2), bind(4)]
-                .iter()
-                .map(|r| r.encode().len() as u64)
-                .sum();
+            let all: u64 = [
+                bind(1),
+                bind(2),
+                Record::Release {
+                    ip: Ipv4Addr::new(10, 0, 0, 1),
+                },
+                bind(2),
+                bind(4),
+            ]
+            .iter()
+            .map(|r| r.encode().len() as u64)
+            .sum();
             all
         });
     }

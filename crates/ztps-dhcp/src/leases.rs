@@ -94,7 +94,12 @@ impl LeaseTable {
 
     /// Forgets every expired entry (offers, probations, leases).
     pub fn sweep(&mut self, now: u64) -> usize {
-        let expired: Vec<Ipv4Addr> = self.by_ip.values().filter(|l| !l.is_live(now)).map(|l| l.ip).collect();
+        let expired: Vec<Ipv4Addr> = self
+            .by_ip
+            .values()
+            .filter(|l| !l.is_live(now))
+            .map(|l| l.ip)
+            .collect();
         for ip in &expired {
             self.remove(*ip);
         }
@@ -180,7 +185,10 @@ mod tests {
         assert!(t.of_client(b"a", 0).is_none(), "taken over");
         assert_eq!(t.of_client(b"b", 0).unwrap().ip, Ipv4Addr::new(10, 0, 0, 2));
         assert!(!t.is_free_for(Ipv4Addr::new(10, 0, 0, 2), b"a", 0));
-        assert!(t.is_free_for(Ipv4Addr::new(10, 0, 0, 2), b"a", 100), "expired");
+        assert!(
+            t.is_free_for(Ipv4Addr::new(10, 0, 0, 2), b"a", 100),
+            "expired"
+        );
         assert_eq!(t.sweep(100), 1);
         assert!(t.is_empty());
     }

@@ -45,12 +45,20 @@ impl std::fmt::Display for Malformed {
         match self {
             Malformed::TooShort(n) => write!(f, "{n} bytes is too short for a DHCP message"),
             Malformed::NotBootRequest(op) => write!(f, "op {op} is not BOOTREQUEST"),
-            Malformed::BadHardwareLength(n) => write!(f, "hardware address length {n} is outside 1..=16"),
+            Malformed::BadHardwareLength(n) => {
+                write!(f, "hardware address length {n} is outside 1..=16")
+            }
             Malformed::BadMagicCookie => write!(f, "bad magic cookie"),
-            Malformed::OptionOverrun { code } => write!(f, "option {code} runs past the end of the packet"),
-            Malformed::BadOptionLength { code, len } => write!(f, "option {code} has invalid length {len}"),
+            Malformed::OptionOverrun { code } => {
+                write!(f, "option {code} runs past the end of the packet")
+            }
+            Malformed::BadOptionLength { code, len } => {
+                write!(f, "option {code} has invalid length {len}")
+            }
             Malformed::MissingMessageType => write!(f, "no DHCP message type (option 53)"),
-            Malformed::UnexpectedMessageType(t) => write!(f, "message type {t} is not one a client sends"),
+            Malformed::UnexpectedMessageType(t) => {
+                write!(f, "message type {t} is not one a client sends")
+            }
         }
     }
 }
@@ -84,7 +92,9 @@ impl Request {
     pub fn client_key(&self) -> Vec<u8> {
         match &self.client_id {
             Some(id) => id.clone(),
-            None => std::iter::once(self.htype).chain(self.chaddr.iter().copied()).collect(),
+            None => std::iter::once(self.htype)
+                .chain(self.chaddr.iter().copied())
+                .collect(),
         }
     }
 }
@@ -105,7 +115,10 @@ impl Options {
     }
 
     fn get(&self, code: u8) -> Option<&[u8]> {
-        self.values.iter().find(|(c, _)| *c == code).map(|(_, v)| v.as_slice())
+        self.values
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, v)| v.as_slice())
     }
 
     fn fixed<const N: usize>(&self, code: u8) -> Result<Option<[u8; N]>, Malformed> {
@@ -129,7 +142,9 @@ fn walk(area: &[u8], options: &mut Options) -> Result<(), Malformed> {
             OPT_END => return Ok(()),
             _ => {
                 let len = usize::from(*area.get(i + 1).ok_or(Malformed::OptionOverrun { code })?);
-                let data = area.get(i + 2..i + 2 + len).ok_or(Malformed::OptionOverrun { code })?;
+                let data = area
+                    .get(i + 2..i + 2 + len)
+                    .ok_or(Malformed::OptionOverrun { code })?;
                 options.push(code, data);
                 i += 2 + len;
             }
@@ -182,7 +197,12 @@ pub fn parse_request(packet: &[u8]) -> Result<Request, Malformed> {
         Some([other]) => return Err(Malformed::UnexpectedMessageType(other)),
     };
     let client_id = match options.get(61) {
-        Some(id) if id.len() < 2 => return Err(Malformed::BadOptionLength { code: 61, len: id.len() }),
+        Some(id) if id.len() < 2 => {
+            return Err(Malformed::BadOptionLength {
+                code: 61,
+                len: id.len(),
+            });
+        }
         other => other.map(<[u8]>::to_vec),
     };
     let flags = u16::from_be_bytes([packet[10], packet[11]]);
@@ -234,17 +254,33 @@ pub(crate) mod tests {
         assert_eq!(r.vendor_class.as_deref(), Some(&b"Arista"[..]));
         assert_eq!(r.client_id.as_deref(), Some(&[1, 2, 3][..]));
         assert_eq!(r.max_message_size, Some(1500));
-        assert_eq!(r.hostname.as_deref(), Some(&[0xff, 0xfe][..]), "non-UTF-8 kept, not fatal");
+        assert_eq!(
+            r.hostname.as_deref(),
+            Some(&[0xff, 0xfe][..]),
+            "non-UTF-8 kept, not fatal"
+        );
         assert_eq!(r.xid, 0x1234_5678);
     }
 
     #[test]
     fn refuses_the_malformed_corpus() {
         let ok = [53, 1, 1, 255];
-        assert_eq!(parse_request(&raw_request(0, &ok)), Err(Malformed::BadHardwareLength(0)));
-        assert_eq!(parse_request(&raw_request(17, &ok)), Err(Malformed::BadHardwareLength(17)));
-        assert_eq!(parse_request(&raw_request(255, &ok)), Err(Malformed::BadHardwareLength(255)));
-        assert_eq!(parse_request(&raw_request(6, &ok)[..100]), Err(Malformed::TooShort(100)));
+        assert_eq!(
+            parse_request(&raw_request(0, &ok)),
+            Err(Malformed::BadHardwareLength(0))
+        );
+        assert_eq!(
+            parse_request(&raw_request(17, &ok)),
+            Err(Malformed::BadHardwareLength(17))
+        );
+        assert_eq!(
+            parse_request(&raw_request(255, &ok)),
+            Err(Malformed::BadHardwareLength(255))
+        );
+        assert_eq!(
+            parse_request(&raw_request(6, &ok)[..100]),
+            Err(Malformed::TooShort(100))
+        );
         let mut bad_cookie = raw_request(6, &ok);
         bad_cookie[236] = 0;
         assert_eq!(parse_request(&bad_cookie), Err(Malformed::BadMagicCookie));
@@ -256,9 +292,18 @@ pub(crate) mod tests {
             parse_request(&raw_request(6, &[53, 2, 1, 1])),
             Err(Malformed::BadOptionLength { code: 53, len: 2 })
         );
-        assert_eq!(parse_request(&raw_request(6, &[255])), Err(Malformed::MissingMessageType));
-        assert_eq!(parse_request(&raw_request(6, &[53, 1, 2, 255])), Err(Malformed::UnexpectedMessageType(2)));
-        assert_eq!(parse_request(&raw_request(6, &[53, 1, 1, 50])), Err(Malformed::OptionOverrun { code: 50 }));
+        assert_eq!(
+            parse_request(&raw_request(6, &[255])),
+            Err(Malformed::MissingMessageType)
+        );
+        assert_eq!(
+            parse_request(&raw_request(6, &[53, 1, 2, 255])),
+            Err(Malformed::UnexpectedMessageType(2))
+        );
+        assert_eq!(
+            parse_request(&raw_request(6, &[53, 1, 1, 50])),
+            Err(Malformed::OptionOverrun { code: 50 })
+        );
     }
 
     #[test]

@@ -56,7 +56,11 @@ pub enum PoolKind {
 }
 
 fn mask(prefix_len: u8) -> Ipv4Addr {
-    Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0))
+    Ipv4Addr::from(
+        u32::MAX
+            .checked_shl(32 - u32::from(prefix_len.min(32)))
+            .unwrap_or(0),
+    )
 }
 
 /// The peer address of a point-to-point prefix (RFC 3021 for /31).
@@ -93,8 +97,11 @@ impl Subnets {
                         Some((key, r.ip))
                     })
                     .collect();
-                let ranges: Vec<(u32, u32)> =
-                    s.ranges.iter().map(|r| (u32::from(r.start), u32::from(r.end))).collect();
+                let ranges: Vec<(u32, u32)> = s
+                    .ranges
+                    .iter()
+                    .map(|r| (u32::from(r.start), u32::from(r.end)))
+                    .collect();
                 SubnetState {
                     network: s.network,
                     router: s.router,
@@ -109,7 +116,12 @@ impl Subnets {
     }
 
     /// Chooses the pool for a request that arrived on `interface`.
-    pub fn select(&self, config: &ServerConfig, interface: &Interface, request: &Request) -> Option<Selected> {
+    pub fn select(
+        &self,
+        config: &ServerConfig,
+        interface: &Interface,
+        request: &Request,
+    ) -> Option<Selected> {
         let server_ip = interface.ipv4.first()?.addr;
         if !request.giaddr.is_unspecified() {
             let (i, s) = self
@@ -126,7 +138,12 @@ impl Subnets {
             });
         }
         for net in &interface.ipv4 {
-            if let Some((i, s)) = self.subnets.iter().enumerate().find(|(_, s)| s.network.contains(&net.addr)) {
+            if let Some((i, s)) = self
+                .subnets
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.network.contains(&net.addr))
+            {
                 return Some(Selected {
                     kind: PoolKind::Subnet(i),
                     server_ip: net.addr,
@@ -151,7 +168,12 @@ impl Subnets {
         })
     }
 
-    fn reservation_for(&self, subnet: usize, request: &Request, serial: Option<&str>) -> Option<Ipv4Addr> {
+    fn reservation_for(
+        &self,
+        subnet: usize,
+        request: &Request,
+        serial: Option<&str>,
+    ) -> Option<Ipv4Addr> {
         let s = self.subnets.get(subnet)?;
         s.reservations.iter().find_map(|(key, ip)| {
             let hit = match key {
@@ -183,12 +205,19 @@ impl Subnets {
     ) -> bool {
         let key = request.client_key();
         match selected.kind {
-            PoolKind::PointToPoint { client_ip } => ip == client_ip && !on_probation(leases, ip, now),
+            PoolKind::PointToPoint { client_ip } => {
+                ip == client_ip && !on_probation(leases, ip, now)
+            }
             PoolKind::Subnet(i) => match self.reservation_for(i, request, serial) {
                 Some(reserved) => ip == reserved && !on_probation(leases, ip, now),
                 None => {
-                    let reserved_for_other = self.subnets.get(i).is_some_and(|s| s.reserved.contains(&ip));
-                    self.in_ranges(i, ip) && !reserved_for_other && leases.is_free_for(ip, &key, now)
+                    let reserved_for_other = self
+                        .subnets
+                        .get(i)
+                        .is_some_and(|s| s.reserved.contains(&ip));
+                    self.in_ranges(i, ip)
+                        && !reserved_for_other
+                        && leases.is_free_for(ip, &key, now)
                 }
             },
         }
@@ -245,7 +274,9 @@ impl Subnets {
 }
 
 fn on_probation(leases: &LeaseTable, ip: Ipv4Addr, now: u64) -> bool {
-    leases.at(ip, now).is_some_and(|l| l.state == LeaseState::Probation)
+    leases
+        .at(ip, now)
+        .is_some_and(|l| l.state == LeaseState::Probation)
 }
 
 /// The address after `current` in the ranges, wrapping around.
@@ -283,7 +314,9 @@ mod tests {
     #[test]
     fn range_walk_wraps() {
         let ranges = [(10, 12), (20, 21)];
-        let walk: Vec<u32> = std::iter::successors(Some(10), |c| Some(next_in_ranges(&ranges, *c))).take(7).collect();
+        let walk: Vec<u32> = std::iter::successors(Some(10), |c| Some(next_in_ranges(&ranges, *c)))
+            .take(7)
+            .collect();
         assert_eq!(walk, [10, 11, 12, 20, 21, 10, 11]);
     }
 }

@@ -63,7 +63,8 @@ impl RateLimiter {
             // Forget clients whose buckets have refilled: they are idle, and
             // a fresh bucket for them later is identical.
             let refill_ms = u64::from(burst) * 1000 / u64::from(rate) + 1;
-            self.clients.retain(|_, b| now_ms.saturating_sub(b.last_ms) < refill_ms);
+            self.clients
+                .retain(|_, b| now_ms.saturating_sub(b.last_ms) < refill_ms);
             if self.clients.len() >= c.tracked_clients {
                 return false;
             }
@@ -102,7 +103,10 @@ mod tests {
         assert!((0..3).all(|_| rl.allow(b"a", 1, 0)));
         assert!(!rl.allow(b"a", 1, 0));
         assert!(rl.allow(b"b", 1, 0), "another client is not affected");
-        assert!(rl.allow(b"a", 1, 500), "one token after half a second at 2/s");
+        assert!(
+            rl.allow(b"a", 1, 500),
+            "one token after half a second at 2/s"
+        );
         assert!(!rl.allow(b"a", 1, 500));
     }
 

@@ -73,7 +73,11 @@ impl ServerHandle {
 impl Server {
     /// Validates the configuration, replays the lease journal (reporting
     /// and dropping a damaged tail), compacts it and binds the socket.
-    pub fn new(config: ServerConfig, table: InterfaceTable, events: mpsc::Sender<Event>) -> Result<Server, DhcpError> {
+    pub fn new(
+        config: ServerConfig,
+        table: InterfaceTable,
+        events: mpsc::Sender<Event>,
+    ) -> Result<Server, DhcpError> {
         config.validate()?;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
@@ -94,7 +98,11 @@ impl Server {
         }
         let now = now_ms() / 1000;
         state.leases.sweep(now);
-        journal::compact(&config.lease_file, &state.leases.durable_records(now), &metrics)?;
+        journal::compact(
+            &config.lease_file,
+            &state.leases.durable_records(now),
+            &metrics,
+        )?;
         tracing::info!(leases = state.leases.len(), file = %config.lease_file.display(), "leases loaded");
         let appender = Appender::open(&config.lease_file, metrics.clone())?;
         let socket = socket::bind(config.port)?;
@@ -128,7 +136,8 @@ impl Server {
             socket,
             appender,
         } = self;
-        let socket = UdpSocket::from_std(socket).map_err(DhcpError::socket("register with tokio"))?;
+        let socket =
+            UdpSocket::from_std(socket).map_err(DhcpError::socket("register with tokio"))?;
         let fd = socket::fd(&socket);
         let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
         let writer = Writer::spawn(appender, durable_tx)?;
@@ -208,7 +217,13 @@ impl Server {
     }
 }
 
-async fn send_reply(socket: &UdpSocket, fd: i32, reply: Reply, metrics: &Metrics, emit: &impl Fn(Event)) {
+async fn send_reply(
+    socket: &UdpSocket,
+    fd: i32,
+    reply: Reply,
+    metrics: &Metrics,
+    emit: &impl Fn(Event),
+) {
     let sent = socket
         .async_io(Interest::WRITABLE, || {
             socket::send(fd, &reply.packet, reply.to, reply.ifindex, reply.from)
@@ -248,34 +263,22 @@ struct Writer {
 }
 
 impl Writer {
-    fn spawn(mut appender: Appender, durable: mpsc::UnboundedSender<Vec<Reply>>) -> Result<Writer, DhcpError> {
+    fn spawn(
+        mut appender: Appender,
+        durable: mpsc::UnboundedSender<Vec<Reply>>,
+    ) -> Result<Writer, DhcpError> {
         let (commands, rx) = std::sync::mpsc::channel::<Command>();
         let size = Arc::new(AtomicU64::new(appender.size()));
         let size_out = size.clone();
         let thread = std::thread::Builder::new()
             .name("dhcp-journal".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(rx.try_iter());
-                    let mut records = Vec::new();
-                    let mut replies = Vec::new();
-                    for command in batch {
-                        match command {
-                            Command::Append(r, w) => {
-                                records.extend(r);
-                                replies.extend(w);
-                            }
-                            Command::Compact(live) => {
-                                flush(&mut appender, &mut records, &mut replies, &durable)?;
-                                appender.compact(&live)?;
-                            }
-                        }
-                    }
-                    flush(&mut appender, &mut records, &mut replies, &durable)?;
-                    size.store(appender.size(), Ordering::Relaxed);
+                let result = write_loop(&rx, &mut appender, &durable, &size);
+                if let Err(e) = &result {
+                    // The server stops on its next append; say why here.
+                    tracing::error!(error = %e, "lease journal writer failed; no more ACKs can be made durable");
                 }
-                Ok(())
+                result
             })
             .map_err(|source| DhcpError::Journal {
                 path: "dhcp-journal thread".into(),
@@ -290,7 +293,9 @@ impl Writer {
     }
 
     fn send(&self, command: Command) -> Result<(), DhcpError> {
-        self.commands.send(command).map_err(|_| DhcpError::JournalStopped)
+        self.commands
+            .send(command)
+            .map_err(|_| DhcpError::JournalStopped)
     }
 
     /// Waits until everything sent is durable.
@@ -298,6 +303,37 @@ impl Writer {
         drop(self.commands);
         self.thread.join().map_err(|_| DhcpError::JournalStopped)?
     }
+}
+
+/// Takes every command queued while the previous fsync ran and makes the
+/// whole batch durable with one more (group commit).
+fn write_loop(
+    rx: &std::sync::mpsc::Receiver<Command>,
+    appender: &mut Appender,
+    durable: &mpsc::UnboundedSender<Vec<Reply>>,
+    size: &AtomicU64,
+) -> Result<(), DhcpError> {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let mut records = Vec::new();
+        let mut replies = Vec::new();
+        for command in batch {
+            match command {
+                Command::Append(r, w) => {
+                    records.extend(r);
+                    replies.extend(w);
+                }
+                Command::Compact(live) => {
+                    flush(appender, &mut records, &mut replies, durable)?;
+                    appender.compact(&live)?;
+                }
+            }
+        }
+        flush(appender, &mut records, &mut replies, durable)?;
+        size.store(appender.size(), Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// Appends the pending records with one fsync and releases their replies.

@@ -8,7 +8,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
+    sockopt,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -16,13 +17,19 @@ use crate::DhcpError;
 
 /// Binds the server socket (non-blocking, ready for tokio).
 pub fn bind(port: u16) -> Result<std::net::UdpSocket, DhcpError> {
-    let socket =
-        Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(DhcpError::socket("create"))?;
-    socket.set_reuse_address(true).map_err(DhcpError::socket("SO_REUSEADDR"))?;
-    socket.set_broadcast(true).map_err(DhcpError::socket("SO_BROADCAST"))?;
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(DhcpError::socket("create"))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(DhcpError::socket("SO_REUSEADDR"))?;
+    socket
+        .set_broadcast(true)
+        .map_err(DhcpError::socket("SO_BROADCAST"))?;
     setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)
         .map_err(|e| DhcpError::socket("IP_PKTINFO")(e.into()))?;
-    socket.set_nonblocking(true).map_err(DhcpError::socket("O_NONBLOCK"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(DhcpError::socket("O_NONBLOCK"))?;
     socket
         .bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())
         .map_err(DhcpError::socket("bind 0.0.0.0:67"))?;
@@ -61,7 +68,13 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> std::io::Result<Received> {
 }
 
 /// Sends `packet` to `to`, out of interface `ifindex`, from address `from`.
-pub fn send(fd: RawFd, packet: &[u8], to: SocketAddrV4, ifindex: u32, from: Ipv4Addr) -> std::io::Result<usize> {
+pub fn send(
+    fd: RawFd,
+    packet: &[u8],
+    to: SocketAddrV4,
+    ifindex: u32,
+    from: Ipv4Addr,
+) -> std::io::Result<usize> {
     let info = libc::in_pktinfo {
         ipi_ifindex: i32::try_from(ifindex).unwrap_or(0),
         ipi_spec_dst: libc::in_addr {

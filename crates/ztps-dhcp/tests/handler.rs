@@ -38,7 +38,10 @@ fn iface(index: u32, name: &str, addr: [u8; 4], prefix_len: u8) -> Ingress {
             name: name.into(),
             up: true,
             mac: vec![2, 0, 0, 0, 0, 0xfe],
-            ipv4: vec![Ipv4Net { addr: Ipv4Addr::from(addr), prefix_len }],
+            ipv4: vec![Ipv4Net {
+                addr: Ipv4Addr::from(addr),
+                prefix_len,
+            }],
         },
         source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
     }
@@ -55,7 +58,8 @@ fn client(mac_last: u8, kind: MessageType, vc: Option<&[u8]>) -> Message {
     );
     m.opts_mut().insert(DhcpOption::MessageType(kind));
     if let Some(vc) = vc {
-        m.opts_mut().insert(DhcpOption::ClassIdentifier(vc.to_vec()));
+        m.opts_mut()
+            .insert(DhcpOption::ClassIdentifier(vc.to_vec()));
     }
     m
 }
@@ -69,35 +73,77 @@ fn decode(reply: &Reply) -> Message {
 }
 
 fn opt(m: &Message, code: OptionCode) -> &DhcpOption {
-    m.opts().get(code).unwrap_or_else(|| panic!("option {code:?} missing"))
+    m.opts()
+        .get(code)
+        .unwrap_or_else(|| panic!("option {code:?} missing"))
 }
 
 #[test]
 fn offers_the_other_address_of_a_slash_31_with_every_required_option() {
     let mut st = state("");
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
-    let reply = handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW).unwrap();
+    let reply = handle(
+        &mut st,
+        &ing,
+        &bytes(&client(1, MessageType::Discover, Some(VC))),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(reply.kind, ReplyKind::Offer);
     assert!(reply.packet.len() >= 300, "padded: {}", reply.packet.len());
     assert_eq!((reply.ifindex, reply.from), (3, Ipv4Addr::new(10, 0, 0, 0)));
-    assert_eq!(reply.to, SocketAddrV4::new(Ipv4Addr::BROADCAST, 68), "client has no address");
+    assert_eq!(
+        reply.to,
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
+        "client has no address"
+    );
     assert!(reply.durable.is_none(), "offers need no fsync");
     let m = decode(&reply);
     assert_eq!(m.yiaddr(), Ipv4Addr::new(10, 0, 0, 1));
     assert_eq!(m.opts().msg_type(), Some(MessageType::Offer));
-    assert_eq!(opt(&m, OptionCode::SubnetMask), &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 254)));
-    assert_eq!(opt(&m, OptionCode::Router), &DhcpOption::Router(vec![Ipv4Addr::new(10, 0, 0, 0)]));
-    assert_eq!(opt(&m, OptionCode::ServerIdentifier), &DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 0, 0)));
-    assert_eq!(opt(&m, OptionCode::AddressLeaseTime), &DhcpOption::AddressLeaseTime(86_400));
+    assert_eq!(
+        opt(&m, OptionCode::SubnetMask),
+        &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 254))
+    );
+    assert_eq!(
+        opt(&m, OptionCode::Router),
+        &DhcpOption::Router(vec![Ipv4Addr::new(10, 0, 0, 0)])
+    );
+    assert_eq!(
+        opt(&m, OptionCode::ServerIdentifier),
+        &DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 0, 0))
+    );
+    assert_eq!(
+        opt(&m, OptionCode::AddressLeaseTime),
+        &DhcpOption::AddressLeaseTime(86_400)
+    );
     assert_eq!(opt(&m, OptionCode::Renewal), &DhcpOption::Renewal(43_200));
-    assert_eq!(opt(&m, OptionCode::Rebinding), &DhcpOption::Rebinding(75_600));
-    assert_eq!(opt(&m, OptionCode::DomainNameServer), &DhcpOption::DomainNameServer(vec![Ipv4Addr::new(10, 9, 9, 53)]));
-    assert!(m.opts().get(OptionCode::NtpServers).is_none(), "not configured");
-    assert!(m.opts().get(OptionCode::BroadcastAddr).is_none(), "never a broadcast option on a /31");
-    assert_eq!(opt(&m, OptionCode::BootfileName), &DhcpOption::BootfileName(b"http://10.9.9.9/bootstrap".to_vec()));
+    assert_eq!(
+        opt(&m, OptionCode::Rebinding),
+        &DhcpOption::Rebinding(75_600)
+    );
+    assert_eq!(
+        opt(&m, OptionCode::DomainNameServer),
+        &DhcpOption::DomainNameServer(vec![Ipv4Addr::new(10, 9, 9, 53)])
+    );
+    assert!(
+        m.opts().get(OptionCode::NtpServers).is_none(),
+        "not configured"
+    );
+    assert!(
+        m.opts().get(OptionCode::BroadcastAddr).is_none(),
+        "never a broadcast option on a /31"
+    );
+    assert_eq!(
+        opt(&m, OptionCode::BootfileName),
+        &DhcpOption::BootfileName(b"http://10.9.9.9/bootstrap".to_vec())
+    );
     // dhcproto's decoder keeps the field's terminating NUL.
     let file = m.fname().unwrap();
-    assert_eq!(file.split(|b| *b == 0).next().unwrap(), b"http://10.9.9.9/bootstrap");
+    assert_eq!(
+        file.split(|b| *b == 0).next().unwrap(),
+        b"http://10.9.9.9/bootstrap"
+    );
     let events = st.take_events();
     assert!(events.contains(&Event::Discover {
         interface: "et3".into(),
@@ -110,12 +156,24 @@ fn offers_the_other_address_of_a_slash_31_with_every_required_option() {
 #[test]
 fn slash_30_offers_the_other_usable_host() {
     let mut st = state("");
-    for (ours, theirs) in [([10, 0, 0, 5], [10, 0, 0, 6]), ([10, 0, 0, 6], [10, 0, 0, 5])] {
+    for (ours, theirs) in [
+        ([10, 0, 0, 5], [10, 0, 0, 6]),
+        ([10, 0, 0, 6], [10, 0, 0, 5]),
+    ] {
         let ing = iface(4, "et4", ours, 30);
-        let reply = handle(&mut st, &ing, &bytes(&client(2, MessageType::Discover, Some(VC))), NOW).unwrap();
+        let reply = handle(
+            &mut st,
+            &ing,
+            &bytes(&client(2, MessageType::Discover, Some(VC))),
+            NOW,
+        )
+        .unwrap();
         let m = decode(&reply);
         assert_eq!(m.yiaddr(), Ipv4Addr::from(theirs));
-        assert_eq!(opt(&m, OptionCode::SubnetMask), &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 252)));
+        assert_eq!(
+            opt(&m, OptionCode::SubnetMask),
+            &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 252))
+        );
     }
 }
 
@@ -124,8 +182,24 @@ fn clients_outside_the_class_get_nothing_and_are_counted() {
     let metrics = Arc::new(Metrics::default());
     let mut st = State::new(Arc::new(config("")), metrics.clone());
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
-    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(b"MSFT 5.0"))), NOW).is_none());
-    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, None)), NOW).is_none());
+    assert!(
+        handle(
+            &mut st,
+            &ing,
+            &bytes(&client(1, MessageType::Discover, Some(b"MSFT 5.0"))),
+            NOW
+        )
+        .is_none()
+    );
+    assert!(
+        handle(
+            &mut st,
+            &ing,
+            &bytes(&client(1, MessageType::Discover, None)),
+            NOW
+        )
+        .is_none()
+    );
     assert_eq!(metrics.snapshot().ignored_non_class, 2);
     assert_eq!(metrics.snapshot().received_discover, 2);
     assert!(st.take_events().is_empty());
@@ -137,7 +211,13 @@ fn management_bridge_and_plain_subnets_are_not_served_automatically() {
     for (name, prefix) in [("ma1", 31), ("management1", 31), ("br0", 30), ("et9", 24)] {
         let ing = iface(9, name, [10, 0, 0, 1], prefix);
         assert!(
-            handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW).is_none(),
+            handle(
+                &mut st,
+                &ing,
+                &bytes(&client(1, MessageType::Discover, Some(VC))),
+                NOW
+            )
+            .is_none(),
             "{name}/{prefix}"
         );
     }
@@ -155,27 +235,53 @@ fn request_is_acked_only_with_a_durable_record_and_wrong_ones_are_naked() {
     let mut st = state("");
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
     let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
-    handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW).unwrap();
+    handle(
+        &mut st,
+        &ing,
+        &bytes(&client(1, MessageType::Discover, Some(VC))),
+        NOW,
+    )
+    .unwrap();
 
     // Chose another server: silent, and our offer is withdrawn.
     let other = selecting_request(1, Ipv4Addr::new(10, 7, 7, 7), leaf);
     assert!(handle(&mut st, &ing, &bytes(&other), NOW).is_none());
 
-    let ack = handle(&mut st, &ing, &bytes(&selecting_request(1, server, leaf)), NOW).unwrap();
+    let ack = handle(
+        &mut st,
+        &ing,
+        &bytes(&selecting_request(1, server, leaf)),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(ack.kind, ReplyKind::Ack);
     match ack.durable.as_ref().unwrap() {
-        Record::Bind { ip, serial, expires, .. } => {
+        Record::Bind {
+            ip,
+            serial,
+            expires,
+            ..
+        } => {
             assert_eq!(*ip, leaf);
             assert_eq!(serial.as_deref(), Some("JPE12345678"));
             assert_eq!(*expires, NOW / 1000 + 86_400);
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(ack.on_sent, Some(Event::Ack { ip, .. }) if ip == leaf), "ACK event waits for the send");
+    assert!(
+        matches!(ack.on_sent, Some(Event::Ack { ip, .. }) if ip == leaf),
+        "ACK event waits for the send"
+    );
     assert_eq!(decode(&ack).yiaddr(), leaf);
     assert_eq!(st.leases().all().len(), 1);
 
-    let nak = handle(&mut st, &ing, &bytes(&selecting_request(1, server, Ipv4Addr::new(10, 0, 0, 9))), NOW).unwrap();
+    let nak = handle(
+        &mut st,
+        &ing,
+        &bytes(&selecting_request(1, server, Ipv4Addr::new(10, 0, 0, 9))),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(nak.kind, ReplyKind::Nak);
     assert_eq!(nak.to.ip(), &Ipv4Addr::BROADCAST);
     let m = decode(&nak);
@@ -197,9 +303,16 @@ fn renewing_client_is_answered_by_unicast_to_ciaddr() {
 
     // INIT-REBOOT with an address of the wrong network: NAK, broadcast.
     let mut reboot = client(1, MessageType::Request, Some(VC));
-    reboot.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(192, 168, 1, 7)));
+    reboot
+        .opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(
+            192, 168, 1, 7,
+        )));
     let nak = handle(&mut st, &ing, &bytes(&reboot), NOW).unwrap();
-    assert_eq!((nak.kind, nak.to.ip()), (ReplyKind::Nak, &Ipv4Addr::BROADCAST));
+    assert_eq!(
+        (nak.kind, nak.to.ip()),
+        (ReplyKind::Nak, &Ipv4Addr::BROADCAST)
+    );
 
     // The broadcast flag is honoured even for a renewing client's OFFER.
     let mut discover = client(1, MessageType::Discover, Some(VC));
@@ -231,11 +344,21 @@ fn relayed_requests_use_the_giaddr_subnet_until_it_is_exhausted() {
     let mut offered = Vec::new();
     for mac in 1..=3 {
         let reply = handle(&mut st, &ing, &relayed(mac, VC), NOW).unwrap();
-        assert_eq!(reply.to, SocketAddrV4::new(Ipv4Addr::new(10, 50, 0, 1), 67), "unicast to the relay");
+        assert_eq!(
+            reply.to,
+            SocketAddrV4::new(Ipv4Addr::new(10, 50, 0, 1), 67),
+            "unicast to the relay"
+        );
         let m = decode(&reply);
         assert_eq!(m.giaddr(), Ipv4Addr::new(10, 50, 0, 1));
-        assert_eq!(opt(&m, OptionCode::Router), &DhcpOption::Router(vec![Ipv4Addr::new(10, 50, 0, 1)]));
-        assert_eq!(opt(&m, OptionCode::SubnetMask), &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 0, 0)));
+        assert_eq!(
+            opt(&m, OptionCode::Router),
+            &DhcpOption::Router(vec![Ipv4Addr::new(10, 50, 0, 1)])
+        );
+        assert_eq!(
+            opt(&m, OptionCode::SubnetMask),
+            &DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 0, 0))
+        );
         offered.push(m.yiaddr());
     }
     offered.sort();
@@ -245,9 +368,19 @@ fn relayed_requests_use_the_giaddr_subnet_until_it_is_exhausted() {
     assert!(offered.contains(&again));
     st.take_events();
     assert!(handle(&mut st, &ing, &relayed(4, VC), NOW).is_none());
-    assert!(st.take_events().iter().any(|e| matches!(e, Event::PoolExhausted { pool, .. } if pool == "subnet 10.50.0.0/16")));
+    assert!(
+        st.take_events().iter().any(
+            |e| matches!(e, Event::PoolExhausted { pool, .. } if pool == "subnet 10.50.0.0/16")
+        )
+    );
     // A reservation by serial is honoured even with the ranges full.
-    let reply = handle(&mut st, &ing, &relayed(5, b"Arista;DCS-7280;01.00;RESERVED1"), NOW).unwrap();
+    let reply = handle(
+        &mut st,
+        &ing,
+        &relayed(5, b"Arista;DCS-7280;01.00;RESERVED1"),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(decode(&reply).yiaddr(), Ipv4Addr::new(10, 50, 9, 9));
     // Offers lapse after their hold time, freeing the pool.
     assert!(handle(&mut st, &ing, &relayed(4, VC), NOW + 61_000).is_some());
@@ -258,15 +391,45 @@ fn decline_puts_the_address_on_probation() {
     let mut st = state("");
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
     let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
-    handle(&mut st, &ing, &bytes(&selecting_request(1, server, leaf)), NOW).unwrap();
+    handle(
+        &mut st,
+        &ing,
+        &bytes(&selecting_request(1, server, leaf)),
+        NOW,
+    )
+    .unwrap();
     let mut decline = client(1, MessageType::Decline, Some(VC));
-    decline.opts_mut().insert(DhcpOption::RequestedIpAddress(leaf));
-    decline.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+    decline
+        .opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(leaf));
+    decline
+        .opts_mut()
+        .insert(DhcpOption::ServerIdentifier(server));
     assert!(handle(&mut st, &ing, &bytes(&decline), NOW).is_none());
     assert_eq!(st.take_records(), vec![Record::Release { ip: leaf }]);
-    assert!(st.take_events().iter().any(|e| matches!(e, Event::Decline { ip, .. } if *ip == leaf)));
-    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW + 1000).is_none());
-    assert!(handle(&mut st, &ing, &bytes(&client(1, MessageType::Discover, Some(VC))), NOW + 601_000).is_some());
+    assert!(
+        st.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Decline { ip, .. } if *ip == leaf))
+    );
+    assert!(
+        handle(
+            &mut st,
+            &ing,
+            &bytes(&client(1, MessageType::Discover, Some(VC))),
+            NOW + 1000
+        )
+        .is_none()
+    );
+    assert!(
+        handle(
+            &mut st,
+            &ing,
+            &bytes(&client(1, MessageType::Discover, Some(VC))),
+            NOW + 601_000
+        )
+        .is_some()
+    );
 }
 
 #[test]
@@ -274,13 +437,25 @@ fn release_and_inform() {
     let mut st = state("");
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
     let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
-    handle(&mut st, &ing, &bytes(&selecting_request(1, server, leaf)), NOW).unwrap();
+    handle(
+        &mut st,
+        &ing,
+        &bytes(&selecting_request(1, server, leaf)),
+        NOW,
+    )
+    .unwrap();
     let mut inform = client(1, MessageType::Inform, Some(VC));
     inform.set_ciaddr(leaf);
     let ack = handle(&mut st, &ing, &bytes(&inform), NOW).unwrap();
     let m = decode(&ack);
-    assert_eq!((ack.to, m.yiaddr()), (SocketAddrV4::new(leaf, 68), Ipv4Addr::UNSPECIFIED));
-    assert!(m.opts().get(OptionCode::AddressLeaseTime).is_none(), "INFORM carries no lease");
+    assert_eq!(
+        (ack.to, m.yiaddr()),
+        (SocketAddrV4::new(leaf, 68), Ipv4Addr::UNSPECIFIED)
+    );
+    assert!(
+        m.opts().get(OptionCode::AddressLeaseTime).is_none(),
+        "INFORM carries no lease"
+    );
     assert!(m.opts().get(OptionCode::BootfileName).is_some());
     assert!(ack.durable.is_none());
 
@@ -310,7 +485,11 @@ fn replies_fit_the_clients_maximum_message_size() {
     let mut discover = client(1, MessageType::Discover, Some(VC));
     discover.opts_mut().insert(DhcpOption::MaxMessageSize(576));
     let reply = handle(&mut st, &ing, &bytes(&discover), NOW).unwrap();
-    assert!(reply.packet.len() <= 576 - 28, "{} bytes", reply.packet.len());
+    assert!(
+        reply.packet.len() <= 576 - 28,
+        "{} bytes",
+        reply.packet.len()
+    );
     let m = decode(&reply);
     assert!(m.opts().get(OptionCode::NtpServers).is_none(), "shed first");
     // Without option 57 a larger client gets everything when it says so.
@@ -327,27 +506,80 @@ fn malformed_corpus_is_counted_and_a_valid_discover_still_answered() {
     let mut st = State::new(Arc::new(config("")), metrics.clone());
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
     let corpus = malformed_corpus();
-    let answered: Vec<bool> = corpus.iter().map(|p| handle(&mut st, &ing, p, NOW).is_some()).collect();
+    let answered: Vec<bool> = corpus
+        .iter()
+        .map(|p| handle(&mut st, &ing, p, NOW).is_some())
+        .collect();
     // Only the non-UTF-8 hostname one is well-formed enough to answer.
     assert_eq!(answered.iter().filter(|a| **a).count(), 1, "{answered:?}");
     assert!(*answered.last().unwrap());
     assert_eq!(metrics.snapshot().malformed, corpus.len() as u64 - 1);
-    let malformed_events = st.take_events().iter().filter(|e| matches!(e, Event::Malformed { .. })).count();
+    let malformed_events = st
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::Malformed { .. }))
+        .count();
     assert_eq!(malformed_events, corpus.len() - 1);
-    assert!(handle(&mut st, &ing, &bytes(&client(2, MessageType::Discover, Some(VC))), NOW).is_some());
+    assert!(
+        handle(
+            &mut st,
+            &ing,
+            &bytes(&client(2, MessageType::Discover, Some(VC))),
+            NOW
+        )
+        .is_some()
+    );
 }
 
 #[test]
 fn rate_limit_per_client() {
     let metrics = Arc::new(Metrics::default());
     let mut st = State::new(
-        Arc::new(config("[rate_limit]\nper_client = 1\nper_client_burst = 3\n")),
+        Arc::new(config(
+            "[rate_limit]\nper_client = 1\nper_client_burst = 3\n",
+        )),
         metrics.clone(),
     );
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
     let p = bytes(&client(1, MessageType::Discover, Some(VC)));
-    let answered = (0..10).filter(|_| handler::handle(&mut st, &ing, &p, NOW).is_some()).count();
+    let answered = (0..10)
+        .filter(|_| handler::handle(&mut st, &ing, &p, NOW).is_some())
+        .count();
     assert_eq!(answered, 3);
     assert_eq!(metrics.snapshot().rate_limited, 7);
-    assert!(handle(&mut st, &ing, &bytes(&client(2, MessageType::Discover, Some(VC))), NOW).is_some());
+    assert!(
+        handle(
+            &mut st,
+            &ing,
+            &bytes(&client(2, MessageType::Discover, Some(VC))),
+            NOW
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn a_flood_of_distinct_macs_keeps_memory_bounded() {
+    let mut st = state(RELAYED);
+    let p2p = iface(3, "et3", [10, 0, 0, 0], 31);
+    let relay = iface(5, "et5", [192, 0, 2, 1], 24);
+    for i in 0..20_000u32 {
+        let b = i.to_be_bytes();
+        let mut m = client(0, MessageType::Discover, Some(VC));
+        m.set_chaddr(&[0x02, 0x99, b[0], b[1], b[2], b[3]]);
+        handle(&mut st, &p2p, &bytes(&m), NOW);
+        m.set_giaddr(Ipv4Addr::new(10, 50, 0, 1));
+        handle(&mut st, &relay, &bytes(&m), NOW);
+    }
+    // One address on the link, three in the relayed range: no more entries.
+    assert!(st.leases().len() <= 4, "{} entries", st.leases().len());
+    let exhausted = st
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::PoolExhausted { .. }))
+        .count();
+    assert!(
+        exhausted > 19_000,
+        "exhaustion is reported, not a crash: {exhausted}"
+    );
 }

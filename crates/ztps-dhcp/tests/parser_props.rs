@@ -30,14 +30,19 @@ fn ingress() -> Ingress {
             name: "et1".into(),
             up: true,
             mac: vec![2; 6],
-            ipv4: vec![Ipv4Net { addr: Ipv4Addr::new(10, 0, 0, 0), prefix_len: 31 }],
+            ipv4: vec![Ipv4Net {
+                addr: Ipv4Addr::new(10, 0, 0, 0),
+                prefix_len: 31,
+            }],
         },
         source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
     }
 }
 
 fn valid() -> Vec<u8> {
-    common::message(MessageType::Discover, [2, 0, 0, 0, 0, 1], 9).to_vec().unwrap()
+    common::message(MessageType::Discover, [2, 0, 0, 0, 0, 1], 9)
+        .to_vec()
+        .unwrap()
 }
 
 proptest! {

@@ -31,7 +31,10 @@ fn a_link_created_after_start_is_served_within_a_second() {
             if let Some(reply) = client.recv(Duration::from_millis(50)) {
                 return (reply, created.elapsed());
             }
-            assert!(created.elapsed() < Duration::from_secs(3), "no OFFER on the new link");
+            assert!(
+                created.elapsed() < Duration::from_secs(3),
+                "no OFFER on the new link"
+            );
         }
     });
     assert_eq!(offer.yiaddr(), Ipv4Addr::new(10, 1, 0, 3));
@@ -39,7 +42,8 @@ fn a_link_created_after_start_is_served_within_a_second() {
     eprintln!("new link served {elapsed:?} after it was created");
 
     // An address that goes away stops being served, with no restart.
-    lab.spine.ip(&["addr", "del", "10.1.0.2/31", "dev", &spine_if]);
+    lab.spine
+        .ip(&["addr", "del", "10.1.0.2/31", "dev", &spine_if]);
     let ignored_before = server.handle.metrics().ignored_not_served;
     let answered = lab.leaf.run(|| {
         let client = RawClient::new(&leaf_if);
@@ -47,7 +51,10 @@ fn a_link_created_after_start_is_served_within_a_second() {
         client.send(&message(MessageType::Discover, [2, 0, 0, 0, 1, 2], 44));
         client.recv(Duration::from_millis(500))
     });
-    assert!(answered.is_none(), "served after its address was removed: {answered:?}");
+    assert!(
+        answered.is_none(),
+        "served after its address was removed: {answered:?}"
+    );
     assert!(server.handle.metrics().ignored_not_served > ignored_before);
     server.stop();
 }
@@ -65,7 +72,13 @@ fn concurrent_acks_share_one_fsync() {
         // INIT-REBOOT requests need no OFFER first: 50 back to back.
         for i in 0..50u8 {
             let mut req = message(MessageType::Request, [2, 0, 0, 0, 3, i], u32::from(i));
-            req.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 3, 0, 10 + i)));
+            req.opts_mut()
+                .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(
+                    10,
+                    3,
+                    0,
+                    10 + i,
+                )));
             client.send(&req);
         }
         let mut acks = 0;
@@ -79,7 +92,10 @@ fn concurrent_acks_share_one_fsync() {
     assert_eq!(m.sent_ack, 50);
     // One compaction at start, then appends: far fewer fsyncs than ACKs.
     assert!(m.journal_fsyncs - m.journal_compactions < 50, "{m:?}");
-    eprintln!("50 ACKs took {} fsyncs", m.journal_fsyncs - m.journal_compactions);
+    eprintln!(
+        "50 ACKs took {} fsyncs",
+        m.journal_fsyncs - m.journal_compactions
+    );
     server.stop();
 }
 
@@ -104,7 +120,10 @@ fn malformed_corpus_over_the_socket_then_a_valid_discover_is_answered() {
     assert_eq!(offer.yiaddr(), Ipv4Addr::new(10, 1, 1, 1));
     assert_eq!(offer.xid(), 43);
     // Every non-empty malformed packet was seen and counted.
-    let sent_malformed = corpus[..corpus.len() - 1].iter().filter(|p| !p.is_empty()).count() as u64;
+    let sent_malformed = corpus[..corpus.len() - 1]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .count() as u64;
     assert_eq!(server.handle.metrics().malformed, sent_malformed);
     server.stop();
 }
@@ -123,7 +142,9 @@ impl Daemon {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert_eq!(line.trim(), "ready");
         Daemon(child)
     }
@@ -175,10 +196,13 @@ fn kill_9_during_a_burst_loses_no_acknowledged_lease() {
                         }
                     }
                     for mac in &macs {
-                        let Some(ip) = offers.get(&xid(mac)) else { continue };
+                        let Some(ip) = offers.get(&xid(mac)) else {
+                            continue;
+                        };
                         let mut req = message(MessageType::Request, *mac, xid(mac));
                         req.opts_mut().insert(DhcpOption::RequestedIpAddress(*ip));
-                        req.opts_mut().insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 2, 0, 1)));
+                        req.opts_mut()
+                            .insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 2, 0, 1)));
                         client.send(&req);
                     }
                     let mut got = 0;
@@ -200,7 +224,9 @@ fn kill_9_during_a_burst_loses_no_acknowledged_lease() {
         });
         let mut acked = HashMap::new();
         while acked.len() < 70 {
-            let (mac, ip) = acked_rx.recv_timeout(Duration::from_secs(10)).expect("burst stalled");
+            let (mac, ip) = acked_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("burst stalled");
             acked.insert(mac, ip);
         }
         daemon.0.kill().unwrap(); // SIGKILL, mid-burst
@@ -218,12 +244,21 @@ fn kill_9_during_a_burst_loses_no_acknowledged_lease() {
         acked
             .iter()
             .filter(|(mac, ip)| {
-                client.send(&message(MessageType::Discover, **mac, 0x5000 + u32::from(mac[5])));
+                client.send(&message(
+                    MessageType::Discover,
+                    **mac,
+                    0x5000 + u32::from(mac[5]),
+                ));
                 let offer = client.recv(Duration::from_secs(2));
                 offer.map(|o| o.yiaddr()) != Some(**ip)
             })
             .map(|(mac, ip)| (*mac, *ip))
             .collect()
     });
-    assert!(lost.is_empty(), "{} of {} acknowledged leases lost: {lost:?}", lost.len(), acked.len());
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged leases lost: {lost:?}",
+        lost.len(),
+        acked.len()
+    );
 }

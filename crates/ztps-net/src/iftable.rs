@@ -181,7 +181,10 @@ mod tests {
         let (found, on) = view.find_by_subnet(Ipv4Addr::new(10, 0, 0, 1)).unwrap();
         assert_eq!((found.index, on.prefix_len), (7, 31));
         table.upsert_link(7, "et1", false, &[]);
-        assert!(view.find_by_subnet(Ipv4Addr::new(10, 0, 0, 1)).is_none(), "down");
+        assert!(
+            view.find_by_subnet(Ipv4Addr::new(10, 0, 0, 1)).is_none(),
+            "down"
+        );
         assert!(table.remove_address(7, net([10, 0, 0, 0], 31)));
         assert!(!table.remove_address(7, net([10, 0, 0, 0], 31)));
         assert!(table.remove_link(7).is_some());

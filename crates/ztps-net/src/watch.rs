@@ -52,9 +52,11 @@ impl Watch {
     /// dump and keeps applying events in a background task. Must be called
     /// inside a tokio runtime.
     pub async fn start(table: InterfaceTable) -> Result<Watch, NetError> {
-        let (connection, handle, messages) =
-            rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr])
-                .map_err(NetError::Connect)?;
+        let (connection, handle, messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+        ])
+        .map_err(NetError::Connect)?;
         let connection_task = tokio::spawn(connection);
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         if let Err(e) = dump(&handle, &table, &events).await {
@@ -62,7 +64,10 @@ impl Watch {
             return Err(e);
         }
         let apply_task = tokio::spawn(apply_events(messages, table.clone(), events.clone()));
-        tracing::debug!(interfaces = table.snapshot().len(), "interface table loaded");
+        tracing::debug!(
+            interfaces = table.snapshot().len(),
+            "interface table loaded"
+        );
         Ok(Watch {
             table,
             events,
@@ -108,7 +113,10 @@ async fn dump(
 }
 
 async fn apply_events(
-    mut messages: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, rtnetlink::sys::SocketAddr)>,
+    mut messages: UnboundedReceiver<(
+        NetlinkMessage<RouteNetlinkMessage>,
+        rtnetlink::sys::SocketAddr,
+    )>,
     table: InterfaceTable,
     events: broadcast::Sender<NetEvent>,
 ) {
@@ -127,8 +135,12 @@ async fn apply_events(
                     });
                 }
             }
-            RouteNetlinkMessage::NewAddress(address) => apply_address(&table, &events, &address, true),
-            RouteNetlinkMessage::DelAddress(address) => apply_address(&table, &events, &address, false),
+            RouteNetlinkMessage::NewAddress(address) => {
+                apply_address(&table, &events, &address, true)
+            }
+            RouteNetlinkMessage::DelAddress(address) => {
+                apply_address(&table, &events, &address, false)
+            }
             _ => {}
         }
     }
@@ -146,7 +158,10 @@ fn apply_link(table: &InterfaceTable, events: &broadcast::Sender<NetEvent>, link
         }
     }
     let index = link.header.index;
-    let Some(name) = name.or_else(|| table.get(index).map(|_| "")).map(str::to_string) else {
+    let Some(name) = name
+        .or_else(|| table.get(index).map(|_| ""))
+        .map(str::to_string)
+    else {
         return;
     };
     // A name-less update of a known link keeps the known name.

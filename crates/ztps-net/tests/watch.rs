@@ -18,7 +18,12 @@ fn ip_view(ns: &Netns) -> View {
     let mut view = View::new();
     for link in json.as_array().unwrap() {
         let name = link["ifname"].as_str().unwrap().to_string();
-        let flags: Vec<&str> = link["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        let flags: Vec<&str> = link["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
         let up = flags.contains(&"UP") && flags.contains(&"LOWER_UP");
         let mac = link["address"].as_str().unwrap_or("").to_string();
         let mut addrs: Vec<String> = link["addr_info"]
@@ -39,7 +44,12 @@ fn table_view(table: &InterfaceTable) -> View {
         .snapshot()
         .into_iter()
         .map(|i| {
-            let mac = i.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+            let mac = i
+                .mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
             let mut addrs: Vec<String> = i.ipv4.iter().map(|n| n.to_string()).collect();
             addrs.sort();
             (i.name, (i.up, mac, addrs))
@@ -54,7 +64,10 @@ fn wait_until_equal(ns: &Netns, table: &InterfaceTable, what: &str) {
         if want == got {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "{what}: table {got:#?} != ip {want:#?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: table {got:#?} != ip {want:#?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -63,7 +76,9 @@ fn wait_until_equal(ns: &Netns, table: &InterfaceTable, what: &str) {
 fn table_follows_the_kernel() {
     require_netns!();
     let ns = Netns::new("nwat");
-    ns.ip(&["link", "add", "p2p0", "type", "veth", "peer", "name", "p2p1"]);
+    ns.ip(&[
+        "link", "add", "p2p0", "type", "veth", "peer", "name", "p2p1",
+    ]);
     ns.ip(&["addr", "add", "10.1.0.0/31", "dev", "p2p0"]);
     ns.ip(&["addr", "add", "10.1.0.1/31", "dev", "p2p1"]);
     ns.ip(&["link", "set", "p2p0", "up"]);
@@ -75,7 +90,10 @@ fn table_follows_the_kernel() {
     let (event_tx, event_rx) = std::sync::mpsc::channel();
     let t = table.clone();
     let worker = ns.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let watch = Watch::start(t).await.unwrap();
             let mut events = watch.subscribe();
@@ -93,10 +111,18 @@ fn table_follows_the_kernel() {
     wait_until_equal(&ns, &table, "after the initial dump");
     let p2p0 = table.by_name("p2p0").unwrap();
     assert!(p2p0.up);
-    assert_eq!(p2p0.ipv4, vec![Ipv4Net { addr: Ipv4Addr::new(10, 1, 0, 0), prefix_len: 31 }]);
+    assert_eq!(
+        p2p0.ipv4,
+        vec![Ipv4Net {
+            addr: Ipv4Addr::new(10, 1, 0, 0),
+            prefix_len: 31
+        }]
+    );
 
     // A link that appears later, with an address, then goes down and away.
-    ns.ip(&["link", "add", "late0", "type", "veth", "peer", "name", "late1"]);
+    ns.ip(&[
+        "link", "add", "late0", "type", "veth", "peer", "name", "late1",
+    ]);
     ns.ip(&["addr", "add", "10.2.0.1/30", "dev", "late0"]);
     ns.ip(&["addr", "add", "192.0.2.9/24", "dev", "late0"]);
     ns.ip(&["link", "set", "late0", "up"]);
@@ -107,7 +133,10 @@ fn table_follows_the_kernel() {
     ns.ip(&["addr", "del", "192.0.2.9/24", "dev", "late0"]);
     ns.ip(&["link", "set", "late1", "down"]);
     wait_until_equal(&ns, &table, "after address removal and carrier loss");
-    assert!(!table.by_name("late0").unwrap().up, "peer down means no carrier");
+    assert!(
+        !table.by_name("late0").unwrap().up,
+        "peer down means no carrier"
+    );
 
     ns.ip(&["link", "del", "late0"]);
     wait_until_equal(&ns, &table, "after link deletion");
@@ -123,11 +152,21 @@ fn table_follows_the_kernel() {
     let late_index = late_index.expect("a Link event for late0");
     assert!(events.contains(&NetEvent::AddressAdded {
         index: late_index,
-        net: Ipv4Net { addr: Ipv4Addr::new(10, 2, 0, 1), prefix_len: 30 }
+        net: Ipv4Net {
+            addr: Ipv4Addr::new(10, 2, 0, 1),
+            prefix_len: 30
+        }
     }));
     assert!(events.contains(&NetEvent::AddressRemoved {
         index: late_index,
-        net: Ipv4Net { addr: Ipv4Addr::new(192, 0, 2, 9), prefix_len: 24 }
+        net: Ipv4Net {
+            addr: Ipv4Addr::new(192, 0, 2, 9),
+            prefix_len: 24
+        }
     }));
-    assert!(events.iter().any(|e| matches!(e, NetEvent::LinkRemoved { name, .. } if name == "late0")));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, NetEvent::LinkRemoved { name, .. } if name == "late0"))
+    );
 }

@@ -33,7 +33,12 @@ pub struct Host {
 }
 
 impl HostNet for Host {
-    async fn ensure_bridge(&self, name: &str, addr: Ipv4Addr, prefix: u8) -> Result<BridgeReport, NetError> {
+    async fn ensure_bridge(
+        &self,
+        name: &str,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<BridgeReport, NetError> {
         ztps_net::bridge::ensure_bridge(&self.handle, name, addr, prefix).await
     }
 
@@ -70,7 +75,10 @@ pub async fn ensure_bridge(
     last_error: &mut Option<String>,
 ) -> Result<(), NetError> {
     let address = format!("{}/{}", target.addr, target.prefix);
-    match host.ensure_bridge(&target.name, target.addr, target.prefix).await {
+    match host
+        .ensure_bridge(&target.name, target.addr, target.prefix)
+        .await
+    {
         Ok(report) => {
             for change in &report.changes {
                 shared.hub.emit(match change {
@@ -114,7 +122,12 @@ pub async fn ensure_bridge(
 
 /// Ensures forwarding once (when enabled); failures are reported, not fatal:
 /// DHCP still serves without it, only the leaves' routed traffic suffers.
-pub fn ensure_forwarding(host: &impl HostNet, enabled: bool, shared: &Shared, last_error: &mut Option<String>) {
+pub fn ensure_forwarding(
+    host: &impl HostNet,
+    enabled: bool,
+    shared: &Shared,
+    last_error: &mut Option<String>,
+) {
     if !enabled {
         shared.update(|s| {
             s.forwarding.enabled = false;
@@ -165,7 +178,12 @@ mod tests {
     }
 
     impl HostNet for FakeHost {
-        async fn ensure_bridge(&self, name: &str, _addr: Ipv4Addr, _prefix: u8) -> Result<BridgeReport, NetError> {
+        async fn ensure_bridge(
+            &self,
+            name: &str,
+            _addr: Ipv4Addr,
+            _prefix: u8,
+        ) -> Result<BridgeReport, NetError> {
             let changes = self.bridge.lock().unwrap().remove(0)?;
             Ok(BridgeReport {
                 name: name.into(),
@@ -180,7 +198,11 @@ mod tests {
     }
 
     fn shared() -> (ztps_events::Hub, Shared) {
-        let hub = ztps_events::Hub::spawn(Default::default(), vec![], Arc::new(ztps_events::SystemClock));
+        let hub = ztps_events::Hub::spawn(
+            Default::default(),
+            vec![],
+            Arc::new(ztps_events::SystemClock),
+        );
         let shared = Shared::new(hub.handle(), Default::default(), "c".into());
         (hub, shared)
     }
@@ -200,20 +222,34 @@ mod tests {
             prefix: 24,
         };
         let mut last = None;
-        ensure_bridge(&host, &target, &shared, &mut last).await.unwrap();
+        ensure_bridge(&host, &target, &shared, &mut last)
+            .await
+            .unwrap();
         assert_eq!(shared.sections().bridge.state, "ok");
-        let err = ensure_bridge(&host, &target, &shared, &mut last).await.unwrap_err();
+        let err = ensure_bridge(&host, &target, &shared, &mut last)
+            .await
+            .unwrap_err();
         assert!(!is_fatal(&err));
         assert_eq!(shared.sections().bridge.state, "error");
         assert!(last.is_some());
-        ensure_bridge(&host, &target, &shared, &mut last).await.unwrap();
+        ensure_bridge(&host, &target, &shared, &mut last)
+            .await
+            .unwrap();
         assert!(last.is_none());
         assert_eq!(shared.sections().bridge.address, "172.16.130.254/24");
         hub.shutdown().await;
-        let messages: Vec<String> = shared.hub.recent(10).into_iter().map(|r| r.message).collect();
+        let messages: Vec<String> = shared
+            .hub
+            .recent(10)
+            .into_iter()
+            .map(|r| r.message)
+            .collect();
         assert_eq!(
             messages,
-            ["created bridge br0 with address 172.16.130.254/24", "bridge br0: brought up"]
+            [
+                "created bridge br0 with address 172.16.130.254/24",
+                "bridge br0: brought up"
+            ]
         );
     }
 
@@ -241,7 +277,12 @@ mod tests {
         ensure_forwarding(&host, false, &shared, &mut last);
         assert_eq!(shared.sections().forwarding.state, "disabled");
         hub.shutdown().await;
-        let kinds: Vec<&str> = shared.hub.recent(10).iter().map(|r| r.event.kind()).collect();
+        let kinds: Vec<&str> = shared
+            .hub
+            .recent(10)
+            .iter()
+            .map(|r| r.event.kind())
+            .collect();
         assert_eq!(kinds, ["forwarding_changed"]);
     }
 
@@ -252,6 +293,8 @@ mod tests {
             name: "br0".into(),
             kind: "veth".into()
         }));
-        assert!(!is_fatal(&NetError::Connect(std::io::Error::from(std::io::ErrorKind::Other))));
+        assert!(!is_fatal(&NetError::Connect(std::io::Error::from(
+            std::io::ErrorKind::Other
+        ))));
     }
 }

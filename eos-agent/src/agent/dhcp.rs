@@ -21,7 +21,9 @@ fn kernel_name(name: &str) -> String {
 pub fn server_config(config: &AgentConfig) -> anyhow::Result<ServerConfig> {
     let dhcp = &config.dhcp;
     if dhcp.vendor_class_prefixes.iter().any(String::is_empty) {
-        bail!("dhcp.vendor_class_prefixes: an empty prefix is not supported by the DHCP server; list the classes to answer, like [\"Arista\"]");
+        bail!(
+            "dhcp.vendor_class_prefixes: an empty prefix is not supported by the DHCP server; list the classes to answer, like [\"Arista\"]"
+        );
     }
     let mut exclude: Vec<String> = NEVER_AUTO.iter().map(|s| s.to_string()).collect();
     exclude.push(config.bridge.name.clone());
@@ -29,7 +31,11 @@ pub fn server_config(config: &AgentConfig) -> anyhow::Result<ServerConfig> {
     let include = if dhcp.auto_p2p.include.is_empty() {
         vec!["*".to_string()]
     } else {
-        dhcp.auto_p2p.include.iter().map(|n| kernel_name(n)).collect()
+        dhcp.auto_p2p
+            .include
+            .iter()
+            .map(|n| kernel_name(n))
+            .collect()
     };
     let subnets = dhcp
         .subnets
@@ -37,7 +43,14 @@ pub fn server_config(config: &AgentConfig) -> anyhow::Result<ServerConfig> {
         .map(|s| Subnet {
             network: s.subnet,
             router: s.router,
-            ranges: s.ranges.iter().map(|r| Range { start: r.start, end: r.end }).collect(),
+            ranges: s
+                .ranges
+                .iter()
+                .map(|r| Range {
+                    start: r.start,
+                    end: r.end,
+                })
+                .collect(),
             reservations: s
                 .reservations
                 .iter()
@@ -146,9 +159,15 @@ mod tests {
         assert!(!s.point_to_point.qualifies("et2"), "not included");
         assert!(s.point_to_point.exclude.contains(&"et4".to_string()));
         assert!(!s.point_to_point.qualifies("br0"));
-        assert_eq!((s.rate_limit.per_client, s.rate_limit.per_client_burst), (2, 90));
+        assert_eq!(
+            (s.rate_limit.per_client, s.rate_limit.per_client_burst),
+            (2, 90)
+        );
         assert_eq!(s.rate_limit.per_interface, 500);
-        assert_eq!(s.subnets[0].reservations[0].mac.as_deref(), Some("00:1c:73:00:00:01"));
+        assert_eq!(
+            s.subnets[0].reservations[0].mac.as_deref(),
+            Some("00:1c:73:00:00:01")
+        );
         assert_eq!(s.lease_time, 86_400);
     }
 
@@ -163,7 +182,10 @@ mod tests {
     #[test]
     fn an_empty_vendor_class_is_refused_with_the_key() {
         let err = server_config(&config("vendor_class_prefixes = [\"\"]\n")).unwrap_err();
-        assert!(err.to_string().contains("dhcp.vendor_class_prefixes"), "{err}");
+        assert!(
+            err.to_string().contains("dhcp.vendor_class_prefixes"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -188,7 +210,13 @@ mod tests {
             iface(6, "et4", true, [192, 168, 1, 1], 24),
         ];
         let served = served_interfaces(&s, &table);
-        let names: Vec<(&str, &str)> = served.iter().map(|s| (s.interface.as_str(), s.pool.as_str())).collect();
-        assert_eq!(names, [("et1", "point-to-point"), ("et3", "subnet 10.20.0.0/24")]);
+        let names: Vec<(&str, &str)> = served
+            .iter()
+            .map(|s| (s.interface.as_str(), s.pool.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("et1", "point-to-point"), ("et3", "subnet 10.20.0.0/24")]
+        );
     }
 }

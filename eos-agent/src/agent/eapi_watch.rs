@@ -37,7 +37,10 @@ pub struct Observation {
 
 /// EOS as the watch sees it; the real one is [`EapiClient`].
 pub trait EosView: Send + Sync {
-    fn observe(&self, with_lldp: bool) -> impl Future<Output = Result<Observation, EapiError>> + Send;
+    fn observe(
+        &self,
+        with_lldp: bool,
+    ) -> impl Future<Output = Result<Observation, EapiError>> + Send;
     fn endpoint(&self) -> String;
 }
 
@@ -75,7 +78,10 @@ impl EosView for EapiClient {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(command: &str, value: Option<Value>) -> Result<T, EapiError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    command: &str,
+    value: Option<Value>,
+) -> Result<T, EapiError> {
     serde_json::from_value(value.unwrap_or(Value::Null)).map_err(|source| EapiError::Decode {
         command: command.to_string(),
         source,
@@ -153,8 +159,12 @@ impl WatchState {
                 let mut events = Vec::new();
                 if self.last_error.as_deref() != Some(reason.as_str()) {
                     match self.reachable {
-                        None => info!(endpoint = %self.endpoint, %reason, "eAPI not reachable yet; retrying with backoff"),
-                        _ => warn!(endpoint = %self.endpoint, %reason, "eAPI unreachable; retrying with backoff"),
+                        None => {
+                            info!(endpoint = %self.endpoint, %reason, "eAPI not reachable yet; retrying with backoff")
+                        }
+                        _ => {
+                            warn!(endpoint = %self.endpoint, %reason, "eAPI unreachable; retrying with backoff")
+                        }
                     }
                     events.push(Event::EapiUnreachable {
                         endpoint: self.endpoint.clone(),
@@ -164,7 +174,8 @@ impl WatchState {
                 self.reachable = Some(false);
                 self.last_error = Some(reason);
                 self.failures = self.failures.saturating_add(1);
-                let backoff = FIRST_RETRY.saturating_mul(1 << self.failures.saturating_sub(1).min(16));
+                let backoff =
+                    FIRST_RETRY.saturating_mul(1 << self.failures.saturating_sub(1).min(16));
                 (events, backoff.min(settings.retry_cap()))
             }
         }
@@ -192,12 +203,18 @@ impl WatchState {
             .map(|i| i.name.as_str())
             .collect();
         let mut now_disagreeing = BTreeSet::new();
-        for name in self.connected.iter().map(String::as_str).chain(kernel_up.iter().copied()) {
+        for name in self
+            .connected
+            .iter()
+            .map(String::as_str)
+            .chain(kernel_up.iter().copied())
+        {
             if self.connected.contains(name) != kernel_up.contains(name) {
                 now_disagreeing.insert(name.to_string());
             }
         }
-        self.suspects.retain(|name, _| now_disagreeing.contains(name));
+        self.suspects
+            .retain(|name, _| now_disagreeing.contains(name));
         for name in &now_disagreeing {
             let polls = self.suspects.entry(name.clone()).or_insert(0);
             *polls = polls.saturating_add(1);
@@ -211,7 +228,11 @@ impl WatchState {
                 });
             }
         }
-        let settled: Vec<String> = self.disagreeing.difference(&now_disagreeing).cloned().collect();
+        let settled: Vec<String> = self
+            .disagreeing
+            .difference(&now_disagreeing)
+            .cloned()
+            .collect();
         for name in settled {
             info!(interface = %name, "EOS and the kernel agree about the link again");
             self.disagreeing.remove(&name);
@@ -221,10 +242,16 @@ impl WatchState {
 
     /// LLDP neighbours against the expected ones; a verdict is reported
     /// when the neighbour seen on a port changes.
-    fn lldp(&mut self, seen_eos: &BTreeMap<String, String>, expected: &BTreeMap<String, String>) -> Vec<Event> {
+    fn lldp(
+        &mut self,
+        seen_eos: &BTreeMap<String, String>,
+        expected: &BTreeMap<String, String>,
+    ) -> Vec<Event> {
         let seen: BTreeMap<String, String> = seen_eos
             .iter()
-            .filter_map(|(port, device)| Some((ztps_eapi::ifname::eos_to_kernel(port)?, device.clone())))
+            .filter_map(|(port, device)| {
+                Some((ztps_eapi::ifname::eos_to_kernel(port)?, device.clone()))
+            })
             .collect();
         let mut events = Vec::new();
         for (interface, want) in expected {
@@ -272,10 +299,19 @@ impl WatchState {
 }
 
 /// The eAPI view and the settings it polls with, swapped as a pair on reload.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WatchTarget<V> {
     pub view: Arc<V>,
     pub settings: WatchSettings,
+}
+
+impl<V> Clone for WatchTarget<V> {
+    fn clone(&self) -> Self {
+        WatchTarget {
+            view: self.view.clone(),
+            settings: self.settings.clone(),
+        }
+    }
 }
 
 /// Polls until `target` is closed. `wake` asks for a poll now (a link
@@ -289,13 +325,19 @@ pub async fn run<V: EosView + 'static>(
     let mut current = target.borrow_and_update().clone();
     let mut state = WatchState::new(current.view.endpoint());
     loop {
-        let result = current.view.observe(!current.settings.lldp_expected.is_empty()).await;
+        let result = current
+            .view
+            .observe(!current.settings.lldp_expected.is_empty())
+            .await;
         shared.metrics.eapi_polls.inc();
         if result.is_err() {
             shared.metrics.eapi_errors.inc();
         }
         let (events, delay) = state.digest(result, &table.snapshot(), &current.settings);
-        shared.metrics.eapi_reachable.set(i64::from(state.reachable == Some(true)));
+        shared
+            .metrics
+            .eapi_reachable
+            .set(i64::from(state.reachable == Some(true)));
         for event in events {
             shared.hub.emit(event);
         }
@@ -378,12 +420,23 @@ mod tests {
             partial_results: vec![],
         });
         let (events, _) = w.digest(unauthorized, &[], &s);
-        assert!(matches!(&events[..], [Event::EapiUnreachable { reason, .. }] if reason.contains("1005")));
+        assert!(
+            matches!(&events[..], [Event::EapiUnreachable { reason, .. }] if reason.contains("1005"))
+        );
         let (events, delay) = w.digest(seen(&[]), &[], &s);
-        assert_eq!(events, [Event::EapiReachable { endpoint: "unix:/x".into() }]);
+        assert_eq!(
+            events,
+            [Event::EapiReachable {
+                endpoint: "unix:/x".into()
+            }]
+        );
         assert_eq!(delay, s.poll_interval);
         let (_, delay) = w.digest(down(), &[], &s);
-        assert_eq!(delay, Duration::from_secs(1), "backoff restarts after a success");
+        assert_eq!(
+            delay,
+            Duration::from_secs(1),
+            "backoff restarts after a success"
+        );
     }
 
     #[test]
@@ -396,9 +449,15 @@ mod tests {
         assert_eq!(
             first,
             [
-                Event::EapiReachable { endpoint: "e".into() },
-                Event::LinkUp { interface: "et1".into() },
-                Event::LinkUp { interface: "et2".into() },
+                Event::EapiReachable {
+                    endpoint: "e".into()
+                },
+                Event::LinkUp {
+                    interface: "et1".into()
+                },
+                Event::LinkUp {
+                    interface: "et2".into()
+                },
             ],
             "one poll is not enough to call a disagreement"
         );
@@ -424,7 +483,12 @@ mod tests {
         }
         // et3 comes up in EOS too: agreement, and a new connected link.
         let (events, _) = w.digest(seen(&["Ethernet1", "Ethernet2", "Ethernet3"]), &k, &s);
-        assert_eq!(events, [Event::LinkUp { interface: "et3".into() }]);
+        assert_eq!(
+            events,
+            [Event::LinkUp {
+                interface: "et3".into()
+            }]
+        );
         assert_eq!(w.disagreeing, BTreeSet::from(["et2".to_string()]));
     }
 
@@ -442,14 +506,26 @@ mod tests {
     fn lldp_verdicts_on_change_only() {
         let mut w = WatchState::new("e".into());
         let mut s = settings();
-        s.lldp_expected = BTreeMap::from([("et1".to_string(), "leaf1".to_string()), ("et2".to_string(), "leaf2".to_string())]);
+        s.lldp_expected = BTreeMap::from([
+            ("et1".to_string(), "leaf1".to_string()),
+            ("et2".to_string(), "leaf2".to_string()),
+        ]);
         let obs = |pairs: &[(&str, &str)]| {
             Ok(Observation {
                 connected: BTreeSet::new(),
-                lldp: Some(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
+                lldp: Some(
+                    pairs
+                        .iter()
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .collect(),
+                ),
             })
         };
-        let (events, _) = w.digest(obs(&[("Ethernet1", "leaf1.dc1.example"), ("Ethernet2", "leaf9")]), &[], &s);
+        let (events, _) = w.digest(
+            obs(&[("Ethernet1", "leaf1.dc1.example"), ("Ethernet2", "leaf9")]),
+            &[],
+            &s,
+        );
         assert_eq!(
             events[1..],
             [
@@ -464,7 +540,11 @@ mod tests {
                 },
             ]
         );
-        let (events, _) = w.digest(obs(&[("Ethernet1", "leaf1.dc1.example"), ("Ethernet2", "leaf9")]), &[], &s);
+        let (events, _) = w.digest(
+            obs(&[("Ethernet1", "leaf1.dc1.example"), ("Ethernet2", "leaf9")]),
+            &[],
+            &s,
+        );
         assert!(events.is_empty());
         let (events, _) = w.digest(obs(&[("Ethernet2", "leaf2")]), &[], &s);
         assert_eq!(events.len(), 1);
@@ -493,7 +573,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_loop_waits_out_a_down_eapi_and_publishes_reachability() {
-        let hub = ztps_events::Hub::spawn(Default::default(), vec![], Arc::new(ztps_events::SystemClock));
+        let hub = ztps_events::Hub::spawn(
+            Default::default(),
+            vec![],
+            Arc::new(ztps_events::SystemClock),
+        );
         let shared = Shared::new(hub.handle(), Default::default(), "c".into());
         let script = VecDeque::from([down(), down(), down(), seen(&["Ethernet1"])]);
         let target = WatchTarget {
@@ -501,7 +585,12 @@ mod tests {
             settings: settings(),
         };
         let (tx, rx) = watch::channel(target);
-        let task = tokio::spawn(run(rx, InterfaceTable::new(), shared.clone(), Arc::new(Notify::new())));
+        let task = tokio::spawn(run(
+            rx,
+            InterfaceTable::new(),
+            shared.clone(),
+            Arc::new(Notify::new()),
+        ));
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(shared.sections().eapi.reachable, Some(false));
         // Retries after 1 s, 2 s, 4 s: reachable after 7 s.

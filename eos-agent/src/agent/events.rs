@@ -7,17 +7,20 @@ use anyhow::Context as _;
 use ztps_config::EventsConfig;
 use ztps_dhcp::event::HwAddr;
 use ztps_events::{
-    DEFAULT_SYSLOG_SOCKET, Event, Hub, HubConfig, JsonLogSink, MacAddr, Sink, SyslogFormat, SyslogSink,
-    SystemClock, WebhookConfig, WebhookSink,
+    DEFAULT_SYSLOG_SOCKET, Event, EventsError, Hub, HubConfig, JsonLogSink, MacAddr, Record,
+    Severity, Sink, SyslogFormat, SyslogSink, SystemClock, WebhookConfig, WebhookSink,
 };
 use ztps_net::watch::NetEvent;
 
 /// The hub with every sink `config` enables. A sink that cannot be set up
 /// (unwritable log path, unreadable webhook file) is a configuration error.
 pub fn hub(config: &EventsConfig) -> anyhow::Result<Hub> {
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
     if config.syslog {
-        sinks.push(Box::new(SyslogSink::new(DEFAULT_SYSLOG_SOCKET, SyslogFormat::Rfc3164)));
+        sinks.push(Box::new(SyslogSink::new(
+            DEFAULT_SYSLOG_SOCKET,
+            SyslogFormat::Rfc3164,
+        )));
     }
     if let Some(path) = &config.json_log {
         let sink = JsonLogSink::open(path, config.json_log_max_bytes)
@@ -28,17 +31,50 @@ pub fn hub(config: &EventsConfig) -> anyhow::Result<Hub> {
         (Some(url), _) => Some(url.clone()),
         (None, Some(file)) => Some(
             std::fs::read_to_string(file)
-                .with_context(|| format!("events.webhook_url_file: cannot read {}", file.display()))?
+                .with_context(|| {
+                    format!("events.webhook_url_file: cannot read {}", file.display())
+                })?
                 .trim()
                 .to_string(),
         ),
         (None, None) => None,
     };
     if let Some(url) = webhook {
-        let sink = WebhookSink::spawn(&url, WebhookConfig::default()).context("events.webhook_url")?;
+        let sink =
+            WebhookSink::spawn(&url, WebhookConfig::default()).context("events.webhook_url")?;
         sinks.push(Box::new(sink));
     }
-    Ok(Hub::spawn(HubConfig::default(), sinks, Arc::new(SystemClock)))
+    Ok(Hub::spawn(
+        HubConfig::default(),
+        sinks,
+        Arc::new(SystemClock),
+    ))
+}
+
+/// The target of the log lines [`LogSink`] writes; the syslog log layer
+/// leaves them out, since the syslog sink already sends every event there.
+pub const LOG_TARGET: &str = "ztps::event";
+
+/// Every event, after folding, as a log line `event: MESSAGE`: the
+/// agent's stderr tells the provisioning story as it happens.
+#[derive(Debug)]
+struct LogSink;
+
+impl Sink for LogSink {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    fn deliver(&mut self, record: &Record) -> Result<(), EventsError> {
+        match record.severity {
+            Severity::Error => tracing::error!(target: LOG_TARGET, "event: {}", record.message),
+            Severity::Warning => tracing::warn!(target: LOG_TARGET, "event: {}", record.message),
+            Severity::Notice | Severity::Info => {
+                tracing::info!(target: LOG_TARGET, "event: {}", record.message)
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Hardware addresses other than Ethernet's six bytes are cut or padded:
@@ -66,7 +102,11 @@ pub fn from_dhcp(event: ztps_dhcp::Event) -> Event {
             serial,
             model,
         },
-        D::Offer { interface, mac: hw, ip } => Event::OfferSent {
+        D::Offer {
+            interface,
+            mac: hw,
+            ip,
+        } => Event::OfferSent {
             interface,
             mac: mac(&hw),
             ip,
@@ -96,7 +136,11 @@ pub fn from_dhcp(event: ztps_dhcp::Event) -> Event {
                 None => reason.to_string(),
             },
         },
-        D::Decline { interface, mac: hw, ip } => Event::DeclineReceived {
+        D::Decline {
+            interface,
+            mac: hw,
+            ip,
+        } => Event::DeclineReceived {
             interface,
             mac: mac(&hw),
             ip,

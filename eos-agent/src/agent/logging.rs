@@ -2,16 +2,16 @@
 //! syslog with tag `ZTPS`, facility local0 (what `show logging` shows),
 //! both filtered by `RUST_LOG` (default `info`).
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::{Level, Metadata};
-use tracing_subscriber::{EnvFilter, Layer as _};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 const FACILITY_LOCAL0: u8 = 16;
 const TAG: &str = "ZTPS";
@@ -24,6 +24,7 @@ pub fn init(syslog_socket: Option<PathBuf>) {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter());
     let syslog = syslog_socket.map(|path| {
@@ -33,10 +34,20 @@ pub fn init(syslog_socket: Option<PathBuf>) {
             .without_time()
             .with_target(false)
             .with_level(false)
-            .with_filter(filter())
+            .with_filter(filter().add_directive(no_event_lines()))
     });
     // A second init (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(stderr).with(syslog).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(syslog)
+        .try_init();
+}
+
+/// Events reach syslog through their own sink, with their own severity.
+fn no_event_lines() -> tracing_subscriber::filter::Directive {
+    format!("{}=off", super::events::LOG_TARGET)
+        .parse()
+        .unwrap_or_else(|_| tracing::Level::INFO.into())
 }
 
 /// RFC 5424 severity of a tracing level.
@@ -122,8 +133,12 @@ impl Drop for Line {
         }
         let timestamp = jiff::Zoned::now().strftime("%b %e %H:%M:%S").to_string();
         let text = String::from_utf8_lossy(&self.buffer);
-        self.syslog
-            .send(&datagram(&self.level, &text, std::process::id(), &timestamp));
+        self.syslog.send(&datagram(
+            &self.level,
+            &text,
+            std::process::id(),
+            &timestamp,
+        ));
     }
 }
 
@@ -153,14 +168,23 @@ mod tests {
 
     #[test]
     fn datagrams_carry_local0_severity_tag_and_pid() {
-        let d = datagram(&Level::WARN, "eAPI unreachable reason=x\n", 42, "Nov  3 05:01:02");
+        let d = datagram(
+            &Level::WARN,
+            "eAPI unreachable reason=x\n",
+            42,
+            "Nov  3 05:01:02",
+        );
         assert_eq!(
             String::from_utf8(d).unwrap(),
             "<132>Nov  3 05:01:02 ZTPS[42]: eAPI unreachable reason=x"
         );
         let d = datagram(&Level::ERROR, &"é".repeat(3000), 1, "t");
         assert!(d.len() <= MAX_DATAGRAM);
-        assert!(String::from_utf8(d).unwrap().starts_with("<131>t ZTPS[1]: "));
+        assert!(
+            String::from_utf8(d)
+                .unwrap()
+                .starts_with("<131>t ZTPS[1]: ")
+        );
     }
 
     #[test]
@@ -181,6 +205,9 @@ mod tests {
         let n = server.recv(&mut buf).unwrap();
         let text = std::str::from_utf8(&buf[..n]).unwrap();
         assert!(text.starts_with("<134>"), "{text}");
-        assert!(text.ends_with(&format!("ZTPS[{}]: bridge adjusted", std::process::id())), "{text}");
+        assert!(
+            text.ends_with(&format!("ZTPS[{}]: bridge adjusted", std::process::id())),
+            "{text}"
+        );
     }
 }

@@ -27,18 +27,46 @@ pub struct AgentMetrics {
 pub fn registry(shared: &Shared) -> Registry {
     let mut registry = Registry::with_prefix("ztps");
     let m = &shared.metrics;
-    registry.register("eapi_polls", "eAPI polls of the connected interfaces", m.eapi_polls.clone());
-    registry.register("eapi_errors", "eAPI polls that failed", m.eapi_errors.clone());
-    registry.register("eapi_reachable", "1 when the last eAPI poll succeeded", m.eapi_reachable.clone());
-    registry.register("vm_restarts", "ZTPServer VM restarts attempted", m.vm_restarts.clone());
+    registry.register(
+        "eapi_polls",
+        "eAPI polls of the connected interfaces",
+        m.eapi_polls.clone(),
+    );
+    registry.register(
+        "eapi_errors",
+        "eAPI polls that failed",
+        m.eapi_errors.clone(),
+    );
+    registry.register(
+        "eapi_reachable",
+        "1 when the last eAPI poll succeeded",
+        m.eapi_reachable.clone(),
+    );
+    registry.register(
+        "vm_restarts",
+        "ZTPServer VM restarts attempted",
+        m.vm_restarts.clone(),
+    );
     registry.register(
         "vm_restart_failures",
         "ZTPServer VM restarts the backend refused",
         m.vm_restart_failures.clone(),
     );
-    registry.register("vm_healthy", "1 when the VM is attached and the ZTPServer answers", m.vm_healthy.clone());
-    registry.register("config_reloads", "configurations applied on SIGHUP", m.config_reloads.clone());
-    registry.register("config_rejected", "configurations rejected on SIGHUP", m.config_rejected.clone());
+    registry.register(
+        "vm_healthy",
+        "1 when the VM is attached and the ZTPServer answers",
+        m.vm_healthy.clone(),
+    );
+    registry.register(
+        "config_reloads",
+        "configurations applied on SIGHUP",
+        m.config_reloads.clone(),
+    );
+    registry.register(
+        "config_rejected",
+        "configurations rejected on SIGHUP",
+        m.config_rejected.clone(),
+    );
     registry.register(
         "dhcp_server_restarts",
         "DHCP server restarts (reloads and recoveries)",
@@ -58,8 +86,9 @@ impl Collector for ScrapeTime {
         if let Some(dhcp) = self.0.dhcp() {
             for (name, value) in dhcp.handle.metrics().pairs() {
                 let counter = ConstCounter::new(value);
+                let metric_name = format!("dhcp_{name}");
                 let metric = encoder.encode_descriptor(
-                    &format!("dhcp_{name}"),
+                    &metric_name,
                     &format!("DHCP server counter {name} (since the server last started)"),
                     None,
                     counter.metric_type(),

@@ -112,7 +112,9 @@ impl Agent {
         let mut bridge_error = None;
         if let Some(target) = &settings.bridge {
             let mut pause = Duration::from_secs(1);
-            while let Err(e) = bridge::ensure_bridge(&host, target, &shared, &mut bridge_error).await {
+            while let Err(e) =
+                bridge::ensure_bridge(&host, target, &shared, &mut bridge_error).await
+            {
                 if bridge::is_fatal(&e) {
                     return Err(anyhow::Error::new(e)
                         .context(format!("{path}: [bridge] {} cannot be set up", target.name)));
@@ -152,7 +154,10 @@ impl Agent {
         let wake = Arc::new(Notify::new());
         let (mut eapi, mut eapi_client) = (None, None);
         if let Some(e) = &settings.eapi {
-            let client = Arc::new(e.client().with_context(|| format!("config {path}: [eapi]"))?);
+            let client = Arc::new(
+                e.client()
+                    .with_context(|| format!("config {path}: [eapi]"))?,
+            );
             let (target_tx, target_rx) = watch::channel(WatchTarget {
                 view: client.clone(),
                 settings: e.watch.clone(),
@@ -170,13 +175,25 @@ impl Agent {
         // 5. VM supervisor.
         let mut vm_interval = None;
         if let Some(v) = &settings.vm {
-            let bridge_name = settings.bridge.as_ref().map(|b| b.name.clone()).unwrap_or_default();
+            let bridge_name = settings
+                .bridge
+                .as_ref()
+                .map(|b| b.name.clone())
+                .unwrap_or_default();
             let control = match v.backend {
                 ztps_config::VmBackend::Eos => {
-                    let client = eapi_client.as_ref().context("the EOS VM backend needs eAPI")?;
-                    AnyVm::Eos(EosVm::new(&v.name, vm::EapiCli(client.subscribe()), vec![v.mac])?)
+                    let client = eapi_client
+                        .as_ref()
+                        .context("the EOS VM backend needs eAPI")?;
+                    AnyVm::Eos(EosVm::new(
+                        &v.name,
+                        vm::EapiCli(client.subscribe()),
+                        vec![v.mac],
+                    )?)
                 }
-                ztps_config::VmBackend::Libvirt => AnyVm::Libvirt(LibvirtVm::new(&v.libvirt_uri, &v.name)?),
+                ztps_config::VmBackend::Libvirt => {
+                    AnyVm::Libvirt(LibvirtVm::new(&v.libvirt_uri, &v.name)?)
+                }
             };
             let supervisor = Supervisor::new(
                 control,
@@ -186,7 +203,12 @@ impl Agent {
             );
             let (tx, rx) = watch::channel(v.interval);
             let reporter = vm::Reporter::new(&v.name, &bridge_name, &v.health_url);
-            tasks.push(tokio::spawn(vm::run(supervisor, reporter, rx, shared.clone())));
+            tasks.push(tokio::spawn(vm::run(
+                supervisor,
+                reporter,
+                rx,
+                shared.clone(),
+            )));
             vm_interval = Some(tx);
         } else {
             shared.update(|s| {
@@ -196,7 +218,11 @@ impl Agent {
         }
 
         // 6. Events: link changes from netlink, at once.
-        tasks.push(tokio::spawn(forward_net_events(net_watch.subscribe(), shared.clone(), wake)));
+        tasks.push(tokio::spawn(forward_net_events(
+            net_watch.subscribe(),
+            shared.clone(),
+            wake,
+        )));
 
         // 7. Status endpoint.
         if settings.config.status.enable {
@@ -205,7 +231,10 @@ impl Agent {
                 shared: shared.clone(),
                 table: table.clone(),
             };
-            tasks.push(tokio::spawn(serve_status(endpoint, settings.config.status.listen)));
+            tasks.push(tokio::spawn(serve_status(
+                endpoint,
+                settings.config.status.listen,
+            )));
         }
 
         info!(
@@ -263,7 +292,8 @@ impl Agent {
     /// The periodic re-ensuring of the host steps and of a running server.
     async fn maintain(&mut self) {
         if let Some(target) = &self.settings.bridge {
-            let _ = bridge::ensure_bridge(&self.host, target, &self.shared, &mut self.bridge_error).await;
+            let _ = bridge::ensure_bridge(&self.host, target, &self.shared, &mut self.bridge_error)
+                .await;
         }
         bridge::ensure_forwarding(
             &self.host,
@@ -295,7 +325,9 @@ impl Agent {
                             warn!("DHCP server running with the previous settings");
                             self.dhcp = Some(task);
                         }
-                        Err(e) => error!(error = %e, "cannot start the DHCP server; retrying shortly"),
+                        Err(e) => {
+                            error!(error = %e, "cannot start the DHCP server; retrying shortly")
+                        }
                     }
                 }
             }
@@ -326,7 +358,7 @@ impl Agent {
             self.restart_dhcp(&new.dhcp).await;
         }
         if let (Some(target), Some(e), Some(client)) = (&self.eapi, &new.eapi, client)
-            && old.eapi.as_ref() != Some(e)
+            && self.settings.eapi.as_ref() != Some(e)
         {
             let client = Arc::new(client);
             info!(endpoint = %client.endpoint(), poll_interval = ?e.watch.poll_interval, "eAPI settings applied");
@@ -411,12 +443,15 @@ async fn forward_dhcp_events(mut rx: mpsc::Receiver<ztps_dhcp::Event>, shared: S
     }
 }
 
-async fn forward_net_events(mut rx: broadcast::Receiver<ztps_net::watch::NetEvent>, shared: Shared, wake: Arc<Notify>) {
+async fn forward_net_events(
+    mut rx: broadcast::Receiver<ztps_net::watch::NetEvent>,
+    shared: Shared,
+    wake: Arc<Notify>,
+) {
     loop {
         match rx.recv().await {
             Ok(event) => {
                 if let Some(e) = events::from_net(&event) {
-                    info!(event = %e.message(), "link change");
                     shared.hub.emit(e);
                     // Let the eAPI watch confirm with EOS soon.
                     wake.notify_one();

@@ -62,13 +62,15 @@ pub struct VmSettings {
 
 impl VmSettings {
     pub fn health_check(&self) -> anyhow::Result<HttpHealthCheck> {
-        HttpHealthCheck::new(&self.health_url, HEALTH_TIMEOUT).map_err(|e| anyhow!("vm.health_url: {e}"))
+        HttpHealthCheck::new(&self.health_url, HEALTH_TIMEOUT)
+            .map_err(|e| anyhow!("vm.health_url: {e}"))
     }
 }
 
 /// Reads, validates and maps the config at `path`.
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
-    let config = ztps_config::load_agent_config(path).with_context(|| format!("invalid config {}", path.display()))?;
+    let config = ztps_config::load_agent_config(path)
+        .with_context(|| format!("invalid config {}", path.display()))?;
     Settings::new(path, config).with_context(|| format!("config {} cannot run", path.display()))
 }
 
@@ -152,7 +154,8 @@ impl Settings {
             health_interval_secs: 0,
             ..c.vm.clone()
         };
-        if vm_besides_interval(a) != vm_besides_interval(b) || self.vm.is_some() != new.vm.is_some() {
+        if vm_besides_interval(a) != vm_besides_interval(b) || self.vm.is_some() != new.vm.is_some()
+        {
             keys.push("vm (other than health_interval_secs)");
         }
         keys
@@ -164,7 +167,10 @@ fn transport(eapi: &EapiConfig) -> anyhow::Result<Transport> {
         EapiTransport::UnixSocket => Transport::unix_socket(&eapi.socket_path),
         EapiTransport::HttpLocalhost => Transport::http_localhost(eapi.port),
         EapiTransport::Https => {
-            let url = eapi.url.clone().context("[eapi] url is required for transport \"https\"")?;
+            let url = eapi
+                .url
+                .clone()
+                .context("[eapi] url is required for transport \"https\"")?;
             let file = eapi
                 .credentials_file
                 .as_ref()
@@ -222,8 +228,13 @@ mod tests {
         );
         let s = settings(&extra).unwrap();
         match s.eapi.unwrap().transport {
-            Transport::Https { username, password, .. } => {
-                assert_eq!((username.as_str(), password.expose()), ("admin", "s3cret:x"));
+            Transport::Https {
+                username, password, ..
+            } => {
+                assert_eq!(
+                    (username.as_str(), password.expose()),
+                    ("admin", "s3cret:x")
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -235,7 +246,10 @@ mod tests {
     #[test]
     fn restart_only_sections_are_named() {
         let a = settings("[vm]\nmanage = false\n").unwrap();
-        let b = settings("[vm]\nmanage = false\nhealth_interval_secs = 3\n[eapi]\npoll_interval_secs = 1\n").unwrap();
+        let b = settings(
+            "[vm]\nmanage = false\nhealth_interval_secs = 3\n[eapi]\npoll_interval_secs = 1\n",
+        )
+        .unwrap();
         assert!(a.needs_restart(&b).is_empty());
         let c = settings("[vm]\nmanage = false\n[forwarding]\nenable = false\n").unwrap();
         assert_eq!(a.needs_restart(&c), ["forwarding"]);

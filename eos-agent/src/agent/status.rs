@@ -88,7 +88,14 @@ fn leases(shared: &Shared) -> Vec<LeaseView> {
     let now = now_secs();
     shared
         .dhcp()
-        .map(|d| d.handle.leases().iter().filter(|l| l.is_live(now)).map(LeaseView::from).collect())
+        .map(|d| {
+            d.handle
+                .leases()
+                .iter()
+                .filter(|l| l.is_live(now))
+                .map(LeaseView::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -139,7 +146,9 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }
@@ -147,21 +156,37 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
 fn json(value: &impl Serialize) -> Response<Full<Bytes>> {
     match serde_json::to_string_pretty(value) {
         Ok(text) => respond(StatusCode::OK, "application/json", text + "\n"),
-        Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("{e}\n")),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            format!("{e}\n"),
+        ),
     }
 }
 
 impl Endpoint {
     fn route(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         if request.method() != Method::GET {
-            return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".into());
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "only GET\n".into(),
+            );
         }
         match request.uri().path() {
             "/status" => json(&status(&self.shared, &self.table)),
             "/leases" => json(&leases(&self.shared)),
             "/metrics" => match super::metrics::encode(&self.registry) {
-                Ok(text) => respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text),
-                Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("{e}\n")),
+                Ok(text) => respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    text,
+                ),
+                Err(e) => respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    format!("{e}\n"),
+                ),
             },
             _ => respond(
                 StatusCode::NOT_FOUND,
@@ -216,11 +241,21 @@ mod tests {
 
     #[tokio::test]
     async fn serves_status_leases_and_metrics() {
-        let hub = ztps_events::Hub::spawn(Default::default(), vec![], Arc::new(ztps_events::SystemClock));
-        let shared = Shared::new(hub.handle(), Default::default(), "/mnt/flash/ztps-agent.toml".into());
+        let hub = ztps_events::Hub::spawn(
+            Default::default(),
+            vec![],
+            Arc::new(ztps_events::SystemClock),
+        );
+        let shared = Shared::new(
+            hub.handle(),
+            Default::default(),
+            "/mnt/flash/ztps-agent.toml".into(),
+        );
         shared.update(|s| s.bridge.state = "ok".into());
         shared.metrics.vm_restarts.inc();
-        shared.hub.emit(ztps_events::Event::LinkUp { interface: "et1".into() });
+        shared.hub.emit(ztps_events::Event::LinkUp {
+            interface: "et1".into(),
+        });
         let endpoint = Endpoint {
             registry: Arc::new(super::super::metrics::registry(&shared)),
             shared,

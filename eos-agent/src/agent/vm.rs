@@ -3,14 +3,16 @@
 //! and its reports turned into status, counters and events on change.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 use ztps_eapi::EapiClient;
 use ztps_events::Event;
 use ztps_vm::eos::EosCli;
-use ztps_vm::{Attachment, BridgeInspector, Decision, Health, HealthProbe, Supervisor, TickReport, VmControl};
+use ztps_vm::{
+    Attachment, BridgeInspector, Decision, Health, HealthProbe, Supervisor, TickReport, VmControl,
+};
 
 use super::state::{Shared, VmStatus};
 
@@ -20,10 +22,17 @@ use super::state::{Shared, VmStatus};
 pub struct EapiCli(pub watch::Receiver<Arc<EapiClient>>);
 
 impl EosCli for EapiCli {
-    async fn configure(&self, cmds: &[String]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn configure(
+        &self,
+        cmds: &[String],
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let client = self.0.borrow().clone();
         let lines: Vec<&str> = cmds.iter().map(String::as_str).collect();
-        client.configure(&lines).await.map(|_| ()).map_err(Into::into)
+        client
+            .configure(&lines)
+            .await
+            .map(|_| ())
+            .map_err(Into::into)
     }
 }
 
@@ -128,7 +137,9 @@ impl Reporter {
                 match health {
                     Health::Healthy => {
                         info!(url = %self.url, "ZTPServer healthy");
-                        events.push(Event::ZtpserverHealthy { url: self.url.clone() });
+                        events.push(Event::ZtpserverHealthy {
+                            url: self.url.clone(),
+                        });
                     }
                     Health::Unhealthy(why) => {
                         warn!(url = %self.url, reason = %why, "ZTPServer unhealthy");
@@ -166,7 +177,8 @@ impl Reporter {
                 vm: self.vm.clone(),
                 reason,
             });
-        } else if self.verdict != Some(kind) && matches!(kind, "grace" | "backing-off" | "holding") {
+        } else if self.verdict != Some(kind) && matches!(kind, "grace" | "backing-off" | "holding")
+        {
             warn!(vm = %self.vm, decision = %self.status.decision, "VM needs attention");
         }
         self.verdict = Some(kind);
@@ -177,13 +189,23 @@ impl Reporter {
 fn describe(decision: &Decision) -> String {
     match decision {
         Decision::Steady => "steady".into(),
-        Decision::Recovered { problem_lasted } => format!("recovered after {}s", problem_lasted.as_secs()),
+        Decision::Recovered { problem_lasted } => {
+            format!("recovered after {}s", problem_lasted.as_secs())
+        }
         Decision::Grace { problem, remaining } => {
-            format!("{problem}; restart in {}s unless it recovers", remaining.as_secs())
+            format!(
+                "{problem}; restart in {}s unless it recovers",
+                remaining.as_secs()
+            )
         }
         Decision::Restart {
-            problem, next_backoff, ..
-        } => format!("restarted: {problem}; next restart no sooner than {}s", next_backoff.as_secs()),
+            problem,
+            next_backoff,
+            ..
+        } => format!(
+            "restarted: {problem}; next restart no sooner than {}s",
+            next_backoff.as_secs()
+        ),
         Decision::BackingOff { problem, remaining } => {
             format!("{problem}; backing off for {}s", remaining.as_secs())
         }
@@ -206,7 +228,8 @@ pub async fn run<C: VmControl, B: BridgeInspector, H: HealthProbe>(
     shared: Shared,
 ) {
     loop {
-        let now = Instant::now();
+        // tokio's clock, so that tests can drive time.
+        let now = tokio::time::Instant::now().into_std();
         let report = supervisor.tick(now).await;
         let restarts = supervisor.policy().restarts_in_last_hour(now);
         let events = reporter.report(&report, restarts);
@@ -249,8 +272,9 @@ mod tests {
         "52:54:00:aa:bb:cc".parse().unwrap()
     }
 
-    #[derive(Debug, Default)]
-    struct FakeVm(AtomicUsize);
+    /// Counts restarts in a counter the test keeps a handle on.
+    #[derive(Debug, Default, Clone)]
+    struct FakeVm(Arc<AtomicUsize>);
 
     impl VmControl for FakeVm {
         async fn restart(&self, _reason: &str) -> Result<(), VmError> {
@@ -261,19 +285,10 @@ mod tests {
             Ok(VmState::Unknown)
         }
         async fn interfaces(&self) -> Result<Vec<VmInterface>, VmError> {
-            Ok(vec![VmInterface { tap: None, mac: mac() }])
-        }
-    }
-
-    impl VmControl for Arc<FakeVm> {
-        async fn restart(&self, reason: &str) -> Result<(), VmError> {
-            self.as_ref().restart(reason).await
-        }
-        async fn state(&self) -> Result<VmState, VmError> {
-            self.as_ref().state().await
-        }
-        async fn interfaces(&self) -> Result<Vec<VmInterface>, VmError> {
-            self.as_ref().interfaces().await
+            Ok(vec![VmInterface {
+                tap: None,
+                mac: mac(),
+            }])
         }
     }
 
@@ -315,7 +330,11 @@ mod tests {
     }
 
     fn shared() -> (ztps_events::Hub, Shared) {
-        let hub = ztps_events::Hub::spawn(Default::default(), vec![], Arc::new(ztps_events::SystemClock));
+        let hub = ztps_events::Hub::spawn(
+            Default::default(),
+            vec![],
+            Arc::new(ztps_events::SystemClock),
+        );
         let shared = Shared::new(hub.handle(), Default::default(), "c".into());
         (hub, shared)
     }
@@ -335,16 +354,28 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_healthy_attached_vm_is_left_alone_from_the_first_tick() {
         let (hub, shared) = shared();
-        let vm = Arc::new(FakeVm::default());
+        let vm = FakeVm::default();
         let sup = Supervisor::new(vm.clone(), Tap, Probe(Mutex::new(true)), policy());
         let (_tx, rx) = watch::channel(Duration::from_secs(5));
-        let task = tokio::spawn(run(sup, Reporter::new("ztps", "br0", "http://x/bootstrap"), rx, shared.clone()));
+        let task = tokio::spawn(run(
+            sup,
+            Reporter::new("ztps", "br0", "http://x/bootstrap"),
+            rx,
+            shared.clone(),
+        ));
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert_eq!(vm.0.load(Ordering::Relaxed), 0);
         let kinds = settle(hub, &shared).await;
-        assert_eq!(kinds, ["vm_attached", "ztpserver_healthy"], "reported once, not per tick");
+        assert_eq!(
+            kinds,
+            ["vm_attached", "ztpserver_healthy"],
+            "reported once, not per tick"
+        );
         let status = shared.sections().vm;
-        assert_eq!((status.attachment.as_str(), status.health.as_str()), ("attached", "healthy"));
+        assert_eq!(
+            (status.attachment.as_str(), status.health.as_str()),
+            ("attached", "healthy")
+        );
         assert_eq!(shared.metrics.vm_healthy.get(), 1);
         task.abort();
     }
@@ -352,10 +383,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_unhealthy_vm_is_restarted_bounded_and_backed_off() {
         let (hub, shared) = shared();
-        let vm = Arc::new(FakeVm::default());
+        let vm = FakeVm::default();
         let sup = Supervisor::new(vm.clone(), Tap, Probe(Mutex::new(false)), policy());
         let (_tx, rx) = watch::channel(Duration::from_secs(1));
-        let task = tokio::spawn(run(sup, Reporter::new("ztps", "br0", "http://x/bootstrap"), rx, shared.clone()));
+        let task = tokio::spawn(run(
+            sup,
+            Reporter::new("ztps", "br0", "http://x/bootstrap"),
+            rx,
+            shared.clone(),
+        ));
         // Grace 10 s, then restarts spaced 10, 20, 40 s apart: three within
         // the first 40 s, then the hourly cap of 3 holds.
         tokio::time::sleep(Duration::from_secs(45)).await;
@@ -367,8 +403,16 @@ mod tests {
         assert!(status.decision.contains("holding"), "{}", status.decision);
         assert_eq!(status.restarts_last_hour, 3);
         let kinds = settle(hub, &shared).await;
-        assert_eq!(kinds.iter().filter(|k| *k == "vm_restarted").count(), 3, "{kinds:?}");
-        assert_eq!(kinds.iter().filter(|k| *k == "ztpserver_unhealthy").count(), 1, "{kinds:?}");
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "vm_restarted").count(),
+            3,
+            "{kinds:?}"
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "ztpserver_unhealthy").count(),
+            1,
+            "{kinds:?}"
+        );
         task.abort();
     }
 }

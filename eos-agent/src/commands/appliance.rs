@@ -2,11 +2,15 @@
 //! ztps-appliance's plain input types, and `render seed` / `render ztpserver`.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use clap::ValueEnum as _;
 use ipnet::Ipv4Net;
 use ztps_appliance::{DataFile, LeafSpec, NicMatch, SeedSpec, ZtpsFabric};
 use ztps_config::Spine;
+
+use crate::cli::{Kind, RenderArgs};
 
 /// The spine and its leaf links as ZTPServer's data generator takes them.
 pub fn ztpserver_fabric(spine: &Spine) -> anyhow::Result<ZtpsFabric> {
@@ -82,11 +86,11 @@ pub fn write_seed(spine: &Spine, out: &Path) -> anyhow::Result<()> {
     let spec = seed_spec(spine)?;
     ztps_appliance::write_seed_image(&spec, out)
         .with_context(|| format!("cannot write the seed disk {}", out.display()))?;
-    println!(
-        "wrote {} (NoCloud seed, label cidata, {} ZTPServer files)",
+    super::files::print(&format!(
+        "wrote {} (NoCloud seed, label cidata, {} ZTPServer files)\n",
         out.display(),
         spec.ztpserver_files.len()
-    );
+    ))?;
     Ok(())
 }
 
@@ -100,7 +104,7 @@ pub fn write_ztpserver(spine: &Spine, out: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         super::files::write_atomic(&path, file.contents.as_bytes(), 0o644)?;
-        println!("wrote {}", path.display());
+        super::files::print(&format!("wrote {}\n", path.display()))?;
     }
     Ok(())
 }
@@ -117,4 +121,31 @@ fn data_path(out: &Path, rel: &str) -> anyhow::Result<std::path::PathBuf> {
         bail!("ZTPServer data file {rel:?} is not a plain relative path");
     }
     Ok(out.join(rel_path))
+}
+
+/// `render seed|ztpserver`: the kinds that write files rather than text.
+pub fn run_render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let (what, placeholder, example) = match args.kind {
+        Kind::Seed => ("a disk image", "FILE", "ztps-seed.img"),
+        Kind::Ztpserver => ("a directory of files", "DIR", "ztpserver-data"),
+        other => bail!("{other:?} renders text, not files"),
+    };
+    let name = args
+        .kind
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let Some(out) = &args.out else {
+        bail!(
+            "render {name} writes {what}, not text: give --out {placeholder}, \
+             e.g. `ztps-agent render {name} --fabric FILE --out {example}`"
+        );
+    };
+    let fabric = super::load_fabric(&args.fabric)?;
+    let spine = fabric.spine(args.spine.as_deref())?;
+    match args.kind {
+        Kind::Seed => write_seed(spine, out)?,
+        _ => write_ztpserver(spine, out)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,13 @@
 //! One module per subcommand.
 
+mod appliance;
+mod bundle;
 mod check;
+mod files;
 mod render;
+mod run;
+mod status;
+mod swix;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +21,10 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check(args) => check::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Bundle(args) => bundle::run(&args),
+        Command::Swix(args) => swix::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Status(args) => status::run(&args),
     }
 }
 

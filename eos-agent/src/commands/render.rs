@@ -1,19 +1,24 @@
-//! `ztps-agent render KIND`: one artifact for one spine, to stdout.
+//! `ztps-agent render KIND`: one artifact for one spine, to stdout (or --out).
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use ztps_render::Artifact;
 
 use crate::cli::RenderArgs;
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let Some(artifact) = args.kind.artifact() else {
+        return super::appliance::run_render(args);
+    };
     let fabric = super::load_fabric(&args.fabric)?;
     let spine = fabric.spine(args.spine.as_deref())?;
-    let artifact = Artifact::from(args.kind);
     let text = ztps_render::render(artifact, spine)
         .with_context(|| format!("cannot render {artifact}"))?;
+    if let Some(out) = &args.out {
+        super::files::write_atomic(out, text.as_bytes(), 0o644)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())

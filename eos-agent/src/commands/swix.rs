@@ -33,14 +33,14 @@ pub fn run(args: &SwixArgs) -> anyhow::Result<ExitCode> {
     let binary = own_binary()?;
     let summary = ztps_swix::write_swix(&spec, &binary, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    println!(
-        "wrote {} ({} bytes): {} ({} bytes, sha1 {}) installs {}",
+    super::files::print(&format!(
+        "wrote {} ({} bytes): {} ({} bytes, sha1 {}) installs {}\n",
         summary.path.display(),
         summary.swix_size,
         summary.rpm_file_name,
         summary.rpm_size,
         summary.rpm_sha1,
         spec.install_path
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

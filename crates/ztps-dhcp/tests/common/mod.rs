@@ -67,7 +67,10 @@ impl Lab {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (event_tx, event_rx) = std::sync::mpsc::channel();
         let thread = self.spine.spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let table = InterfaceTable::new();
                 let _watch = Watch::start(table.clone()).await.unwrap();
@@ -87,7 +90,9 @@ impl Lab {
                     .unwrap();
             });
         });
-        let handle = ready_rx.recv_timeout(Duration::from_secs(10)).expect("server did not start");
+        let handle = ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server did not start");
         Running {
             handle,
             events: event_rx,
@@ -143,29 +148,50 @@ pub struct Bound {
 /// A hook script that appends its environment to `out` (one file per call).
 fn hook_script(dir: &Path, out: &Path) -> PathBuf {
     let script = dir.join(format!("{}.sh", unique_name("hook")));
-    std::fs::write(&script, format!("#!/bin/sh\nenv > \"{}.$$.${{reason:-$1}}\"\nexit 0\n", out.display())).unwrap();
-    std::process::Command::new("chmod").args(["755"]).arg(&script).status().unwrap();
+    std::fs::write(
+        &script,
+        // Write then rename, so that a reader never sees a half-written file.
+        format!(
+            "#!/bin/sh\nenv > \"{out}.$$.tmp\"\nmv \"{out}.$$.tmp\" \"{out}.$$.${{reason:-$1}}\"\nexit 0\n",
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["755"])
+        .arg(&script)
+        .status()
+        .unwrap();
     script
 }
 
 /// Reads `KEY=VALUE` lines of the first hook call whose reason is in `reasons`.
-fn wait_env(dir: &Path, prefix: &str, reasons: &[&str], timeout: Duration) -> std::collections::HashMap<String, String> {
-    wait_for(&format!("a {prefix} hook call with reason {reasons:?}"), timeout, || {
-        std::fs::read_dir(dir).unwrap().flatten().find_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let reason = name.rsplit('.').next()?;
-            if !name.starts_with(prefix) || !reasons.contains(&reason) {
-                return None;
-            }
-            let text = std::fs::read_to_string(entry.path()).ok()?;
-            Some(
-                text.lines()
-                    .filter_map(|l| l.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            )
-        })
-    })
+fn wait_env(
+    dir: &Path,
+    prefix: &str,
+    reasons: &[&str],
+    timeout: Duration,
+) -> std::collections::HashMap<String, String> {
+    wait_for(
+        &format!("a {prefix} hook call with reason {reasons:?}"),
+        timeout,
+        || {
+            std::fs::read_dir(dir).unwrap().flatten().find_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let reason = name.rsplit('.').next()?;
+                if !name.starts_with(prefix) || !reasons.contains(&reason) {
+                    return None;
+                }
+                let text = std::fs::read_to_string(entry.path()).ok()?;
+                Some(
+                    text.lines()
+                        .filter_map(|l| l.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                )
+            })
+        },
+    )
 }
 
 pub struct ClientProcess(Child);
@@ -190,10 +216,17 @@ fn spawn_in(ns: &Netns, program: &str, args: &[&str]) -> ClientProcess {
 }
 
 /// ISC dhclient with the Arista vendor class (or `vendor_class: None`).
-pub fn dhclient(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Duration) -> Option<Bound> {
+pub fn dhclient(
+    lab: &Lab,
+    iface: &str,
+    vendor_class: Option<&str>,
+    timeout: Duration,
+) -> Option<Bound> {
     let tag = unique_name("dhc");
     let conf = lab.path(&format!("{tag}.conf"));
-    let send = vendor_class.map(|vc| format!("send vendor-class-identifier \"{vc}\";\n")).unwrap_or_default();
+    let send = vendor_class
+        .map(|vc| format!("send vendor-class-identifier \"{vc}\";\n"))
+        .unwrap_or_default();
     std::fs::write(
         &conf,
         format!("{send}request subnet-mask, routers, bootfile-name, domain-name-servers;\ntimeout 30;\nretry 1;\n"),
@@ -201,50 +234,99 @@ pub fn dhclient(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Dur
     .unwrap();
     let out = lab.path(&tag);
     let script = hook_script(lab.dir.path(), &out);
-    let (lease, pid) = (lab.path(&format!("{tag}.leases")), lab.path(&format!("{tag}.pid")));
+    let (lease, pid) = (
+        lab.path(&format!("{tag}.leases")),
+        lab.path(&format!("{tag}.pid")),
+    );
     let _client = spawn_in(
         &lab.leaf,
         "dhclient",
         &[
-            "-d", "-4", "-1", "-cf", conf.to_str().unwrap(), "-lf", lease.to_str().unwrap(), "-pf",
-            pid.to_str().unwrap(), "-sf", script.to_str().unwrap(), iface,
+            "-d",
+            "-4",
+            "-1",
+            "-cf",
+            conf.to_str().unwrap(),
+            "-lf",
+            lease.to_str().unwrap(),
+            "-pf",
+            pid.to_str().unwrap(),
+            "-sf",
+            script.to_str().unwrap(),
+            iface,
         ],
     );
-    let env = std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["BOUND"], timeout)).ok()?;
+    let env =
+        std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["BOUND"], timeout)).ok()?;
     Some(Bound {
         ip: env.get("new_ip_address").cloned().unwrap_or_default(),
         mask: env.get("new_subnet_mask").cloned().unwrap_or_default(),
         router: env.get("new_routers").cloned().unwrap_or_default(),
-        bootfile: env.get("new_bootfile_name").or(env.get("new_filename")).cloned().unwrap_or_default(),
+        bootfile: env
+            .get("new_bootfile_name")
+            .or(env.get("new_filename"))
+            .cloned()
+            .unwrap_or_default(),
     })
 }
 
 /// busybox udhcpc with `-V`.
-pub fn udhcpc(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Duration) -> Option<Bound> {
+pub fn udhcpc(
+    lab: &Lab,
+    iface: &str,
+    vendor_class: Option<&str>,
+    timeout: Duration,
+) -> Option<Bound> {
     let tag = unique_name("udh");
     let out = lab.path(&tag);
     let script = hook_script(lab.dir.path(), &out);
-    let mut args = vec!["udhcpc", "-f", "-q", "-i", iface, "-s", script.to_str().unwrap(), "-O", "bootfile", "-t", "20", "-T", "1"];
+    let mut args = vec![
+        "udhcpc",
+        "-f",
+        "-q",
+        "-i",
+        iface,
+        "-s",
+        script.to_str().unwrap(),
+        "-O",
+        "bootfile",
+        "-t",
+        "20",
+        "-T",
+        "1",
+    ];
     if let Some(vc) = vendor_class {
         args.extend(["-V", vc]);
     }
     let _client = spawn_in(&lab.leaf, "busybox", &args);
-    let env = std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["bound"], timeout)).ok()?;
+    let env =
+        std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["bound"], timeout)).ok()?;
     Some(Bound {
         ip: env.get("ip").cloned().unwrap_or_default(),
         mask: env.get("subnet").cloned().unwrap_or_default(),
         router: env.get("router").cloned().unwrap_or_default(),
-        bootfile: env.get("bootfile").or(env.get("boot_file")).cloned().unwrap_or_default(),
+        bootfile: env
+            .get("bootfile")
+            .or(env.get("boot_file"))
+            .cloned()
+            .unwrap_or_default(),
     })
 }
 
 /// dhcpcd with `nodev`, `noipv4ll` and the vendor class in its conf file.
-pub fn dhcpcd(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Duration) -> Option<Bound> {
+pub fn dhcpcd(
+    lab: &Lab,
+    iface: &str,
+    vendor_class: Option<&str>,
+    timeout: Duration,
+) -> Option<Bound> {
     let tag = unique_name("dcd");
     let out = lab.path(&tag);
     let script = hook_script(lab.dir.path(), &out);
     let conf = lab.path(&format!("{tag}.conf"));
-    let vc = vendor_class.map(|vc| format!("vendorclassid {vc}\n")).unwrap_or_default();
+    let vc = vendor_class
+        .map(|vc| format!("vendorclassid {vc}\n"))
+        .unwrap_or_default();
     std::fs::write(
         &conf,
         format!("nodev\nnoipv4ll\nnohook resolv.conf\n{vc}option subnet_mask, routers, bootfile_name\nscript {}\n", script.display()),
@@ -253,14 +335,28 @@ pub fn dhcpcd(lab: &Lab, iface: &str, vendor_class: Option<&str>, timeout: Durat
     let _client = spawn_in(
         &lab.leaf,
         "dhcpcd",
-        &["-f", conf.to_str().unwrap(), "-B", "-4", "-1", "-t", "30", iface],
+        &[
+            "-f",
+            conf.to_str().unwrap(),
+            "-B",
+            "-4",
+            "-1",
+            "-t",
+            "30",
+            iface,
+        ],
     );
-    let env = std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["BOUND"], timeout)).ok()?;
+    let env =
+        std::panic::catch_unwind(|| wait_env(lab.dir.path(), &tag, &["BOUND"], timeout)).ok()?;
     let bound = Bound {
         ip: env.get("new_ip_address").cloned().unwrap_or_default(),
         mask: env.get("new_subnet_mask").cloned().unwrap_or_default(),
         router: env.get("new_routers").cloned().unwrap_or_default(),
-        bootfile: env.get("new_bootfile_name").or(env.get("new_filename")).cloned().unwrap_or_default(),
+        bootfile: env
+            .get("new_bootfile_name")
+            .or(env.get("new_filename"))
+            .cloned()
+            .unwrap_or_default(),
     };
     // dhcpcd forks helpers; stop them so the namespace can go.
     let _ = Command::new("ip")
@@ -284,9 +380,14 @@ impl RawClient {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
         s.set_broadcast(true).unwrap();
         s.set_reuse_address(true).unwrap();
-        nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::BindToDevice, &std::ffi::OsString::from(iface))
+        nix::sys::socket::setsockopt(
+            &s,
+            nix::sys::socket::sockopt::BindToDevice,
+            &std::ffi::OsString::from(iface),
+        )
+        .unwrap();
+        s.bind(&std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 68).into())
             .unwrap();
-        s.bind(&std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 68).into()).unwrap();
         RawClient { sock: s.into() }
     }
 
@@ -319,7 +420,8 @@ pub fn message(kind: dhcproto::v4::MessageType, mac: [u8; 6], xid: u32) -> dhcpr
     let mut m = Message::new_with_id(xid, z, z, z, z, &mac);
     m.set_flags(Flags::default().set_broadcast());
     m.opts_mut().insert(DhcpOption::MessageType(kind));
-    m.opts_mut().insert(DhcpOption::ClassIdentifier(ARISTA_VC.as_bytes().to_vec()));
+    m.opts_mut()
+        .insert(DhcpOption::ClassIdentifier(ARISTA_VC.as_bytes().to_vec()));
     m
 }
 
@@ -328,7 +430,13 @@ pub fn message(kind: dhcproto::v4::MessageType, mac: [u8; 6], xid: u32) -> dhcpr
 /// otherwise well-formed).
 pub fn malformed_corpus() -> Vec<Vec<u8>> {
     use dhcproto::Encodable;
-    let valid = message(dhcproto::v4::MessageType::Discover, [2, 0, 0, 0, 0, 0xee], 7).to_vec().unwrap();
+    let valid = message(
+        dhcproto::v4::MessageType::Discover,
+        [2, 0, 0, 0, 0, 0xee],
+        7,
+    )
+    .to_vec()
+    .unwrap();
     let mut corpus = Vec::new();
     for hlen in [0u8, 17, 255] {
         let mut p = valid.clone();
@@ -356,7 +464,16 @@ pub fn malformed_corpus() -> Vec<Vec<u8>> {
 /// The example binary (`cargo test` builds examples next to the tests).
 pub fn example_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("examples/ztps-dhcpd");
-    assert!(path.is_file(), "{} is missing: build with `cargo test` (which builds examples)", path.display());
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/ztps-dhcpd");
+    assert!(
+        path.is_file(),
+        "{} is missing: build with `cargo test` (which builds examples)",
+        path.display()
+    );
     path
 }

@@ -1,0 +1,430 @@
+//! `ztps-agent bundle`, `swix` and the file-writing `render` kinds, run as an
+//! operator would, checked with real tools: sha256sum, rpm, unzip,
+//! virt-xml-validate, file, and the fatfs crate reading the seed back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const TOOLS: &[&str] = &[
+    "strip",
+    "sha256sum",
+    "unzip",
+    "rpm",
+    "virt-xml-validate",
+    "file",
+];
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Reads one file of a FAT image back with the fatfs crate.
+fn fat_file(image: &Path, name: &str) -> String {
+    let disk = std::fs::File::open(image).unwrap();
+    let fs = fatfs::FileSystem::new(disk, fatfs::FsOptions::new()).unwrap();
+    assert_eq!(fs.volume_label().trim_end(), "cidata");
+    let mut text = String::new();
+    fs.root_dir()
+        .open_file(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+#[test]
+fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
+    if !ztps_testkit::tools_available(
+        "bundle_is_complete_verifiable_and_replaced_only_with_force",
+        TOOLS,
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = stripped_agent(tmp.path());
+    let binary = std::fs::read(&agent).unwrap();
+    let fabric = example_fabric();
+    let out = tmp.path().join("flash");
+
+    let done = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let summary = text(&done.stdout);
+
+    // The manifest verifies with the real sha256sum and names every file.
+    let check = run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--strict", "MANIFEST.sha256"])
+            .current_dir(&out),
+    );
+    let checked = text(&check.stdout);
+    for name in [
+        "startup-config",
+        "ztps.xml",
+        "boot-config",
+        "boot-extensions",
+        "ztps-agent.toml",
+        ".extensions/ztps-agent.swix",
+        "ztps-agent",
+        "ztps-seed.img",
+    ] {
+        assert!(
+            checked.contains(&format!("{name}: OK")),
+            "{name} not checked:\n{checked}"
+        );
+        let size = std::fs::metadata(out.join(name)).unwrap().len();
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)
+                    && l.split_whitespace().nth(1) == Some(size.to_string().as_str())),
+            "summary lacks {name} ({size} bytes):\n{summary}"
+        );
+    }
+    assert_eq!(checked.lines().count(), 8, "{checked}");
+
+    // Flash install: the binary itself, executable; no extension to install at boot.
+    assert_eq!(std::fs::read(out.join("ztps-agent")).unwrap(), binary);
+    assert_eq!(mode(&out.join("ztps-agent")), 0o755);
+    assert_eq!(mode(&out.join("startup-config")), 0o644);
+    assert_eq!(mode(&out), 0o755);
+    assert_eq!(
+        std::fs::read_to_string(out.join("boot-extensions")).unwrap(),
+        ""
+    );
+    let startup = std::fs::read_to_string(out.join("startup-config")).unwrap();
+    assert!(
+        startup.contains("exec /mnt/flash/ztps-agent run"),
+        "{startup}"
+    );
+
+    // The SWIX holds an RPM that installs exactly this binary.
+    let rpm = rpm_of_swix(
+        &out.join(".extensions/ztps-agent.swix"),
+        &tmp.path().join("unzipped"),
+    );
+    let listed = run_ok(
+        Command::new("rpm")
+            .args(["-qlp", "--nosignature"])
+            .arg(&rpm),
+    );
+    assert_eq!(text(&listed.stdout), "/usr/bin/ztps-agent\n");
+    if ztps_testkit::netns_available("bundle rpm --root install") {
+        assert!(
+            rpm_install(&rpm, &tmp.path().join("root")) == binary,
+            "the RPM installed other bytes"
+        );
+    }
+
+    // The domain XML is valid for libvirt and attaches the bundle's seed read-only.
+    let xml = std::fs::read_to_string(out.join("ztps.xml")).unwrap();
+    assert!(
+        xml.contains("<source file=\"/mnt/flash/ztps-seed.img\"/>"),
+        "{xml}"
+    );
+    let valid = Command::new("virt-xml-validate")
+        .arg(out.join("ztps.xml"))
+        .arg("domain")
+        .output()
+        .unwrap();
+    assert!(
+        valid.status.success(),
+        "{}{}",
+        text(&valid.stdout),
+        text(&valid.stderr)
+    );
+
+    // The seed: a FAT image labelled cidata with the three NoCloud files.
+    let kind = text(&run_ok(Command::new("file").arg(out.join("ztps-seed.img"))).stdout);
+    assert!(kind.contains("FAT") && kind.contains("cidata"), "{kind}");
+    let seed = out.join("ztps-seed.img");
+    let meta = fat_file(&seed, "meta-data");
+    assert!(meta.contains("\"local-hostname\": \"ztps\""), "{meta}");
+    let network = fat_file(&seed, "network-config");
+    assert!(network.contains("172.16.130.10/24"), "{network}");
+    assert!(network.contains("\"via\": \"172.16.130.254\""), "{network}");
+    assert!(network.contains("08:00:27:85:0c:f8"), "{network}");
+    let user = fat_file(&seed, "user-data");
+    assert!(user.starts_with("#cloud-config\n"), "{user}");
+    assert!(
+        user.contains("http://172.16.130.10:8080"),
+        "server_url missing: {user}"
+    );
+    assert!(user.contains("/usr/share/ztpserver/neighbordb"), "{user}");
+    assert!(
+        user.contains("/usr/share/ztpserver/definitions/leaf4"),
+        "{user}"
+    );
+
+    // A non-empty directory is refused and left exactly as it was.
+    let before = std::fs::read(out.join("MANIFEST.sha256")).unwrap();
+    std::fs::write(out.join("operator-notes.txt"), "keep me").unwrap();
+    let refused = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("is not empty; refusing to overwrite it (use --force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(out.join("MANIFEST.sha256")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(out.join("operator-notes.txt")).unwrap(),
+        "keep me"
+    );
+
+    // --force replaces it whole: here with the SWIX install mode.
+    let swix_mode = tmp.path().join("swix-mode.toml");
+    std::fs::write(
+        &swix_mode,
+        "[spines.spine1.agent]\ninstall = \"swix\"\nswix_file = \"ztps-agent-1.swix\"\n",
+    )
+    .unwrap();
+    let replaced = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric.to_str().unwrap(),
+            swix_mode.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert!(replaced.status.success(), "{}", text(&replaced.stderr));
+    assert!(
+        !out.join("operator-notes.txt").exists(),
+        "old contents survived --force"
+    );
+    assert!(
+        !out.join("ztps-agent").exists(),
+        "a SWIX install carries no flash binary"
+    );
+    assert!(out.join(".extensions/ztps-agent-1.swix").exists());
+    assert_eq!(
+        std::fs::read_to_string(out.join("boot-extensions")).unwrap(),
+        "ztps-agent-1.swix\n"
+    );
+    let startup = std::fs::read_to_string(out.join("startup-config")).unwrap();
+    assert!(
+        startup.contains("exec /usr/bin/ztps-agent run"),
+        "{startup}"
+    );
+    let check = run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--strict", "MANIFEST.sha256"])
+            .current_dir(&out),
+    );
+    assert_eq!(text(&check.stdout).lines().count(), 7);
+
+    // Nothing of the staging is left beside the bundle.
+    let mut beside: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(
+        beside,
+        ["flash", "root", "swix-mode.toml", "unzipped", "ztps-agent"]
+            .iter()
+            .filter(|n| **n != "root" || tmp.path().join("root").exists())
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_failed_bundle_leaves_no_directory_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("flash");
+    let fabric = tmp.path().join("no-leaf-port.toml");
+    // ZTPServer data needs each leaf's own port; without it the bundle fails.
+    let text_in = std::fs::read_to_string(example_fabric())
+        .unwrap()
+        .replace("leaf_interface = \"Ethernet49\"\n", "");
+    std::fs::write(&fabric, text_in).unwrap();
+    let failed = run(
+        Path::new(env!("CARGO_BIN_EXE_ztps-agent")),
+        &[
+            "bundle",
+            "--fabric",
+            fabric.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    let err = text(&failed.stderr);
+    assert!(
+        err.contains("spines.spine1.leaves[0].leaf_interface is missing (leaf leaf1)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "staging left behind"
+    );
+}
+
+#[test]
+fn swix_packages_the_running_binary() {
+    if !ztps_testkit::tools_available(
+        "swix_packages_the_running_binary",
+        &["strip", "unzip", "rpm"],
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = stripped_agent(tmp.path());
+    let swix = tmp.path().join("out.swix");
+    let done = Command::new(&agent)
+        .args(["swix", "--version", "2.5.1", "--out"])
+        .arg(&swix)
+        .env("SOURCE_DATE_EPOCH", "1717171717")
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert!(
+        text(&done.stdout).contains("ztps-agent-2.5.1-1.x86_64.rpm"),
+        "{}",
+        text(&done.stdout)
+    );
+
+    let rpm = rpm_of_swix(&swix, &tmp.path().join("unzipped"));
+    let manifest = std::fs::read_to_string(tmp.path().join("unzipped/manifest.txt")).unwrap();
+    assert!(
+        manifest.contains("primaryRpm: ztps-agent-2.5.1-1.x86_64.rpm"),
+        "{manifest}"
+    );
+    let fields = run_ok(
+        Command::new("rpm")
+            .args([
+                "-qp",
+                "--nosignature",
+                "--qf",
+                "%{VERSION}|%{BUILDTIME}|[%{FILENAMES} %{FILESIZES}]",
+            ])
+            .arg(&rpm),
+    );
+    let binary = std::fs::read(&agent).unwrap();
+    assert_eq!(
+        text(&fields.stdout),
+        format!("2.5.1|1717171717|/usr/bin/ztps-agent {}", binary.len())
+    );
+    if ztps_testkit::netns_available("swix rpm --root install") {
+        assert!(
+            rpm_install(&rpm, &tmp.path().join("root")) == binary,
+            "the RPM installed other bytes"
+        );
+    }
+}
+
+#[test]
+fn render_seed_and_ztpserver_need_out_and_write_files() {
+    let agent = Path::new(env!("CARGO_BIN_EXE_ztps-agent"));
+    let fabric = example_fabric();
+    let fabric = fabric.to_str().unwrap();
+    for (kind, hint) in [("seed", "--out FILE"), ("ztpserver", "--out DIR")] {
+        let out = run(agent, &["render", kind, "--fabric", fabric]);
+        assert_eq!(out.status.code(), Some(1), "{kind}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("render {kind} writes")) && err.contains(hint),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let help = text(&run(agent, &["render", "--help"]).stdout);
+    assert!(
+        help.contains("`seed` and `ztpserver` write files and need --out"),
+        "{help}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = tmp.path().join("seed.img");
+    let out = run(
+        agent,
+        &[
+            "render",
+            "seed",
+            "--fabric",
+            fabric,
+            "--out",
+            seed.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fat_file(&seed, "user-data").contains("/usr/share/ztpserver/files/configs/leaf1"));
+
+    let dir = tmp.path().join("data");
+    let out = run(
+        agent,
+        &[
+            "render",
+            "ztpserver",
+            "--fabric",
+            fabric,
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let neighbordb = std::fs::read_to_string(dir.join("neighbordb")).unwrap();
+    for port in ["Ethernet1", "Ethernet2", "Ethernet3", "Ethernet4"] {
+        assert!(
+            neighbordb.contains(&format!("spine1:{port}")),
+            "{port} missing:\n{neighbordb}"
+        );
+    }
+    for leaf in ["leaf1", "leaf2", "leaf3", "leaf4"] {
+        assert!(dir.join("definitions").join(leaf).is_file(), "{leaf}");
+        assert!(dir.join("files/configs").join(leaf).is_file(), "{leaf}");
+    }
+    let leaf3 = std::fs::read_to_string(dir.join("files/configs/leaf3")).unwrap();
+    assert!(leaf3.contains("10.1.1.6/30"), "{leaf3}");
+
+    // Text kinds write --out instead of stdout.
+    let file = tmp.path().join("startup-config");
+    let out = run(
+        agent,
+        &[
+            "render",
+            "startup-config",
+            "--fabric",
+            fabric,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success() && out.stdout.is_empty());
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("daemon ztps")
+    );
+}
