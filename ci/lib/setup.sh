@@ -72,6 +72,9 @@ ensure_rust_tools() {
 
 setup_all() {
     ensure_rust_tools
+    # Some packages come from bookworm-backports (qemu, e2fsprogs for mke2fs -d);
+    # the script adds that suite from the host's own mirror if it is missing.
+    "$ZTPS_ROOT/vm-image/ensure-backports"
     install_debian_packages
     install_python_requirements
 }

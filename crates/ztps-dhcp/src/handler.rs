@@ -175,6 +175,7 @@ pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) 
             &ctx,
             ReplyKind::Ack,
             Ipv4Addr::UNSPECIFIED,
+            0,
             None,
         )),
     }
@@ -243,7 +244,14 @@ fn discover(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
         mac: ctx.mac(),
         ip,
     });
-    Some(build(state, ctx, ReplyKind::Offer, ip, None))
+    Some(build(
+        state,
+        ctx,
+        ReplyKind::Offer,
+        ip,
+        state.config.lease_time,
+        None,
+    ))
 }
 
 fn lease(ctx: &Context<'_>, ip: Ipv4Addr, state: LeaseState, expires: u64) -> Lease {
@@ -295,29 +303,59 @@ fn request_(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
         ));
     }
     let lease_time = state.config.lease_time;
-    let expires = ctx.now + u64::from(lease_time);
-    let new = lease(ctx, ip, LeaseState::Bound, expires);
-    if let Some(previous) = state.leases.at(ip, ctx.now)
-        && previous.client_key != new.client_key
-    {
-        tracing::info!(%ip, previous = %HwAddr(previous.hwaddr.clone()), new = %ctx.mac(), "address changes hands");
-    }
-    state.leases.insert(new);
-    let record = Record::Bind {
-        ip,
-        client_key: r.client_key(),
-        hwaddr: r.chaddr.clone(),
-        expires,
-        serial: ctx.vendor.serial.clone(),
+    let client_key = r.client_key();
+    // When a sync may be skipped: the client asks again for the lease it
+    // already holds, bound no longer ago than an eighth of the lease time
+    // (a retransmitted REQUEST, a reboot right after ZTP). It then gets the
+    // lease's remaining time and no new record, because the record that
+    // promised that expiry is already durable: the server sends an ACK only
+    // after the sync of its batch, and the ACK that bound this lease was in
+    // the same batch or an earlier one. Anything that moves the expiry (a
+    // renewal at T1) or changes the record (another MAC or serial) needs a
+    // new durable record: after a crash the journal's older expiry would
+    // free the address while the client still uses it.
+    let reused = state.leases.at(ip, ctx.now).and_then(|l| {
+        let remaining = l.expires.saturating_sub(ctx.now);
+        (l.state == LeaseState::Bound
+            && l.client_key == client_key
+            && l.hwaddr == r.chaddr
+            && l.serial == ctx.vendor.serial
+            && remaining >= u64::from(lease_time - lease_time / 8))
+        .then(|| {
+            u32::try_from(remaining)
+                .unwrap_or(lease_time)
+                .min(lease_time)
+        })
+    });
+    let (lease_secs, record) = match reused {
+        Some(remaining) => (remaining, None),
+        None => {
+            let expires = ctx.now + u64::from(lease_time);
+            let new = lease(ctx, ip, LeaseState::Bound, expires);
+            if let Some(previous) = state.leases.at(ip, ctx.now)
+                && previous.client_key != new.client_key
+            {
+                tracing::info!(%ip, previous = %HwAddr(previous.hwaddr.clone()), new = %ctx.mac(), "address changes hands");
+            }
+            state.leases.insert(new);
+            let record = Record::Bind {
+                ip,
+                client_key,
+                hwaddr: r.chaddr.clone(),
+                expires,
+                serial: ctx.vendor.serial.clone(),
+            };
+            (lease_time, Some(record))
+        }
     };
     let event = Event::Ack {
         interface: ctx.interface(),
         mac: ctx.mac(),
         ip,
         serial: ctx.vendor.serial.clone(),
-        lease_secs: lease_time,
+        lease_secs,
     };
-    let mut reply = build(state, ctx, ReplyKind::Ack, ip, Some(record));
+    let mut reply = build(state, ctx, ReplyKind::Ack, ip, lease_secs, record);
     reply.on_sent = Some(event);
     Some(reply)
 }
@@ -334,7 +372,7 @@ fn nak(
         requested,
         reason,
     });
-    build(state, ctx, ReplyKind::Nak, Ipv4Addr::UNSPECIFIED, None)
+    build(state, ctx, ReplyKind::Nak, Ipv4Addr::UNSPECIFIED, 0, None)
 }
 
 fn decline(state: &mut State, ctx: &Context<'_>) {
@@ -394,6 +432,7 @@ fn build(
     ctx: &Context<'_>,
     kind: ReplyKind,
     yiaddr: Ipv4Addr,
+    lease_secs: u32,
     durable: Option<Record>,
 ) -> Reply {
     let r = ctx.request;
@@ -428,11 +467,10 @@ fn build(
     }));
     opts.insert(DhcpOption::ServerIdentifier(ctx.selected.server_ip));
     if kind != ReplyKind::Nak {
-        let lease = config.lease_time;
         if r.message_type != MessageType::Inform {
-            opts.insert(DhcpOption::AddressLeaseTime(lease));
-            opts.insert(DhcpOption::Renewal(lease / 2));
-            opts.insert(DhcpOption::Rebinding(lease / 8 * 7));
+            opts.insert(DhcpOption::AddressLeaseTime(lease_secs));
+            opts.insert(DhcpOption::Renewal(lease_secs / 2));
+            opts.insert(DhcpOption::Rebinding(lease_secs / 8 * 7));
         }
         opts.insert(DhcpOption::SubnetMask(ctx.selected.mask));
         opts.insert(DhcpOption::Router(vec![ctx.selected.router]));

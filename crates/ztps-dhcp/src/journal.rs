@@ -7,9 +7,10 @@
 //! everything before is kept. The server then compacts, which also removes
 //! the damaged tail.
 //!
-//! Writes are batched by a dedicated thread: it takes every append queued
-//! while the previous fsync ran, writes them in one call and fsyncs once
-//! (group commit). Only then are the ACKs waiting on them released.
+//! Writes are batched by the server loop: every record produced by the
+//! datagrams queued while the previous sync ran is written in one call and
+//! made durable with one fdatasync (group commit). Only then are the ACKs
+//! waiting on them sent.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -51,7 +52,18 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 impl Record {
     /// The framed record, ready to append.
     pub fn encode(&self) -> Vec<u8> {
-        let mut payload = vec![VERSION];
+        let mut framed = Vec::with_capacity(64);
+        self.encode_into(&mut framed);
+        framed
+    }
+
+    /// Appends the framed record to `out`: the hot path reuses one buffer
+    /// for a whole batch instead of allocating per record.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        // Header placeholder; filled in once the payload length is known.
+        out.extend_from_slice(&[0; 8]);
+        out.push(VERSION);
         match self {
             Record::Bind {
                 ip,
@@ -60,23 +72,23 @@ impl Record {
                 expires,
                 serial,
             } => {
-                payload.push(KIND_BIND);
-                payload.extend_from_slice(&ip.octets());
-                payload.extend_from_slice(&expires.to_le_bytes());
-                put_bytes(&mut payload, client_key);
-                put_bytes(&mut payload, hwaddr);
-                put_bytes(&mut payload, serial.as_deref().unwrap_or("").as_bytes());
+                out.push(KIND_BIND);
+                out.extend_from_slice(&ip.octets());
+                out.extend_from_slice(&expires.to_le_bytes());
+                put_bytes(out, client_key);
+                put_bytes(out, hwaddr);
+                put_bytes(out, serial.as_deref().unwrap_or("").as_bytes());
             }
             Record::Release { ip } => {
-                payload.push(KIND_RELEASE);
-                payload.extend_from_slice(&ip.octets());
+                out.push(KIND_RELEASE);
+                out.extend_from_slice(&ip.octets());
             }
         }
-        let mut framed = Vec::with_capacity(payload.len() + 8);
-        framed.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        framed.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        framed.extend_from_slice(&payload);
-        framed
+        let (header, payload) = out[start..].split_at_mut(8);
+        let len = (payload.len() as u32).to_le_bytes();
+        let crc = crc32fast::hash(payload).to_le_bytes();
+        header[..4].copy_from_slice(&len);
+        header[4..].copy_from_slice(&crc);
     }
 
     fn decode(payload: &[u8]) -> Option<Record> {
@@ -197,7 +209,8 @@ pub fn compact(path: &Path, records: &[Record], metrics: &Metrics) -> Result<(),
         }
     };
     let tmp = path.with_extension("compact-tmp");
-    let bytes: Vec<u8> = records.iter().flat_map(Record::encode).collect();
+    let mut bytes = Vec::with_capacity(records.len() * 48);
+    records.iter().for_each(|r| r.encode_into(&mut bytes));
     let mut file = File::create(&tmp).map_err(err("create compaction file"))?;
     file.write_all(&bytes)
         .map_err(err("write compaction file"))?;
@@ -224,6 +237,8 @@ pub struct Appender {
     file: File,
     size: u64,
     metrics: Arc<Metrics>,
+    /// Reused encoding buffer: no allocation per append.
+    buf: Vec<u8>,
 }
 
 impl Appender {
@@ -243,6 +258,7 @@ impl Appender {
             file,
             size,
             metrics,
+            buf: Vec::new(),
         })
     }
 
@@ -251,9 +267,21 @@ impl Appender {
         self.size
     }
 
-    /// Appends all records with one write and one fsync.
+    /// Appends all records with one write and one fdatasync (the file is
+    /// append-only, so its data plus its size is all a reader needs).
     pub fn append_durably(&mut self, records: &[Record]) -> Result<(), DhcpError> {
-        let bytes: Vec<u8> = records.iter().flat_map(Record::encode).collect();
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = std::mem::take(&mut self.buf);
+        bytes.clear();
+        records.iter().for_each(|r| r.encode_into(&mut bytes));
+        let result = self.write_synced(&bytes);
+        self.buf = bytes;
+        result
+    }
+
+    fn write_synced(&mut self, bytes: &[u8]) -> Result<(), DhcpError> {
         let path = &self.path;
         let err = |what| {
             move |source| DhcpError::Journal {
@@ -262,7 +290,7 @@ impl Appender {
                 source,
             }
         };
-        self.file.write_all(&bytes).map_err(err("append"))?;
+        self.file.write_all(bytes).map_err(err("append"))?;
         self.file.sync_data().map_err(err("fsync"))?;
         self.size += bytes.len() as u64;
         Metrics::add(&self.metrics.journal_bytes_written, bytes.len() as u64);

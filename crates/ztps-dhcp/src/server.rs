@@ -1,7 +1,6 @@
 //! The running server: socket, handler, journal writer and event channel.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +25,9 @@ const COMPACT_MIN_BYTES: u64 = 256 * 1024;
 /// Large enough for jumbo frames; longer datagrams arrive truncated and fail
 /// validation.
 const RECV_BUFFER: usize = 9216;
+/// Datagrams handled per wake-up at most, which bounds how long an OFFER
+/// waits behind the rest of its batch.
+const MAX_BATCH: usize = 64;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -126,6 +128,14 @@ impl Server {
 
     /// Serves until `shutdown` completes; then every acknowledged lease is
     /// durable and the journal is compacted. Must run inside tokio.
+    ///
+    /// The journal sync runs on the thread that runs this future: on a
+    /// multi-thread runtime inside `block_in_place` (other tasks move to
+    /// other workers), on a current-thread runtime inline, which stalls that
+    /// runtime for one fdatasync per batch (about 1-3 ms on disk), so give
+    /// the server a runtime of its own there. Handing the sync to another
+    /// thread cost more CPU than the sync itself: two cross-thread wake-ups
+    /// per ACK.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DhcpError> {
         let Server {
             config,
@@ -134,14 +144,11 @@ impl Server {
             state,
             metrics,
             socket,
-            appender,
+            mut appender,
         } = self;
         let socket =
             UdpSocket::from_std(socket).map_err(DhcpError::socket("register with tokio"))?;
-        let fd = socket::fd(&socket);
-        let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
-        let writer = Writer::spawn(appender, durable_tx)?;
-        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut batch = Batch::new(socket::fd(&socket));
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         let emit = |event: Event| {
             if events.try_send(event).is_err() {
@@ -153,39 +160,26 @@ impl Server {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                received = socket.async_io(Interest::READABLE, || socket::recv(fd, &mut buf)) => {
-                    let received = match received {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "receive failed");
-                            continue;
-                        }
-                    };
-                    let Some(interface) = table.get(received.ifindex) else {
-                        Metrics::inc(&metrics.ignored_not_served);
+                ready = socket.readable() => {
+                    if let Err(e) = ready {
+                        tracing::warn!(error = %e, "socket readiness failed");
                         continue;
-                    };
-                    let ingress = Ingress { interface, source: received.source };
-                    let packet = buf.get(..received.len).unwrap_or(&[]);
-                    let (reply, records, new_events) = {
-                        let mut state = lock(&state);
-                        let reply = handle(&mut state, &ingress, packet, now_ms());
-                        (reply, state.take_records(), state.take_events())
-                    };
-                    new_events.into_iter().for_each(emit);
-                    if !records.is_empty() {
-                        writer.send(Command::Append(records, Vec::new()))?;
                     }
-                    if let Some(reply) = reply {
-                        match reply.durable.clone() {
-                            Some(record) => writer.send(Command::Append(vec![record], vec![reply]))?,
-                            None => send_reply(&socket, fd, reply, &metrics, &emit).await,
-                        }
+                    batch.receive(&socket, &table, &state, &metrics);
+                    batch.emit_events(&emit);
+                    // OFFERs and NAKs promise nothing durable: out before the sync.
+                    for reply in batch.immediate.drain(..) {
+                        send_reply(&socket, batch.fd, reply, &metrics, &emit).await;
                     }
-                }
-                Some(replies) = durable_rx.recv() => {
-                    for reply in replies {
-                        send_reply(&socket, fd, reply, &metrics, &emit).await;
+                    // One write and one fdatasync for the whole batch (group
+                    // commit); a failure withholds every ACK and stops the server.
+                    if !batch.records.is_empty() {
+                        let records = &batch.records;
+                        blocking(|| appender.append_durably(records))?;
+                        batch.records.clear();
+                    }
+                    for reply in batch.after_sync.drain(..) {
+                        send_reply(&socket, batch.fd, reply, &metrics, &emit).await;
                     }
                 }
                 _ = housekeeping.tick() => {
@@ -196,24 +190,108 @@ impl Server {
                         state.leases.durable_records(now)
                     };
                     let live: u64 = records.iter().map(|r| r.encode().len() as u64).sum();
-                    let size = writer.size.load(Ordering::Relaxed);
+                    let size = appender.size();
                     if size > COMPACT_MIN_BYTES && size > 4 * live {
-                        writer.send(Command::Compact(records))?;
+                        blocking(|| appender.compact(&records))?;
                     }
                 }
             }
         }
-        // Flush whatever is queued, then leave a compact journal behind.
+        // Every batch was made durable before its ACKs left; leave a compact
+        // journal behind.
         let records = lock(&state).leases.durable_records(now_ms() / 1000);
-        writer.send(Command::Compact(records))?;
-        writer.finish()?;
-        while let Ok(replies) = durable_rx.try_recv() {
-            for reply in replies {
-                send_reply(&socket, fd, reply, &metrics, &emit).await;
-            }
-        }
+        blocking(|| appender.compact(&records))?;
         tracing::info!("DHCP server stopped; leases are durable");
         Ok(())
+    }
+}
+
+/// Runs blocking journal I/O without starving other tasks where tokio can
+/// avoid it (see [`Server::run`]).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// The datagrams that were queued at one wake-up, handled together; the
+/// buffers are reused from batch to batch.
+struct Batch {
+    fd: i32,
+    buf: Vec<u8>,
+    /// Replies that need no sync (OFFER, NAK).
+    immediate: Vec<Reply>,
+    /// ACKs: sent only once this batch's records are durable.
+    after_sync: Vec<Reply>,
+    /// Records to make durable before `after_sync` is sent.
+    records: Vec<Record>,
+    events: Vec<Event>,
+}
+
+impl Batch {
+    fn new(fd: i32) -> Batch {
+        Batch {
+            fd,
+            buf: vec![0u8; RECV_BUFFER],
+            immediate: Vec::new(),
+            after_sync: Vec::new(),
+            records: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Receives and handles every queued datagram (up to [`MAX_BATCH`]).
+    fn receive(
+        &mut self,
+        socket: &UdpSocket,
+        table: &InterfaceTable,
+        state: &Mutex<State>,
+        metrics: &Metrics,
+    ) {
+        let fd = self.fd;
+        let mut state = lock(state);
+        for _ in 0..MAX_BATCH {
+            // try_io clears tokio's readiness on WouldBlock, so the next
+            // readable() waits for new datagrams.
+            let received =
+                match socket.try_io(Interest::READABLE, || socket::recv(fd, &mut self.buf)) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "receive failed");
+                        break;
+                    }
+                };
+            let Some(interface) = table.get(received.ifindex) else {
+                Metrics::inc(&metrics.ignored_not_served);
+                continue;
+            };
+            let ingress = Ingress {
+                interface,
+                source: received.source,
+            };
+            let packet = self.buf.get(..received.len).unwrap_or(&[]);
+            let reply = handle(&mut state, &ingress, packet, now_ms());
+            self.records.append(&mut state.records);
+            self.events.append(&mut state.events);
+            if let Some(mut reply) = reply {
+                if let Some(record) = reply.durable.take() {
+                    self.records.push(record);
+                }
+                // Every ACK waits for the batch's sync, even one with no
+                // record of its own: an earlier datagram of the same batch
+                // may have produced the record it relies on.
+                match reply.kind {
+                    ReplyKind::Ack => self.after_sync.push(reply),
+                    ReplyKind::Offer | ReplyKind::Nak => self.immediate.push(reply),
+                }
+            }
+        }
+    }
+
+    fn emit_events(&mut self, emit: &impl Fn(Event)) {
+        self.events.drain(..).for_each(emit);
     }
 }
 
@@ -245,113 +323,4 @@ async fn send_reply(
             tracing::warn!(to = %reply.to, ifindex = reply.ifindex, error = %e, "cannot send reply");
         }
     }
-}
-
-enum Command {
-    /// Make these records durable, then release these replies.
-    Append(Vec<Record>, Vec<Reply>),
-    /// Rewrite the journal to exactly these records.
-    Compact(Vec<Record>),
-}
-
-/// The journal writer thread. fsync blocks, so it runs off the runtime;
-/// while it syncs, new appends queue up and share the next fsync.
-struct Writer {
-    commands: std::sync::mpsc::Sender<Command>,
-    thread: std::thread::JoinHandle<Result<(), DhcpError>>,
-    size: Arc<AtomicU64>,
-}
-
-impl Writer {
-    fn spawn(
-        mut appender: Appender,
-        durable: mpsc::UnboundedSender<Vec<Reply>>,
-    ) -> Result<Writer, DhcpError> {
-        let (commands, rx) = std::sync::mpsc::channel::<Command>();
-        let size = Arc::new(AtomicU64::new(appender.size()));
-        let size_out = size.clone();
-        let thread = std::thread::Builder::new()
-            .name("dhcp-journal".into())
-            .spawn(move || {
-                let result = write_loop(&rx, &mut appender, &durable, &size);
-                if let Err(e) = &result {
-                    // The server stops on its next append; say why here.
-                    tracing::error!(error = %e, "lease journal writer failed; no more ACKs can be made durable");
-                }
-                result
-            })
-            .map_err(|source| DhcpError::Journal {
-                path: "dhcp-journal thread".into(),
-                what: "spawn",
-                source,
-            })?;
-        Ok(Writer {
-            commands,
-            thread,
-            size: size_out,
-        })
-    }
-
-    fn send(&self, command: Command) -> Result<(), DhcpError> {
-        self.commands
-            .send(command)
-            .map_err(|_| DhcpError::JournalStopped)
-    }
-
-    /// Waits until everything sent is durable.
-    fn finish(self) -> Result<(), DhcpError> {
-        drop(self.commands);
-        self.thread.join().map_err(|_| DhcpError::JournalStopped)?
-    }
-}
-
-/// Takes every command queued while the previous fsync ran and makes the
-/// whole batch durable with one more (group commit).
-fn write_loop(
-    rx: &std::sync::mpsc::Receiver<Command>,
-    appender: &mut Appender,
-    durable: &mpsc::UnboundedSender<Vec<Reply>>,
-    size: &AtomicU64,
-) -> Result<(), DhcpError> {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter());
-        let mut records = Vec::new();
-        let mut replies = Vec::new();
-        for command in batch {
-            match command {
-                Command::Append(r, w) => {
-                    records.extend(r);
-                    replies.extend(w);
-                }
-                Command::Compact(live) => {
-                    flush(appender, &mut records, &mut replies, durable)?;
-                    appender.compact(&live)?;
-                }
-            }
-        }
-        flush(appender, &mut records, &mut replies, durable)?;
-        size.store(appender.size(), Ordering::Relaxed);
-    }
-    Ok(())
-}
-
-/// Appends the pending records with one fsync and releases their replies.
-/// A failed write withholds the replies: an ACK is never sent for a lease
-/// that is not durable. The error stops the writer, and with it the server.
-fn flush(
-    appender: &mut Appender,
-    records: &mut Vec<Record>,
-    replies: &mut Vec<Reply>,
-    durable: &mpsc::UnboundedSender<Vec<Reply>>,
-) -> Result<(), DhcpError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    appender.append_durably(records)?;
-    records.clear();
-    if !replies.is_empty() {
-        let _ = durable.send(std::mem::take(replies));
-    }
-    Ok(())
 }

@@ -290,6 +290,52 @@ fn request_is_acked_only_with_a_durable_record_and_wrong_ones_are_naked() {
 }
 
 #[test]
+fn a_repeated_request_reuses_the_durable_lease_until_it_must_be_extended() {
+    let mut st = state("");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
+    let request = bytes(&selecting_request(1, server, leaf));
+    let first = handle(&mut st, &ing, &request, NOW).unwrap();
+    assert!(first.durable.is_some());
+
+    // A retransmission 5 s later: same lease, remaining time, no new record.
+    let again = handle(&mut st, &ing, &request, NOW + 5_000).unwrap();
+    assert_eq!(again.kind, ReplyKind::Ack);
+    assert!(again.durable.is_none(), "nothing new to make durable");
+    let m = decode(&again);
+    assert_eq!(m.yiaddr(), leaf);
+    assert_eq!(
+        m.opts().get(OptionCode::AddressLeaseTime),
+        Some(&DhcpOption::AddressLeaseTime(86_400 - 5))
+    );
+    assert_eq!(
+        m.opts().get(OptionCode::Renewal),
+        Some(&DhcpOption::Renewal((86_400 - 5) / 2))
+    );
+    assert!(
+        matches!(again.on_sent, Some(Event::Ack { lease_secs, .. }) if lease_secs == 86_400 - 5)
+    );
+
+    // Past an eighth of the lease the expiry moves, so it needs a record.
+    let later_ms = NOW + (86_400 / 8 + 1) * 1000;
+    let renewed = handle(&mut st, &ing, &request, later_ms).unwrap();
+    match renewed.durable.as_ref().unwrap() {
+        Record::Bind { expires, .. } => assert_eq!(*expires, later_ms / 1000 + 86_400),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        decode(&renewed).opts().get(OptionCode::AddressLeaseTime),
+        Some(&DhcpOption::AddressLeaseTime(86_400))
+    );
+
+    // Another client hardware address for the same client id is a new record.
+    let mut other_mac = selecting_request(1, server, leaf);
+    other_mac.set_chaddr(&[2, 0, 0, 0, 9, 9]);
+    let moved = handle(&mut st, &ing, &bytes(&other_mac), later_ms + 1_000);
+    assert!(moved.is_some_and(|r| r.kind != ReplyKind::Ack || r.durable.is_some()));
+}
+
+#[test]
 fn renewing_client_is_answered_by_unicast_to_ciaddr() {
     let mut st = state("");
     let ing = iface(3, "et3", [10, 0, 0, 0], 31);
