@@ -2,11 +2,11 @@
 //! veth links named like EOS interfaces, busybox udhcpc as the leaf.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod agent_common;
 
 use std::time::{Duration, Instant};
 
-use common::{BOOTSTRAP_URL, Lab};
+use agent_common::{BOOTSTRAP_URL, Lab};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -70,7 +70,9 @@ fn serves_a_link_that_comes_up_after_start_and_stops_with_leases_durable() {
         .map(|s| s["interface"].as_str().unwrap())
         .collect();
     assert_eq!(served, ["et1", "et2"]);
-    let leases = lab.curl(&[&format!("{}/leases", common::STATUS)]).unwrap();
+    let leases = lab
+        .curl(&[&format!("{}/leases", agent_common::STATUS)])
+        .unwrap();
     assert!(
         leases.contains("10.1.1.1") && leases.contains("10.1.2.1"),
         "{leases}"
@@ -81,7 +83,7 @@ fn serves_a_link_that_comes_up_after_start_and_stops_with_leases_durable() {
     // The table view of the same endpoint, as an operator would run it.
     let table = lab
         .spine
-        .command(common::agent_bin())
+        .command(agent_common::agent_bin())
         .arg("status")
         .output()
         .unwrap();
@@ -185,7 +187,7 @@ fn a_fatal_misconfiguration_exits_non_zero_with_file_line_and_fix() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[bridge]\naddress = \"172.16.130.254/24\"\n[dhcp]\nbootstrap_url = \"http://x/\"\nlease_tim = 5\n").unwrap();
-    let out = std::process::Command::new(common::agent_bin())
+    let out = std::process::Command::new(agent_common::agent_bin())
         .args(["run", "--no-syslog", "--config"])
         .arg(&path)
         .output()
@@ -203,7 +205,7 @@ fn a_fatal_misconfiguration_exits_non_zero_with_file_line_and_fix() {
         "[bridge]\naddress = \"172.16.130.254/24\"\n[dhcp]\nbootstrap_url = \"http://x/\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(common::agent_bin())
+    let out = std::process::Command::new(agent_common::agent_bin())
         .args(["run", "--no-syslog", "--config"])
         .arg(&path)
         .output()

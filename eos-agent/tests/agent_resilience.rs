@@ -2,11 +2,11 @@
 //! faults, a ZTPServer stand-in that may not answer, and kill -9.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod agent_common;
 
 use std::time::{Duration, Instant};
 
-use common::{Lab, VM_MAC};
+use agent_common::{Lab, VM_MAC};
 use nix::sys::signal::Signal;
 
 /// A `[vm]` table with short timings, so that the policy shows in seconds.

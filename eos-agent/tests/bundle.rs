@@ -3,14 +3,14 @@
 //! virt-xml-validate, file, and the fatfs crate reading the seed back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod bundle_support;
 
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use bundle_support::*;
 
 const TOOLS: &[&str] = &[
     "strip",
@@ -37,6 +37,31 @@ fn fat_file(image: &Path, name: &str) -> String {
         .read_to_string(&mut text)
         .unwrap();
     text
+}
+
+/// The contents cloud-init writes to `path`, from a user-data's `write_files`
+/// (base64, decoded with the real `base64`).
+fn written_file(user_data: &str, path: &str) -> String {
+    let doc: serde_json::Value =
+        serde_json::from_str(user_data.trim_start_matches("#cloud-config\n")).unwrap();
+    let entry = doc["write_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not written: {user_data}"));
+    let content = entry["content"].as_str().unwrap();
+    if entry["encoding"] != "b64" {
+        return content.to_string();
+    }
+    let mut child = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), content.as_bytes()).unwrap();
+    text(&child.wait_with_output().unwrap().stdout)
 }
 
 #[test]
@@ -161,9 +186,10 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
     assert!(network.contains("08:00:27:85:0c:f8"), "{network}");
     let user = fat_file(&seed, "user-data");
     assert!(user.starts_with("#cloud-config\n"), "{user}");
+    let conf = written_file(&user, "/etc/ztpserver/ztpserver.conf");
     assert!(
-        user.contains("http://172.16.130.10:8080"),
-        "server_url missing: {user}"
+        conf.contains("server_url = http://172.16.130.10:8080"),
+        "{conf}"
     );
     assert!(user.contains("/usr/share/ztpserver/neighbordb"), "{user}");
     assert!(

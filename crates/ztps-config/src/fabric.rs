@@ -617,7 +617,9 @@ fn is_ssh_public_key(key: &str) -> bool {
     let mut parts = key.split_whitespace();
     let kind = parts.next().unwrap_or_default();
     let body = parts.next().unwrap_or_default();
-    let known = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| kind.starts_with(p));
+    let known = ["ssh-", "ecdsa-", "sk-"]
+        .iter()
+        .any(|p| kind.starts_with(p));
     known
         && !body.is_empty()
         && body

@@ -29,8 +29,8 @@ pub use fabric::{
     FabricDhcpConfig, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, Spine, VmSpec,
     ZtpServerConfig,
 };
-pub use settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 pub use load::{load_agent_config, load_fabric, parse_agent_config, parse_fabric};
+pub use settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 pub use types::{MacAddr, kernel_interface_name};
 
 /// Everything that can go wrong with configuration.

@@ -84,7 +84,10 @@ impl AgentInstallConfig {
         set(&mut config.status.listen, &self.status.listen);
         let events = &mut config.events;
         set(&mut events.syslog, &self.events.syslog);
-        set(&mut events.json_log_max_bytes, &self.events.json_log_max_bytes);
+        set(
+            &mut events.json_log_max_bytes,
+            &self.events.json_log_max_bytes,
+        );
         if self.events.webhook_url.is_some() {
             events.webhook_url.clone_from(&self.events.webhook_url);
         }
@@ -110,7 +113,10 @@ impl AgentInstallConfig {
             &mut vm.restart_backoff_initial_secs,
             &s.restart_backoff_initial_secs,
         );
-        set(&mut vm.restart_backoff_max_secs, &s.restart_backoff_max_secs);
+        set(
+            &mut vm.restart_backoff_max_secs,
+            &s.restart_backoff_max_secs,
+        );
         set(&mut vm.max_restarts_per_hour, &s.max_restarts_per_hour);
     }
 

@@ -172,8 +172,8 @@ fn the_ztpserver_url_is_the_bootstrap_url_without_its_path() {
         fabric.spine(None).unwrap().ztpserver_url(),
         "http://172.16.130.10:8080"
     );
-    let fabric = load("[spines.spine1.ztpserver]\nurl = \"https://ztp.example.net/bootstrap\"\n")
-        .unwrap();
+    let fabric =
+        load("[spines.spine1.ztpserver]\nurl = \"https://ztp.example.net/bootstrap\"\n").unwrap();
     assert_eq!(
         fabric.spine(None).unwrap().ztpserver_url(),
         "https://ztp.example.net"

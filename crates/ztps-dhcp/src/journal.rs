@@ -7,6 +7,11 @@
 //! everything before is kept. The server then compacts, which also removes
 //! the damaged tail.
 //!
+//! The file grows in zero-filled steps of [`PREALLOCATE`] bytes and records
+//! overwrite the zeros: most appends then change neither the file size nor
+//! its block map, so their fdatasync writes the data and no metadata. A run
+//! of zeros where a record header should be is the end of the journal.
+//!
 //! Writes are batched by the server loop: every record produced by the
 //! datagrams queued while the previous sync ran is written in one call and
 //! made durable with one fdatasync (group commit). Only then are the ACKs
@@ -15,6 +20,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +32,8 @@ const KIND_BIND: u8 = 1;
 const KIND_RELEASE: u8 = 2;
 /// Refuses absurd lengths at load instead of allocating them.
 const MAX_RECORD: usize = 1024;
+/// Zero-filled growth step of the journal (about a thousand records).
+pub const PREALLOCATE: u64 = 64 * 1024;
 
 /// One durable fact about a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +151,8 @@ pub struct Loaded {
     pub skipped_bytes: usize,
     /// Why the tail was skipped, when it was.
     pub problem: Option<String>,
+    /// Where the valid records end (the next append goes here).
+    pub end: usize,
 }
 
 /// Reads every valid record of the journal at `path`; a missing file is an
@@ -167,6 +177,11 @@ pub fn parse(data: &[u8]) -> Loaded {
     let mut loaded = Loaded::default();
     let mut at = 0;
     while at < data.len() {
+        // Preallocated space: zeros to the end of the file. (A record
+        // starts with a non-zero length, so this stops at its second byte.)
+        if data[at..].iter().all(|&b| b == 0) {
+            break;
+        }
         let problem = match data.get(at..at + 8) {
             None => Some("torn record header".to_string()),
             Some(header) => {
@@ -191,9 +206,13 @@ pub fn parse(data: &[u8]) -> Loaded {
         };
         if let Some(problem) = problem {
             loaded.skipped_bytes = data.len() - at;
+            loaded.end = at;
             loaded.problem = Some(format!("{problem} at byte {at}"));
             break;
         }
+    }
+    if loaded.problem.is_none() {
+        loaded.end = at;
     }
     loaded
 }
@@ -230,12 +249,15 @@ pub fn compact(path: &Path, records: &[Record], metrics: &Metrics) -> Result<(),
     Ok(())
 }
 
-/// The append side, owned by the writer thread.
+/// The append side, owned by the server loop.
 #[derive(Debug)]
 pub struct Appender {
     path: PathBuf,
     file: File,
+    /// End of the valid records.
     size: u64,
+    /// File length: `size` plus zero-filled room.
+    allocated: u64,
     metrics: Arc<Metrics>,
     /// Reused encoding buffer: no allocation per append.
     buf: Vec<u8>,
@@ -243,20 +265,29 @@ pub struct Appender {
 
 impl Appender {
     pub fn open(path: &Path, metrics: Arc<Metrics>) -> Result<Appender, DhcpError> {
+        let err = |what| {
+            move |source| DhcpError::Journal {
+                path: path.to_path_buf(),
+                what,
+                source,
+            }
+        };
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
             .open(path)
-            .map_err(|source| DhcpError::Journal {
-                path: path.to_path_buf(),
-                what: "open",
-                source,
-            })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            .map_err(err("open"))?;
+        let allocated = file.metadata().map_err(err("stat"))?.len();
+        // Appends go after the last valid record, over preallocated zeros
+        // (the server compacts before it opens, so nothing valid is lost).
+        let size = parse(&std::fs::read(path).map_err(err("read"))?).end as u64;
         Ok(Appender {
             path: path.to_path_buf(),
             file,
             size,
+            allocated,
             metrics,
             buf: Vec::new(),
         })
@@ -290,10 +321,25 @@ impl Appender {
                 source,
             }
         };
-        self.file.write_all(bytes).map_err(err("append"))?;
-        self.file.sync_data().map_err(err("fsync"))?;
-        self.size += bytes.len() as u64;
-        Metrics::add(&self.metrics.journal_bytes_written, bytes.len() as u64);
+        let end = self.size + bytes.len() as u64;
+        let mut written = bytes.len() as u64;
+        if end > self.allocated {
+            // Grow by whole zero-filled steps; this one sync also carries
+            // the new size and block map.
+            let grown = end.div_ceil(PREALLOCATE) * PREALLOCATE;
+            let zeros = vec![0u8; (grown - self.allocated) as usize];
+            self.file
+                .write_all_at(&zeros, self.allocated)
+                .map_err(err("preallocate"))?;
+            written += zeros.len() as u64;
+            self.allocated = grown;
+        }
+        self.file
+            .write_all_at(bytes, self.size)
+            .map_err(err("append"))?;
+        self.file.sync_data().map_err(err("fdatasync"))?;
+        self.size = end;
+        Metrics::add(&self.metrics.journal_bytes_written, written);
         Metrics::inc(&self.metrics.journal_fsyncs);
         Ok(())
     }
@@ -375,20 +421,66 @@ mod tests {
         assert_eq!(m.journal_fsyncs, 3 + 1);
         assert_eq!(m.journal_compactions, 1);
         assert!(!path.with_extension("compact-tmp").exists());
-        assert_eq!(m.journal_bytes_written, {
-            let all: u64 = [
-                bind(1),
-                bind(2),
-                Record::Release {
-                    ip: Ipv4Addr::new(10, 0, 0, 1),
-                },
-                bind(2),
-                bind(4),
-            ]
-            .iter()
-            .map(|r| r.encode().len() as u64)
-            .sum();
-            all
-        });
+        // Records, plus the zeros of two growth steps (the second one
+        // started where the compacted file ended).
+        let records: u64 = [
+            bind(1),
+            bind(2),
+            Record::Release {
+                ip: Ipv4Addr::new(10, 0, 0, 1),
+            },
+            bind(2),
+            bind(4),
+        ]
+        .iter()
+        .map(|r| r.encode().len() as u64)
+        .sum();
+        let compacted = bind(2).encode().len() as u64;
+        assert_eq!(
+            m.journal_bytes_written,
+            records + 2 * PREALLOCATE - compacted
+        );
+    }
+
+    #[test]
+    fn preallocated_zeros_end_the_journal_and_reopening_appends_after_the_last_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leases");
+        let metrics = Arc::new(Metrics::default());
+        let mut app = Appender::open(&path, metrics.clone()).unwrap();
+        app.append_durably(&[bind(1)]).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), PREALLOCATE);
+        let loaded = load(&path).unwrap();
+        assert_eq!((loaded.records, loaded.problem), (vec![bind(1)], None));
+        drop(app);
+
+        let mut app = Appender::open(&path, metrics.clone()).unwrap();
+        app.append_durably(&[bind(2)]).unwrap();
+        assert_eq!(load(&path).unwrap().records, vec![bind(1), bind(2)]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), PREALLOCATE);
+
+        // A record torn inside the zeroed room is damage, reported as such.
+        let mut data = std::fs::read(&path).unwrap();
+        let end = load(&path).unwrap().end;
+        let third = bind(3).encode();
+        data[end..end + 10].copy_from_slice(&third[..10]);
+        let loaded = parse(&data);
+        assert_eq!(loaded.records, vec![bind(1), bind(2)]);
+        assert!(loaded.problem.unwrap().contains("checksum"));
+
+        // Records that run past one growth step grow the file again.
+        let many: Vec<Record> = (0..=255).map(bind).collect();
+        let mut app = Appender::open(&path, metrics).unwrap();
+        for chunk in many.chunks(8).cycle().take(200) {
+            app.append_durably(chunk).unwrap();
+        }
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            len > PREALLOCATE && len.is_multiple_of(PREALLOCATE),
+            "{len}"
+        );
+        let loaded = load(&path).unwrap();
+        assert_eq!((loaded.records.len(), loaded.problem), (2 + 1600, None));
+        assert_eq!(loaded.end as u64, app.size());
     }
 }

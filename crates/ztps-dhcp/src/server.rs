@@ -1,4 +1,5 @@
-//! The running server: socket, handler, journal writer and event channel.
+//! The running server: one loop that receives a batch of datagrams, handles
+//! them, makes their lease records durable with one sync and sends replies.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -322,5 +323,28 @@ async fn send_reply(
             Metrics::inc(&metrics.send_errors);
             tracing::warn!(to = %reply.to, ifindex = reply.ifindex, error = %e, "cannot send reply");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blocking;
+
+    /// The journal sync must work on every runtime the agent may use: in a
+    /// task or in `block_on`, multi-thread or current-thread.
+    #[test]
+    fn blocking_io_runs_on_every_runtime_flavor() {
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        assert_eq!(multi.block_on(async { blocking(|| 1) }), 1);
+        let task = multi.spawn(async { blocking(|| 2) });
+        assert_eq!(multi.block_on(task).unwrap(), 2);
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(current.block_on(async { blocking(|| 3) }), 3);
+        assert_eq!(blocking(|| 4), 4, "outside any runtime");
     }
 }

@@ -46,7 +46,9 @@ pub fn tools_available(test: &str, tools: &[&str]) -> bool {
     true
 }
 
-fn skip_or_fail(test: &str, why: &str) -> bool {
+/// Skips the calling test with a visible message, or panics when
+/// `ZTPS_REQUIRE_NETNS=1`. Returns `false`, for `if !... { return; }`.
+pub fn skip_or_fail(test: &str, why: &str) -> bool {
     if netns_required() {
         panic!("{test}: cannot run: {why}, and ZTPS_REQUIRE_NETNS=1 forbids skipping");
     }

@@ -1,6 +1,9 @@
 //! Logging: tracing to stderr (ProcMgr keeps it in the agent's log) and to
 //! syslog with tag `ZTPS`, facility local0 (what `show logging` shows),
-//! both filtered by `RUST_LOG` (default `info`).
+//! both filtered by `RUST_LOG` (default `info`): a level, or directives
+//! such as `info,ztps_dhcp=debug`. (A target filter rather than
+//! `EnvFilter`: the same syntax less span and field matching, and no regex
+//! engine in a binary that must stay small.)
 
 use std::io::{IsTerminal as _, Write};
 use std::os::unix::net::UnixDatagram;
@@ -8,10 +11,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::{Level, Metadata};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer as _};
 
 const FACILITY_LOCAL0: u8 = 16;
 const TAG: &str = "ZTPS";
@@ -21,12 +25,12 @@ const MAX_DATAGRAM: usize = 2048;
 /// Installs the global subscriber. `syslog_socket` is `/dev/log` on EOS;
 /// `None` logs to stderr only.
 pub fn init(syslog_socket: Option<PathBuf>) {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, bad) = filter(std::env::var("RUST_LOG").ok().as_deref());
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_filter(filter());
+        .with_filter(filter.clone());
     let syslog = syslog_socket.map(|path| {
         tracing_subscriber::fmt::layer()
             .with_writer(Syslog::new(path))
@@ -34,20 +38,30 @@ pub fn init(syslog_socket: Option<PathBuf>) {
             .without_time()
             .with_target(false)
             .with_level(false)
-            .with_filter(filter().add_directive(no_event_lines()))
+            // Events reach syslog through their own sink, with their own severity.
+            .with_filter(filter.with_target(super::events::LOG_TARGET, LevelFilter::OFF))
     });
     // A second init (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(stderr)
         .with(syslog)
         .try_init();
+    if let Some(bad) = bad {
+        tracing::warn!(rust_log = %bad, "RUST_LOG is not a list of [target=]level directives; logging at info");
+    }
 }
 
-/// Events reach syslog through their own sink, with their own severity.
-fn no_event_lines() -> tracing_subscriber::filter::Directive {
-    format!("{}=off", super::events::LOG_TARGET)
-        .parse()
-        .unwrap_or_else(|_| tracing::Level::INFO.into())
+/// The filter `RUST_LOG` asks for (default `info`), and the value when it
+/// cannot be read.
+fn filter(rust_log: Option<&str>) -> (Targets, Option<String>) {
+    let default = || Targets::new().with_default(LevelFilter::INFO);
+    match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (default(), None),
+        Some(text) => match text.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(_) => (default(), Some(text.to_string())),
+        },
+    }
 }
 
 /// RFC 5424 severity of a tracing level.
@@ -165,6 +179,25 @@ impl<'a> MakeWriter<'a> for Syslog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_levels_and_directives() {
+        use tracing::Level;
+        let (f, bad) = filter(None);
+        assert!(
+            f.would_enable("ztps_dhcp::server", &Level::INFO)
+                && !f.would_enable("x", &Level::DEBUG)
+        );
+        assert!(bad.is_none());
+        let (f, _) = filter(Some("warn,ztps_dhcp=debug"));
+        assert!(f.would_enable("ztps_dhcp::server", &Level::DEBUG));
+        assert!(!f.would_enable("ztps_eapi", &Level::INFO));
+        let (f, _) = filter(Some("debug"));
+        assert!(f.would_enable("anything", &Level::DEBUG));
+        let (f, bad) = filter(Some("ztps=loud"));
+        assert_eq!(bad.as_deref(), Some("ztps=loud"));
+        assert!(f.would_enable("x", &Level::INFO));
+    }
 
     #[test]
     fn datagrams_carry_local0_severity_tag_and_pid() {

@@ -66,6 +66,13 @@ pub fn bundle_files(spine: &Spine) -> anyhow::Result<Vec<BundleFile>> {
             .with_context(|| format!("cannot render {artifact}"))?;
         files.push(BundleFile::text(artifact.file_name(), text));
     }
+    // The seed checks the ZTPServer data; before the slow packaging, so a
+    // mistake is reported at once.
+    files.push(BundleFile {
+        path: SEED_FILE.into(),
+        bytes: appliance::seed_image(&spine)?,
+        mode: 0o644,
+    });
     files.push(BundleFile {
         path: format!(".extensions/{}", spine.agent.swix_file),
         bytes: swix::own_swix(None)?,
@@ -78,11 +85,6 @@ pub fn bundle_files(spine: &Spine) -> anyhow::Result<Vec<BundleFile>> {
             mode: 0o755,
         });
     }
-    files.push(BundleFile {
-        path: SEED_FILE.into(),
-        bytes: appliance::seed_image(&spine)?,
-        mode: 0o644,
-    });
     Ok(files)
 }
 
