@@ -14,7 +14,10 @@ use std::process::Command;
 fn three_leaves_provision_through_the_spine() {
     ztps_testkit::require_netns!("busybox", "curl");
     if ztps_testkit::venv_program("ztps").is_none()
-        && !ztps_testkit::skip_or_fail("lab", "ZTPServer is not installed in $ZTPS_VENV (ci/test installs it)")
+        && !ztps_testkit::skip_or_fail(
+            "lab",
+            "ZTPServer is not installed in $ZTPS_VENV (ci/test installs it)",
+        )
     {
         return;
     }
@@ -58,9 +61,15 @@ fn three_leaves_provision_through_the_spine() {
         assert_eq!(leaf["link"], link, "{name}: {stdout}");
         assert_eq!(leaf["address"], address, "{name}: {stdout}");
         assert_eq!(leaf["router"], router, "{name}: {stdout}");
-        assert_eq!(leaf["bootfile"], "http://172.16.130.10:8080/bootstrap", "{name}");
+        assert_eq!(
+            leaf["bootfile"], "http://172.16.130.10:8080/bootstrap",
+            "{name}"
+        );
         // ZTPServer substitutes its server_url into the script it serves.
-        assert_eq!(leaf["server"], "http://172.16.130.10:8080", "{name}: {stdout}");
+        assert_eq!(
+            leaf["server"], "http://172.16.130.10:8080",
+            "{name}: {stdout}"
+        );
         assert_eq!(
             leaf["definition"],
             format!("files/configs/{name}"),

@@ -40,7 +40,10 @@ pub fn netns_available(test: &str) -> bool {
 pub fn tools_available(test: &str, tools: &[&str]) -> bool {
     for tool in tools {
         if which(tool).is_none() {
-            return skip_or_fail(test, &format!("`{tool}` is not installed (ci/test installs it)"));
+            return skip_or_fail(
+                test,
+                &format!("`{tool}` is not installed (ci/test installs it)"),
+            );
         }
     }
     true
@@ -189,7 +192,18 @@ impl Drop for Netns {
 /// the namespace of the calling process). Both ends are left down.
 pub fn veth(a: &Netns, a_name: &str, b: Option<&Netns>, b_name: &str) {
     let mut cmd = Command::new("ip");
-    cmd.args(["-n", a.name(), "link", "add", a_name, "type", "veth", "peer", "name", b_name]);
+    cmd.args([
+        "-n",
+        a.name(),
+        "link",
+        "add",
+        a_name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_name,
+    ]);
     match b {
         Some(b) => cmd.args(["netns", b.name()]),
         None => cmd.args(["netns", "1"]),
@@ -213,20 +227,30 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: std::time::Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
 /// The root of the workspace (for finding `ci/`, `examples/`, test data).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// The Python venv that `ci/test` prepares (`ZTPS_VENV`, default
@@ -271,7 +295,15 @@ mod tests {
         b.ip(&["addr", "add", "10.99.0.1/31", "dev", "vb"]);
         a.ip(&["link", "set", "va", "up"]);
         b.ip(&["link", "set", "vb", "up"]);
-        let out = a.command("ping").args(["-c1", "-W2", "10.99.0.1"]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let out = a
+            .command("ping")
+            .args(["-c1", "-W2", "10.99.0.1"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
