@@ -269,9 +269,10 @@ impl Event {
             Self::MalformedPacket {
                 interface, source, ..
             } => format!("{kind}/{}/{source}", interface.as_deref().unwrap_or("-")),
-            Self::BridgeCreated { bridge, .. } | Self::BridgeChanged { bridge, .. } => {
-                format!("{kind}/{bridge}")
-            }
+            Self::BridgeCreated { bridge, .. } => format!("{kind}/{bridge}"),
+            // Two different changes (an address added, the link brought up)
+            // are two facts, not one fact repeated.
+            Self::BridgeChanged { bridge, change } => format!("{kind}/{bridge}/{change}"),
             Self::ForwardingChanged { setting, .. } => format!("{kind}/{setting}"),
             Self::EapiReachable { endpoint } | Self::EapiUnreachable { endpoint, .. } => {
                 format!("{kind}/{endpoint}")
@@ -569,5 +570,21 @@ mod tests {
         };
         assert_eq!(a.dedup_key(), b.dedup_key());
         assert_ne!(a.dedup_key(), c.dedup_key());
+    }
+
+    #[test]
+    fn different_bridge_changes_are_not_folded_as_repeats() {
+        let change = |c: &str| Event::BridgeChanged {
+            bridge: "br0".into(),
+            change: c.into(),
+        };
+        assert_ne!(
+            change("added 172.16.130.254/24").dedup_key(),
+            change("brought up").dedup_key()
+        );
+        assert_eq!(
+            change("brought up").dedup_key(),
+            change("brought up").dedup_key()
+        );
     }
 }
