@@ -202,7 +202,7 @@ fn a_fatal_misconfiguration_exits_non_zero_with_file_line_and_fix() {
     // Valid TOML the agent cannot run: a managed VM without its MAC.
     std::fs::write(
         &path,
-        "[bridge]\naddress = \"172.16.130.254/24\"\n[dhcp]\nbootstrap_url = \"http://x/\"\n",
+        "[bridge]\naddress = \"172.16.130.254/24\"\n[dhcp]\nbootstrap_url = \"http://x/\"\n[vm]\n",
     )
     .unwrap();
     let out = std::process::Command::new(agent_common::agent_bin())

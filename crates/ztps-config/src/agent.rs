@@ -18,19 +18,22 @@ use crate::types::{MacAddr, interface_key};
 /// Where EOS keeps the agent config: persistent flash.
 pub const DEFAULT_AGENT_CONFIG_PATH: &str = "/mnt/flash/ztps-agent.toml";
 
-/// The whole agent config. `bridge.address` and `dhcp.bootstrap_url` are the
-/// only keys that must be given.
+/// The whole agent config. `[dhcp]` with `bootstrap_url` is the only part
+/// that must be given. `[bridge]`, `[eapi]` and `[vm]` are features of their
+/// own: a section's absence turns its feature off, so the DHCP server can run
+/// alone (tests, benchmarks).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    pub bridge: BridgeConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeConfig>,
     #[serde(default)]
     pub forwarding: ForwardingConfig,
-    #[serde(default)]
-    pub eapi: EapiConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eapi: Option<EapiConfig>,
     pub dhcp: DhcpConfig,
-    #[serde(default)]
-    pub vm: VmConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmConfig>,
     #[serde(default)]
     pub events: EventsConfig,
     #[serde(default)]
@@ -400,27 +403,29 @@ impl Default for StatusConfig {
 }
 
 impl AgentConfig {
-    /// An agent config with every default, for a bridge address and bootstrap URL.
+    /// An agent config with every section and every default, for a bridge
+    /// address and bootstrap URL.
     pub fn new(bridge_address: Ipv4Net, bootstrap_url: impl Into<String>) -> Self {
         AgentConfig {
-            bridge: BridgeConfig {
+            bridge: Some(BridgeConfig {
                 name: default_bridge_name(),
                 address: bridge_address,
-            },
+            }),
             forwarding: ForwardingConfig::default(),
-            eapi: EapiConfig::default(),
+            eapi: Some(EapiConfig::default()),
             dhcp: DhcpConfig::with_bootstrap_url(bootstrap_url),
-            vm: VmConfig::default(),
+            vm: Some(VmConfig::default()),
             events: EventsConfig::default(),
             status: StatusConfig::default(),
         }
     }
 
-    /// The health URL the VM supervisor polls.
+    /// The health URL the VM supervisor polls; the bootstrap URL unless
+    /// `[vm]` names another.
     pub fn vm_health_url(&self) -> &str {
         self.vm
-            .health_url
-            .as_deref()
+            .as_ref()
+            .and_then(|vm| vm.health_url.as_deref())
             .unwrap_or(&self.dhcp.bootstrap_url)
     }
 
@@ -430,17 +435,18 @@ impl AgentConfig {
     }
 
     pub(crate) fn check(&self, at: &KeyPath, problems: &mut Problems) {
-        let bridge = at.key("bridge");
-        checks::linux_ifname(problems, bridge.key("name"), &self.bridge.name);
-        checks::host_address(
-            problems,
-            bridge.key("address"),
-            &self.bridge.address,
-            "the bridge",
-        );
-        check_eapi(&self.eapi, &at.key("eapi"), problems);
+        if let Some(bridge) = &self.bridge {
+            let at = at.key("bridge");
+            checks::linux_ifname(problems, at.key("name"), &bridge.name);
+            checks::host_address(problems, at.key("address"), &bridge.address, "the bridge");
+        }
+        if let Some(eapi) = &self.eapi {
+            check_eapi(eapi, &at.key("eapi"), problems);
+        }
         self.check_dhcp(at, problems);
-        self.check_vm(&at.key("vm"), problems);
+        if let Some(vm) = &self.vm {
+            Self::check_vm(vm, &at.key("vm"), problems);
+        }
         self.check_events(&at.key("events"), problems);
         if !self.status.listen.ip().is_loopback() {
             problems.push(
@@ -493,8 +499,10 @@ impl AgentConfig {
                 );
             }
         }
-        let bridge_net = self.bridge.address.trunc();
-        let mut nets = vec![(root.key("bridge").key("address"), bridge_net)];
+        let mut nets = Vec::new();
+        if let Some(bridge) = &self.bridge {
+            nets.push((root.key("bridge").key("address"), bridge.address.trunc()));
+        }
         for (i, subnet) in dhcp.subnets.iter().enumerate() {
             let path = at.key("subnets").index(i);
             nets.push((path.key("subnet"), subnet.subnet));
@@ -515,8 +523,7 @@ impl AgentConfig {
         }
     }
 
-    fn check_vm(&self, at: &KeyPath, problems: &mut Problems) {
-        let vm = &self.vm;
+    fn check_vm(vm: &VmConfig, at: &KeyPath, problems: &mut Problems) {
         if vm.name.is_empty() || vm.name.contains('/') {
             problems.push(
                 at.key("name"),

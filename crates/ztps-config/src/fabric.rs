@@ -333,9 +333,9 @@ impl Spine {
 
     fn derived_agent_config(&self) -> AgentConfig {
         AgentConfig {
-            bridge: self.bridge.clone(),
+            bridge: Some(self.bridge.clone()),
             forwarding: ForwardingConfig { enable: true },
-            eapi: self.eapi.clone(),
+            eapi: Some(self.eapi.clone()),
             dhcp: DhcpConfig {
                 vendor_class_prefixes: self.dhcp.vendor_class_prefixes.clone(),
                 lease_time_secs: self.dhcp.lease_time_secs,
@@ -348,11 +348,11 @@ impl Spine {
                 ntp_servers: self.dhcp.ntp_servers.clone(),
                 ..DhcpConfig::with_bootstrap_url(self.bootstrap_url())
             },
-            vm: VmConfig {
+            vm: Some(VmConfig {
                 name: self.vm.name.clone(),
                 mac: Some(self.vm.mac),
                 ..VmConfig::default()
-            },
+            }),
             events: EventsConfig::default(),
             status: StatusConfig::default(),
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{AgentConfig, VmBackend};
+use crate::agent::{AgentConfig, VmBackend, VmConfig};
 use crate::diag::{KeyPath, Segment};
 use crate::fabric::AgentInstallConfig;
 
@@ -99,7 +99,8 @@ impl AgentInstallConfig {
         if self.events.json_log.is_some() {
             events.json_log.clone_from(&self.events.json_log);
         }
-        let vm = &mut config.vm;
+        // The derived config always has `[vm]`; settings for it create it.
+        let vm = config.vm.get_or_insert_with(VmConfig::default);
         let s = &self.vm;
         set(&mut vm.manage, &s.manage);
         set(&mut vm.backend, &s.backend);

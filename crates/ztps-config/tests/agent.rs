@@ -22,25 +22,57 @@ fn assert_has(got: &[String], needle: &str) {
 
 #[test]
 fn minimal_config_takes_every_default() {
-    let config = parse_agent_config("a.toml", MINIMAL).unwrap();
-    assert_eq!(config.bridge.name, "br0");
+    let config = parse_agent_config("a.toml", &format!("{MINIMAL}[eapi]\n[vm]\n")).unwrap();
+    assert_eq!(config.bridge.as_ref().unwrap().name, "br0");
     assert!(config.forwarding.enable);
-    assert_eq!(config.eapi.transport, EapiTransport::UnixSocket);
-    assert_eq!(
-        config.eapi.socket_path.to_str(),
-        Some("/var/run/command-api.sock")
-    );
-    assert_eq!(config.eapi.port, 8080);
-    assert_eq!(config.eapi.poll_interval().as_secs(), 5);
+    let eapi = config.eapi.as_ref().unwrap();
+    assert_eq!(eapi.transport, EapiTransport::UnixSocket);
+    assert_eq!(eapi.socket_path.to_str(), Some("/var/run/command-api.sock"));
+    assert_eq!(eapi.port, 8080);
+    assert_eq!(eapi.poll_interval().as_secs(), 5);
     assert_eq!(config.dhcp.vendor_class_prefixes, ["Arista"]);
     assert!(config.dhcp.auto_p2p.enable);
     assert!(config.dhcp.lease_file.starts_with("/mnt/flash"));
-    assert_eq!(config.vm.backend, VmBackend::Eos);
+    let vm = config.vm.as_ref().unwrap();
+    assert_eq!(vm.backend, VmBackend::Eos);
+    assert!(vm.manage);
     assert_eq!(
         config.vm_health_url(),
         "http://172.16.130.10:8080/bootstrap"
     );
     assert!(config.status.listen.ip().is_loopback());
+}
+
+#[test]
+fn absent_sections_turn_their_features_off() {
+    let text = "[dhcp]\nbootstrap_url = \"http://192.0.2.1/bootstrap\"\n";
+    let config = parse_agent_config("a.toml", text).unwrap();
+    assert_eq!(config.bridge, None);
+    assert_eq!(config.eapi, None);
+    assert_eq!(config.vm, None);
+    assert!(config.forwarding.enable, "[forwarding] keeps its default");
+    assert_eq!(config.vm_health_url(), "http://192.0.2.1/bootstrap");
+    // Written back, the absent sections stay absent.
+    let written = config.to_toml().unwrap();
+    assert!(!written.contains("[bridge]"), "{written}");
+    assert!(!written.contains("[eapi]"), "{written}");
+    assert!(!written.contains("[vm]"), "{written}");
+    assert_eq!(parse_agent_config("b.toml", &written).unwrap(), config);
+}
+
+#[test]
+fn a_present_section_is_still_checked() {
+    let got = problems(
+        "[dhcp]\nbootstrap_url = \"http://192.0.2.1/\"\n[eapi]\npoll_interval_secs = 0\n[vm]\nhealth_interval_secs = 0\n",
+    );
+    assert_has(
+        &got,
+        "eapi.poll_interval_secs: 0 would poll in a tight loop",
+    );
+    assert_has(
+        &got,
+        "vm.health_interval_secs: 0 would poll in a tight loop",
+    );
 }
 
 #[test]

@@ -65,19 +65,22 @@ fn set_keys_replace_the_derived_values_and_the_rest_stays_derived() {
         config.events.json_log.as_deref(),
         Some(Path::new("/mnt/flash/events.jsonl"))
     );
-    assert_eq!(config.vm.backend, VmBackend::Libvirt);
-    assert_eq!(config.vm.libvirt_uri, "qemu+unix:///system");
-    assert_eq!(config.vm.startup_grace_secs, 120);
-    assert_eq!(config.vm.restart_backoff_initial_secs, 5);
-    assert_eq!(config.vm.restart_backoff_max_secs, 60);
-    assert_eq!(config.vm.max_restarts_per_hour, 3);
-    assert_eq!(config.vm.health_interval_secs, 2);
+    assert_eq!(config.vm.as_ref().unwrap().backend, VmBackend::Libvirt);
+    assert_eq!(
+        config.vm.as_ref().unwrap().libvirt_uri,
+        "qemu+unix:///system"
+    );
+    assert_eq!(config.vm.as_ref().unwrap().startup_grace_secs, 120);
+    assert_eq!(config.vm.as_ref().unwrap().restart_backoff_initial_secs, 5);
+    assert_eq!(config.vm.as_ref().unwrap().restart_backoff_max_secs, 60);
+    assert_eq!(config.vm.as_ref().unwrap().max_restarts_per_hour, 3);
+    assert_eq!(config.vm.as_ref().unwrap().health_interval_secs, 2);
     // Derived values are untouched.
     assert_eq!(
         config.dhcp.bootstrap_url,
         "http://172.16.130.10:8080/bootstrap"
     );
-    assert_eq!(config.vm.name, "ztps");
+    assert_eq!(config.vm.as_ref().unwrap().name, "ztps");
     assert!(config.status.enable);
 
     // And the rendered agent config, read back by the agent's own loader, agrees.
@@ -94,8 +97,8 @@ fn without_settings_the_agent_config_is_the_derived_one() {
         config.dhcp.lease_file,
         Path::new("/mnt/flash/ztps-leases.json")
     );
-    assert_eq!(config.vm.backend, VmBackend::Eos);
-    assert_eq!(config.vm.startup_grace_secs, 300);
+    assert_eq!(config.vm.as_ref().unwrap().backend, VmBackend::Eos);
+    assert_eq!(config.vm.as_ref().unwrap().startup_grace_secs, 300);
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-const MINIMAL_AGENT: &str = "[bridge]\naddress = \"172.16.130.254/24\"\n[dhcp]\nbootstrap_url = \"http://172.16.130.10:8080/bootstrap\"\n";
+// `[eapi]` and `[vm]` are given empty: their keys' defaults are what a
+// present section gets (an absent one turns the feature off).
+const MINIMAL_AGENT: &str = "[bridge]\naddress = \"172.16.130.254/24\"\n[eapi]\n[vm]\n[dhcp]\nbootstrap_url = \"http://172.16.130.10:8080/bootstrap\"\n";
 const MINIMAL_FABRIC: &str = "[spines.NAME.loopback]\naddress = \"172.16.130.253/24\"\n[spines.NAME.bridge]\naddress = \"172.16.130.254/24\"\n[spines.NAME.vm]\naddress = \"172.16.130.10/24\"\nmac = \"08:00:27:85:0c:f8\"\ndisk = \"/mnt/usb1/ztps.vmdk\"\n";
 
 /// A table's place in a document: keys, with the element index for arrays.
@@ -295,4 +297,25 @@ fn fabric_reference_matches_the_types() {
         &["defaults"],
         &["spines.NAME.agent.events.webhook_url_file"],
     );
+}
+
+#[test]
+fn dhcp_only_example_loads_with_the_other_features_off() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md"),
+    )
+    .unwrap();
+    let after = doc
+        .split("The DHCP server on its own")
+        .nth(1)
+        .expect("docs/configuration.md has the dhcp-only example");
+    let example = after
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let config = ztps_config::parse_agent_config("doc.toml", example).unwrap();
+    assert_eq!((config.bridge, config.eapi, config.vm), (None, None, None));
 }

@@ -163,12 +163,15 @@ fn derived_agent_config_matches_the_fabric() {
     let spine = fabric.spine(None).unwrap();
     let agent = spine.agent_config();
     assert_eq!(agent.dhcp.bootstrap_url, spine.bootstrap_url());
-    assert_eq!(agent.bridge.address.to_string(), "172.16.130.254/24");
+    assert_eq!(
+        agent.bridge.as_ref().unwrap().address.to_string(),
+        "172.16.130.254/24"
+    );
     assert_eq!(
         agent.dhcp.auto_p2p.include,
         ["Ethernet1", "Ethernet2", "Ethernet3", "Ethernet4"]
     );
-    assert_eq!(agent.vm.mac, Some(spine.vm.mac));
+    assert_eq!(agent.vm.as_ref().unwrap().mac, Some(spine.vm.mac));
     // What the renderer writes for the switch loads back as the same config.
     let text = agent.to_toml().unwrap();
     assert_eq!(

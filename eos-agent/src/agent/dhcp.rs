@@ -26,7 +26,9 @@ pub fn server_config(config: &AgentConfig) -> anyhow::Result<ServerConfig> {
         );
     }
     let mut exclude: Vec<String> = NEVER_AUTO.iter().map(|s| s.to_string()).collect();
-    exclude.push(config.bridge.name.clone());
+    if let Some(bridge) = &config.bridge {
+        exclude.push(bridge.name.clone());
+    }
     exclude.extend(dhcp.auto_p2p.exclude.iter().map(|n| kernel_name(n)));
     let include = if dhcp.auto_p2p.include.is_empty() {
         vec!["*".to_string()]

@@ -353,7 +353,9 @@ impl Agent {
             }
         };
         let old = &self.settings;
-        if old.config.dhcp != new.config.dhcp || old.config.bridge.name != new.config.bridge.name {
+        if old.config.dhcp != new.config.dhcp
+            || bridge_name(&old.config) != bridge_name(&new.config)
+        {
             info!("DHCP settings changed; restarting the DHCP server");
             self.restart_dhcp(&new.dhcp).await;
         }
@@ -427,6 +429,11 @@ async fn stop_dhcp(running: DhcpTask) {
         Ok(Err(e)) => error!(error = %e, "DHCP server stopped with an error"),
         Err(e) => error!(error = %e, "DHCP server task failed"),
     }
+}
+
+/// The bridge the DHCP server never serves, if there is one.
+fn bridge_name(config: &ztps_config::AgentConfig) -> Option<&str> {
+    config.bridge.as_ref().map(|b| b.name.as_str())
 }
 
 /// Resolves when the running DHCP server's task ends; never without one.

@@ -77,26 +77,35 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
 impl Settings {
     pub fn new(path: &Path, config: AgentConfig) -> anyhow::Result<Settings> {
         let dhcp = super::dhcp::server_config(&config)?;
-        let bridge = Some(BridgeTarget {
-            name: config.bridge.name.clone(),
-            addr: config.bridge.address.addr(),
-            prefix: config.bridge.address.prefix_len(),
+        // An absent section turns its feature off.
+        let bridge = config.bridge.as_ref().map(|b| BridgeTarget {
+            name: b.name.clone(),
+            addr: b.address.addr(),
+            prefix: b.address.prefix_len(),
         });
-        let eapi = Some(EapiSettings {
-            transport: transport(&config.eapi)?,
-            timeout: config.eapi.timeout(),
-            watch: WatchSettings {
-                poll_interval: config.eapi.poll_interval(),
-                lldp_expected: BTreeMap::new(),
-            },
-        });
-        let vm = if config.vm.manage {
-            let v = &config.vm;
+        let eapi = match &config.eapi {
+            Some(e) => Some(EapiSettings {
+                transport: transport(e)?,
+                timeout: e.timeout(),
+                watch: WatchSettings {
+                    poll_interval: e.poll_interval(),
+                    lldp_expected: BTreeMap::new(),
+                },
+            }),
+            None => None,
+        };
+        let vm = if let Some(v) = config.vm.as_ref().filter(|v| v.manage) {
+            let Some(bridge) = &config.bridge else {
+                bail!(
+                    "[vm] is supervised through its tap on the bridge, but [bridge] is absent; \
+                     add [bridge] or set manage = false in [vm]"
+                );
+            };
             let Some(mac) = v.mac else {
                 bail!(
                     "[vm] mac is missing: the agent recognises the VM's tap on {} by the VM's MAC; \
                      add mac = \"52:54:00:..\" (the MAC in the VM's domain XML) or set manage = false",
-                    config.bridge.name
+                    bridge.name
                 );
             };
             let settings = VmSettings {
@@ -150,9 +159,11 @@ impl Settings {
         if a.status != b.status {
             keys.push("status");
         }
-        let vm_besides_interval = |c: &AgentConfig| ztps_config::VmConfig {
-            health_interval_secs: 0,
-            ..c.vm.clone()
+        let vm_besides_interval = |c: &AgentConfig| {
+            c.vm.clone().map(|vm| ztps_config::VmConfig {
+                health_interval_secs: 0,
+                ..vm
+            })
         };
         if vm_besides_interval(a) != vm_besides_interval(b) || self.vm.is_some() != new.vm.is_some()
         {
@@ -207,14 +218,33 @@ mod tests {
 
     #[test]
     fn a_managed_vm_needs_its_mac() {
-        let err = settings("").unwrap_err();
+        let err = settings("[vm]\n").unwrap_err();
         assert!(err.to_string().contains("[vm] mac is missing"), "{err}");
-        let s = settings("[vm]\nmac = \"52:54:00:00:00:01\"\nstartup_grace_secs = 30\n").unwrap();
+        // The default backend, eos, restarts the VM through eAPI.
+        let err = settings("[vm]\nmac = \"52:54:00:00:00:01\"\n").unwrap_err();
+        assert!(err.to_string().contains("eAPI"), "{err}");
+        let s = settings("[eapi]\n[vm]\nmac = \"52:54:00:00:00:01\"\nstartup_grace_secs = 30\n")
+            .unwrap();
         let vm = s.vm.unwrap();
         assert_eq!(vm.health_url, "http://172.16.130.10:8080/bootstrap");
         assert_eq!(vm.policy.grace, Duration::from_secs(30));
         assert_eq!(vm.policy.max_per_hour, 6);
         assert!(settings("[vm]\nmanage = false\n").unwrap().vm.is_none());
+    }
+
+    #[test]
+    fn absent_sections_turn_their_features_off() {
+        let dhcp_only =
+            "[dhcp]\nbootstrap_url = \"http://192.0.2.1/bootstrap\"\nlease_file = \"/tmp/l\"\n";
+        let config = ztps_config::parse_agent_config("t.toml", dhcp_only).unwrap();
+        let s = Settings::new(Path::new("t.toml"), config).unwrap();
+        assert!(s.bridge.is_none() && s.eapi.is_none() && s.vm.is_none());
+        assert!(s.forwarding, "[forwarding] keeps its default");
+        assert_eq!(s.dhcp.bootstrap_url, "http://192.0.2.1/bootstrap");
+        let vm_alone = format!("{dhcp_only}[vm]\nmac = \"52:54:00:00:00:01\"\n");
+        let config = ztps_config::parse_agent_config("t.toml", &vm_alone).unwrap();
+        let err = Settings::new(Path::new("t.toml"), config).unwrap_err();
+        assert!(err.to_string().contains("[bridge] is absent"), "{err}");
     }
 
     #[test]
