@@ -36,7 +36,8 @@ pub use types::{MacAddr, kernel_interface_name};
 /// Everything that can go wrong with configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
+    // The cause is the source; the binary prints the chain once.
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
