@@ -30,6 +30,10 @@ const RECV_BUFFER: usize = 9216;
 /// waits behind the rest of its batch.
 const MAX_BATCH: usize = 64;
 
+/// How long the first REQUEST of a batch waits for others to share its sync.
+/// A DHCP client waits seconds for an ACK; a millisecond is nothing to it.
+const COMMIT_DELAY: Duration = Duration::from_millis(10);
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -171,6 +175,24 @@ impl Server {
                     // OFFERs and NAKs promise nothing durable: out before the sync.
                     for reply in batch.immediate.drain(..) {
                         send_reply(&socket, batch.fd, reply, &metrics, &emit).await;
+                    }
+                    // Commit delay: the sync, not the handling, is what an ACK
+                    // costs, so REQUESTs arriving shortly after the first one
+                    // share its sync instead of paying their own.
+                    if !batch.records.is_empty() {
+                        let deadline = tokio::time::Instant::now() + COMMIT_DELAY;
+                        while batch.records.len() < MAX_BATCH {
+                            match tokio::time::timeout_at(deadline, socket.readable()).await {
+                                Ok(Ok(())) => {
+                                    batch.receive(&socket, &table, &state, &metrics);
+                                    batch.emit_events(&emit);
+                                    for reply in batch.immediate.drain(..) {
+                                        send_reply(&socket, batch.fd, reply, &metrics, &emit).await;
+                                    }
+                                }
+                                Ok(Err(_)) | Err(_) => break,
+                            }
+                        }
                     }
                     // One write and one fdatasync for the whole batch (group
                     // commit); a failure withholds every ACK and stops the server.
