@@ -1,0 +1,7 @@
+//! Value types that several ztps-eos crates share. Each concept has one type
+//! and one parser here, so the config, the DHCP server, the events and the VM
+//! supervisor cannot disagree on what a valid value is.
+
+mod mac;
+
+pub use mac::{MacAddr, MacParseError};
