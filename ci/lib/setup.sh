@@ -119,6 +119,16 @@ ensure_rust_tools() {
     command -v cargo >/dev/null || die "cargo is not installed (this project needs Rust stable 1.95)"
 }
 
+# cargo-fuzz, pinned, from crates.io (ci/checks/fuzz).
+CARGO_FUZZ_VERSION=0.13.1
+ensure_cargo_fuzz() {
+    if cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\b"; then
+        return 0
+    fi
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+}
+
 setup_all() {
     ensure_rust_tools
     # Some packages come from bookworm-backports (qemu, e2fsprogs for mke2fs -d);
