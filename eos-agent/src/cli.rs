@@ -121,6 +121,22 @@ pub struct SwixArgs {
     /// The RPM's version; the binary's own version by default.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
+    /// The RPM's architecture. The binary inside is the same static x86_64
+    /// agent; i686 installs on every EOS userland (32-bit images refuse
+    /// x86_64 RPMs), x86_64 only on 64-bit images (EOS64*.swi). `auto` is
+    /// i686, which is always safe.
+    #[arg(long, value_enum, default_value_t = RpmArch::Auto)]
+    pub arch: RpmArch,
+}
+
+/// `--arch` of `ztps-agent swix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RpmArch {
+    Auto,
+    #[value(name = "x86_64")]
+    X86_64,
+    #[value(name = "i686")]
+    I686,
 }
 
 #[derive(Debug, Args)]

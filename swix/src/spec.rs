@@ -36,18 +36,49 @@ impl PayloadCompression {
     }
 }
 
-/// CPU architecture of the RPM. EOS on 64-bit kernels runs the static
-/// x86_64 agent; 32-bit userlands refuse x86_64 RPMs (see docs).
+/// CPU architecture recorded in the RPM header.
+///
+/// The payload is always the same static x86_64 binary, which every EOS
+/// kernel of the last decade runs. What differs is the userland: EOS images
+/// with a 32-bit (i686) userland have an rpm that refuses x86_64 packages
+/// ("intended for a different architecture"), while an x86_64 rpm accepts
+/// i686 ones. So i686 installs everywhere; x86_64 is for 64-bit images only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Arch {
     #[default]
     X86_64,
+    I686,
 }
 
 impl Arch {
     pub fn rpm_name(self) -> &'static str {
         match self {
             Self::X86_64 => "x86_64",
+            Self::I686 => "i686",
+        }
+    }
+
+    /// The architecture for an EOS image file name: Arista names the images
+    /// with a 64-bit userland `EOS64.swi` / `EOS64-4.xx.swi`; every other
+    /// image may have a 32-bit userland, for which only i686 installs.
+    pub fn for_eos_image(image: &str) -> Arch {
+        let file = image.rsplit(['/', ':']).next().unwrap_or(image);
+        if file.to_ascii_uppercase().starts_with("EOS64") {
+            Arch::X86_64
+        } else {
+            Arch::I686
+        }
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = SwixError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "x86_64" => Ok(Arch::X86_64),
+            "i686" => Ok(Arch::I686),
+            _ => Err(invalid("arch", s, "must be x86_64 or i686")),
         }
     }
 }
@@ -248,6 +279,19 @@ mod tests {
                 other => panic!("{field}: expected InvalidSpec, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn arch_follows_the_image_userland() {
+        assert_eq!(Arch::for_eos_image("flash:EOS64-4.29.2F.swi"), Arch::X86_64);
+        assert_eq!(Arch::for_eos_image("/mnt/flash/EOS64.swi"), Arch::X86_64);
+        assert_eq!(Arch::for_eos_image("flash:EOS-4.29.2F.swi"), Arch::I686);
+        assert_eq!(Arch::for_eos_image("EOS.swi"), Arch::I686);
+        assert_eq!("i686".parse::<Arch>().unwrap(), Arch::I686);
+        assert!("amd64".parse::<Arch>().is_err());
+        let mut s = spec();
+        s.arch = Arch::I686;
+        assert_eq!(s.rpm_file_name(), "ztps-agent-0.1.0-1.i686.rpm");
     }
 
     #[test]

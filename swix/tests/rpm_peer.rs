@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use common::*;
-use ztps_swix::{PayloadCompression, build_rpm};
+use ztps_swix::{Arch, PayloadCompression, build_rpm};
 
 fn write_rpm(
     dir: &std::path::Path,
@@ -105,6 +105,16 @@ fn rpm_checks_the_digests_and_notices_corruption() {
         let rpm = write_rpm(dir.path(), compression, &fake_binary(50_000));
         let out = stdout(Command::new("rpm").args(["-K", "--nosignature"]).arg(&rpm));
         assert!(out.trim_end().ends_with("digests OK"), "{out}");
+        // rpm 4.11 (EOS before 4.32) checks the SHA-1 header digest and the MD5
+        // over header and payload; newer rpm adds SHA-256. All must be there.
+        let verbose = stdout(Command::new("rpm").args(["-Kv", "--nosignature"]).arg(&rpm));
+        for digest in [
+            "Header SHA1 digest: OK",
+            "Header SHA256 digest: OK",
+            "MD5 digest: OK",
+        ] {
+            assert!(verbose.contains(digest), "{digest} missing:\n{verbose}");
+        }
 
         // Flip a byte near the end (inside the compressed payload): rpm must object.
         let mut bytes = std::fs::read(&rpm).unwrap();
@@ -160,4 +170,76 @@ fn rpm_installs_the_agent_into_a_scratch_root() {
             .args(["-V", "ztps-agent"]),
     );
     assert_eq!(verify, "");
+}
+
+/// EOS images with a 32-bit userland run rpm as i686: it must take the i686
+/// package (same static binary) and refuse the x86_64 one, as it does on a
+/// switch. `setarch i686` gives rpm that view of the machine.
+#[test]
+fn a_32_bit_userland_installs_the_i686_package_and_refuses_x86_64() {
+    if !ztps_testkit::netns_available(
+        "a_32_bit_userland_installs_the_i686_package_and_refuses_x86_64",
+    ) || !have_tools(
+        "a_32_bit_userland_installs_the_i686_package_and_refuses_x86_64",
+        &["rpm", "setarch"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A real x86_64 executable as the payload (coreutils' printf, small), so
+    // that "the installed binary runs" is checked.
+    let binary = std::fs::read("/usr/bin/printf").unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let install = |arch: Arch| {
+        let mut spec = spec(PayloadCompression::Gzip);
+        spec.arch = arch;
+        let path = dir.path().join(spec.rpm_file_name());
+        std::fs::write(&path, build_rpm(&spec, &binary).unwrap()).unwrap();
+        Command::new("setarch")
+            .args(["i686", "rpm", "--root"])
+            .arg(&root)
+            .args(["-ivh", "--nodeps", "--nosignature"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+
+    let refused = install(Arch::X86_64);
+    assert!(
+        !refused.status.success(),
+        "the i686 rpm took an x86_64 package"
+    );
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("intended for a different architecture"),
+        "{why}"
+    );
+
+    let installed = install(Arch::I686);
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let query = stdout(
+        Command::new("setarch")
+            .args(["i686", "rpm", "--root"])
+            .arg(&root)
+            .args(["-q", "ztps-agent"]),
+    );
+    assert_eq!(query.trim(), "ztps-agent-0.3.1-2.i686");
+    // Run the x86_64 payload from where rpm put it, under the 32-bit personality.
+    let ran = Command::new("setarch")
+        .arg("i686")
+        .arg(root.join("usr/bin/ztps-agent"))
+        .args(["%s", "ran under i686"])
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "ran under i686");
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use common::*;
 use sha1::{Digest, Sha1};
-use ztps_swix::{Manifest, PayloadCompression, SwixError, write_swix};
+use ztps_swix::{Arch, Manifest, PayloadCompression, SwixError, write_swix};
 
 fn sha1_hex(data: &[u8]) -> String {
     Sha1::digest(data)
@@ -31,8 +31,17 @@ fn entries(swix: &Path) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
 }
 
 fn write(dir: &Path, binary: &[u8]) -> PathBuf {
-    let out = dir.join("ztps-agent.swix");
-    write_swix(&spec(PayloadCompression::Gzip), binary, &out).unwrap();
+    write_arch(dir, binary, Arch::X86_64)
+}
+
+fn write_arch(dir: &Path, binary: &[u8], arch: Arch) -> PathBuf {
+    let out = match arch {
+        Arch::X86_64 => dir.join("ztps-agent.swix"),
+        Arch::I686 => dir.join("ztps-agent-i686.swix"),
+    };
+    let mut spec = spec(PayloadCompression::Gzip);
+    spec.arch = arch;
+    write_swix(&spec, binary, &out).unwrap();
     out
 }
 
@@ -168,21 +177,29 @@ fn manifest_matches_what_switools_swix_create_writes() {
     ) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let ours = write(dir.path(), &fake_binary(20_000));
-    let our_entries = entries(&ours);
-    let rpm = dir.path().join(&our_entries[1].0);
-    std::fs::write(&rpm, &our_entries[1].2).unwrap();
+    // Both architectures: the i686 RPM is what 32-bit EOS userlands install.
+    for arch in [Arch::X86_64, Arch::I686] {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = write_arch(dir.path(), &fake_binary(20_000), arch);
+        let our_entries = entries(&ours);
+        assert!(
+            our_entries[1]
+                .0
+                .ends_with(&format!(".{}.rpm", arch.rpm_name()))
+        );
+        let rpm = dir.path().join(&our_entries[1].0);
+        std::fs::write(&rpm, &our_entries[1].2).unwrap();
 
-    let theirs = dir.path().join("theirs.swix");
-    run(Command::new(swix_create).arg(&theirs).arg(&rpm));
-    let their_entries = entries(&theirs);
-    assert_eq!(their_entries[0].0, "manifest.txt");
-    assert_eq!(
-        String::from_utf8_lossy(&our_entries[0].2),
-        String::from_utf8_lossy(&their_entries[0].2)
-    );
-    assert_eq!(their_entries[1].2, our_entries[1].2);
+        let theirs = dir.path().join("theirs.swix");
+        run(Command::new(&swix_create).arg(&theirs).arg(&rpm));
+        let their_entries = entries(&theirs);
+        assert_eq!(their_entries[0].0, "manifest.txt");
+        assert_eq!(
+            String::from_utf8_lossy(&our_entries[0].2),
+            String::from_utf8_lossy(&their_entries[0].2)
+        );
+        assert_eq!(their_entries[1].2, our_entries[1].2);
+    }
 }
 
 #[test]
@@ -193,32 +210,28 @@ fn switools_signs_and_verifies_the_swix() {
     if !have_tools("switools_signs_and_verifies_the_swix", &["openssl", "zip"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let out = write(d, &fake_binary(20_000));
-    make_test_pki(d);
+    for arch in [Arch::X86_64, Arch::I686] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let out = write_arch(d, &fake_binary(20_000), arch);
+        make_test_pki(d);
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/switools_sign_verify.py");
-    let report = stdout(Command::new(python).arg(script).arg(&out).args([
-        d.join("sign.crt"),
-        d.join("sign.key"),
-        d.join("root.crt"),
-    ]));
-    assert_eq!(report, "unsigned: 3\nsigned: 0\n");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/switools_sign_verify.py");
+        let report = stdout(Command::new(&python).arg(script).arg(&out).args([
+            d.join("sign.crt"),
+            d.join("sign.key"),
+            d.join("root.crt"),
+        ]));
+        assert_eq!(report, "unsigned: 3\nsigned: 0\n");
 
-    // Signing appended an entry; ours are untouched and still match the manifest.
-    let entries = entries(&out);
-    let names: Vec<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "manifest.txt",
-            "ztps-agent-0.3.1-2.x86_64.rpm",
-            "swix-signature"
-        ]
-    );
-    let manifest = Manifest::parse(std::str::from_utf8(&entries[0].2).unwrap()).unwrap();
-    assert_eq!(manifest.rpms[0].1, sha1_hex(&entries[1].2));
+        // Signing appended an entry; ours are untouched and still match the manifest.
+        let entries = entries(&out);
+        let names: Vec<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
+        let rpm_name = format!("ztps-agent-0.3.1-2.{}.rpm", arch.rpm_name());
+        assert_eq!(names, ["manifest.txt", rpm_name.as_str(), "swix-signature"]);
+        let manifest = Manifest::parse(std::str::from_utf8(&entries[0].2).unwrap()).unwrap();
+        assert_eq!(manifest.rpms[0].1, sha1_hex(&entries[1].2));
+    }
 }
 
 /// A program from the switools venv, or a visible skip (a failure in CI).

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use ztps_swix::{BuildTime, PackageSpec};
+use ztps_swix::{Arch, BuildTime, PackageSpec};
 
-use crate::cli::SwixArgs;
+use crate::cli::{RpmArch, SwixArgs};
 
 /// The running executable's bytes: what gets packaged is what runs.
 pub fn own_binary() -> anyhow::Result<Vec<u8>> {
@@ -29,7 +29,11 @@ pub fn own_swix(version: Option<&str>) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(args: &SwixArgs) -> anyhow::Result<ExitCode> {
-    let spec = agent_spec(args.version.as_deref())?;
+    let mut spec = agent_spec(args.version.as_deref())?;
+    spec.arch = match args.arch {
+        RpmArch::X86_64 => Arch::X86_64,
+        RpmArch::I686 | RpmArch::Auto => Arch::I686,
+    };
     let binary = own_binary()?;
     let summary = ztps_swix::write_swix(&spec, &binary, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
