@@ -68,25 +68,53 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub faults_file: Option<PathBuf>,
 
-    /// `show version`: serial number.
-    #[arg(long, default_value = "SIM0000000001")]
-    pub serial: String,
+    /// This instance's identity (what `show version` and `show hostname`
+    /// report), JSON or TOML by extension: {"hostname": "...", "serial":
+    /// "...", "model": "...", "system_mac": "...", "eos_version": "..."}, all
+    /// optional. The flags below override it.
+    #[arg(long, value_name = "PATH")]
+    pub identity: Option<PathBuf>,
 
-    /// `show version`: model name.
-    #[arg(long, default_value = "vEOS-lab")]
-    pub model: String,
+    /// `show version`: serial number [default: SIM0000000001].
+    #[arg(long)]
+    pub serial: Option<String>,
 
-    /// `show version`: EOS version.
-    #[arg(long, default_value = "4.33.2F")]
-    pub eos_version: String,
+    /// `show version`: model name [default: vEOS-lab].
+    #[arg(long)]
+    pub model: Option<String>,
+
+    /// `show version`: EOS version when boot-config names no image [default: 4.33.2F].
+    #[arg(long)]
+    pub eos_version: Option<String>,
 
     /// `show version`: system MAC address (default: the MAC of ma1, if any).
     #[arg(long)]
     pub system_mac: Option<String>,
 
-    /// Hostname (`show hostname`; `hostname NAME` in config mode changes it).
-    #[arg(long, default_value = "spine1")]
-    pub hostname: String,
+    /// Hostname before any config sets one (`hostname NAME` in config mode
+    /// changes it) [default: localhost with --flash, as a switch in ZTP mode;
+    /// spine1 without].
+    #[arg(long)]
+    pub hostname: Option<String>,
+
+    /// The switch's flash (EOS: /mnt/flash). At start and on `reload` the
+    /// instance boots from its `startup-config` (hostname, interfaces,
+    /// routes, eAPI settings: applied to the kernel) and `boot-config` (the
+    /// image `show version` reports); without a startup-config it is in ZTP
+    /// mode (eAPI shut down until configured). `copy running-config
+    /// startup-config` writes it.
+    #[arg(long, value_name = "DIR")]
+    pub flash: Option<PathBuf>,
+
+    /// Control socket of this namespace's lldpd: LLDP neighbours come from it
+    /// (instead of --lldp-file), and it advertises this instance's hostname
+    /// and EOS port names (Ethernet49, not et49).
+    #[arg(long, value_name = "PATH", conflicts_with = "lldp_file")]
+    pub lldpd_socket: Option<PathBuf>,
+
+    /// The lldpcli program used to talk to lldpd.
+    #[arg(long, value_name = "PATH", default_value = "lldpcli")]
+    pub lldpcli: PathBuf,
 }
 
 impl Args {

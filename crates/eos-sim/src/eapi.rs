@@ -48,6 +48,19 @@ fn parse(body: &[u8]) -> Result<Request, (Value, RequestError)> {
     let params = v
         .get("params")
         .ok_or_else(|| fail(-32602, "Invalid params: missing".into()))?;
+    let by_name;
+    let params = match params {
+        // Positional, as jsonrpclib sends them: runCmds(version, cmds, format, ...).
+        Value::Array(list) => {
+            let mut o = serde_json::Map::new();
+            for (name, value) in ["version", "cmds", "format"].iter().zip(list) {
+                o.insert((*name).to_string(), value.clone());
+            }
+            by_name = Value::Object(o);
+            &by_name
+        }
+        other => other,
+    };
     match params.get("version") {
         None => {}
         Some(Value::Number(n)) if n.as_u64() == Some(1) => {}

@@ -115,3 +115,84 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+/// What config mode does to the kernel, through `ip` (iproute2): EOS
+/// programs the kernel of its namespace the same way.
+async fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = tokio::process::Command::new("ip")
+        .args(args)
+        .output()
+        .await
+        .context("running ip (iproute2)")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn kernel_name(eos: &str) -> anyhow::Result<String> {
+    ztps_eapi::ifname::eos_to_kernel(eos)
+        .with_context(|| format!("{eos} has no kernel device name"))
+}
+
+/// Whether the EOS interface exists here: config for an absent port is
+/// kept (as EOS keeps config for an empty slot) but touches nothing.
+async fn present(dev: &str) -> bool {
+    tokio::process::Command::new("ip")
+        .args(["link", "show", "dev", dev])
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `description TEXT` is the link's alias.
+pub async fn set_description(eos: &str, text: &str) -> anyhow::Result<()> {
+    let dev = kernel_name(eos)?;
+    if !present(&dev).await {
+        return Ok(());
+    }
+    ip(&["link", "set", "dev", &dev, "alias", text]).await
+}
+
+/// `ip address A/L` replaces the port's primary address; `None` removes it.
+pub async fn set_address(eos: &str, address: Option<(Ipv4Addr, u8)>) -> anyhow::Result<()> {
+    let dev = kernel_name(eos)?;
+    if !present(&dev).await {
+        return Ok(());
+    }
+    ip(&["-4", "addr", "flush", "dev", &dev]).await?;
+    if let Some((a, len)) = address {
+        ip(&["addr", "add", &format!("{a}/{len}"), "dev", &dev]).await?;
+    }
+    Ok(())
+}
+
+/// `ip route P NH` / `no ip route P`.
+pub async fn set_route(prefix: (Ipv4Addr, u8), via: Option<Ipv4Addr>) -> anyhow::Result<()> {
+    let p = format!("{}/{}", prefix.0, prefix.1);
+    match via {
+        Some(nh) => ip(&["route", "replace", &p, "via", &nh.to_string()]).await,
+        // Already gone is fine: the config said to remove it.
+        None => ip(&["route", "del", &p]).await.or(Ok(())),
+    }
+}
+
+/// Removes every IPv4 address from the Ethernet and Management ports, as a
+/// reboot does before the startup-config is applied.
+pub async fn flush_port_addresses() -> anyhow::Result<()> {
+    use ztps_eapi::ifname::InterfaceKind;
+    for l in links().await? {
+        if matches!(
+            l.name.kind,
+            InterfaceKind::Ethernet | InterfaceKind::Management
+        ) && !l.ipv4.is_empty()
+        {
+            ip(&["-4", "addr", "flush", "dev", &l.name.kernel_name()]).await?;
+        }
+    }
+    Ok(())
+}

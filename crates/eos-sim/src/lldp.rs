@@ -1,9 +1,14 @@
-//! LLDP neighbours from a file the test (or the lab) writes.
+//! LLDP: neighbours from a file the test writes, or from the real lldpd
+//! of the namespace, which eos-sim also tells what to advertise.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
+use serde_json::Value;
+
+use crate::sim::Sim;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +31,8 @@ pub struct Neighbor {
     pub ttl: u32,
     #[serde(default)]
     pub system_description: Option<String>,
+    #[serde(default)]
+    pub port_description: Option<String>,
 }
 
 fn default_chassis() -> String {
@@ -34,6 +41,215 @@ fn default_chassis() -> String {
 
 fn default_ttl() -> u32 {
     120
+}
+
+/// The neighbours, from lldpd when there is one, else from the file.
+pub async fn neighbors(sim: &Sim) -> anyhow::Result<LldpFile> {
+    match &sim.args.lldpd_socket {
+        Some(socket) => {
+            let out = lldpcli(sim, socket, &["-f", "json0", "show", "neighbors", "details"], None)
+                .await?;
+            let v: Value = serde_json::from_str(&out).context("parsing lldpcli's JSON")?;
+            Ok(from_lldpcli(&v))
+        }
+        None => read(sim.args.lldp_file.as_deref()),
+    }
+}
+
+async fn lldpcli(
+    sim: &Sim,
+    socket: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> anyhow::Result<String> {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(&sim.args.lldpcli);
+    cmd.arg("-u")
+        .arg(socket)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("running {}", sim.args.lldpcli.display()))?;
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(stdin.unwrap_or_default().as_bytes()).await?;
+    }
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .context("lldpcli did not answer in 10 s")??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // lldpcli reports a failed command on stderr but may still exit 0.
+    if !out.status.success() || stderr.contains("error") || stderr.contains("unable") {
+        anyhow::bail!("lldpcli {}: {}", args.join(" "), stderr.trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// lldpcli's `json0` output (every value a list, whatever the count) as
+/// EOS's neighbour table: local kernel ports become EOS names.
+fn from_lldpcli(v: &Value) -> LldpFile {
+    let first = |v: &Value, key: &str| v.get(key).and_then(|l| l.get(0)).cloned();
+    let value = |v: &Option<Value>, key: &str| {
+        v.as_ref()
+            .and_then(|x| x.get(key))
+            .and_then(|x| x.get(0))
+            .and_then(|x| x.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut neighbors = Vec::new();
+    let interfaces = v
+        .get("lldp")
+        .and_then(|l| l.get(0))
+        .and_then(|l| l.get("interface"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for i in &interfaces {
+        let Some(port) = i
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(ztps_eapi::ifname::kernel_to_eos)
+        else {
+            continue;
+        };
+        let chassis = first(i, "chassis");
+        let remote_port = first(i, "port");
+        let chassis_id = chassis
+            .as_ref()
+            .and_then(|c| c.get("id"))
+            .and_then(|x| x.get(0))
+            .and_then(|x| x.get("value"))
+            .and_then(Value::as_str)
+            .map(dotted_mac)
+            .unwrap_or_else(default_chassis);
+        let port_id = remote_port
+            .as_ref()
+            .and_then(|p| p.get("id"))
+            .and_then(|x| x.get(0))
+            .and_then(|x| x.get("value"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        // The TTL moved from the chassis to the port between lldpd versions.
+        let ttl = value(&remote_port, "ttl")
+            .or_else(|| value(&chassis, "ttl"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(default_ttl);
+        neighbors.push(Neighbor {
+            port,
+            system_name: value(&chassis, "name").unwrap_or_default(),
+            port_id,
+            chassis_id,
+            ttl,
+            system_description: value(&chassis, "descr"),
+            port_description: value(&remote_port, "descr"),
+        });
+    }
+    LldpFile { neighbors }
+}
+
+/// `9e:e2:34:ce:f3:5a` as EOS writes chassis IDs: `9ee2.34ce.f35a`.
+fn dotted_mac(mac: &str) -> String {
+    let hex: String = mac.chars().filter(char::is_ascii_hexdigit).collect();
+    if hex.len() != 12 || mac.len() != 17 {
+        return mac.to_string();
+    }
+    format!("{}.{}.{}", &hex[..4], &hex[4..8], &hex[8..])
+}
+
+/// What lldpd should advertise for this switch: EOS's system name and
+/// description, and each Ethernet port under its EOS name (lldpd would send
+/// `et49`) with its description.
+async fn advertisement(sim: &Sim) -> anyhow::Result<String> {
+    let links = crate::kernel::links().await?;
+    let (hostname, version) = {
+        let d = sim.device();
+        (d.hostname.clone(), d.version.clone())
+    };
+    let mut script = format!(
+        "configure system hostname {}\nconfigure system description \"Arista Networks EOS version {} running on an Arista Networks {}\"\n",
+        quote(&hostname),
+        version,
+        sim.identity.model()
+    );
+    for l in links {
+        if l.name.kind != ztps_eapi::ifname::InterfaceKind::Ethernet {
+            continue;
+        }
+        let eos = l.name.eos_name();
+        let description = if l.description.is_empty() {
+            eos.clone()
+        } else {
+            l.description.clone()
+        };
+        script.push_str(&format!(
+            "configure ports {} lldp portidsubtype local {} description {}\n",
+            l.name.kernel_name(),
+            eos,
+            quote(&description)
+        ));
+    }
+    Ok(script)
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace(['"', '\\'], ""))
+}
+
+/// Keeps lldpd advertising what the switch is: at start, after every
+/// change (hostname, description, reload) and every few seconds, which
+/// also covers an lldpd that starts after eos-sim or ports that appear later.
+pub async fn advertise(sim: std::sync::Arc<Sim>) {
+    let Some(socket) = sim.args.lldpd_socket.clone() else {
+        return;
+    };
+    let mut applied: Option<String> = None;
+    let mut last_error: Option<String> = None;
+    loop {
+        let wanted = advertisement(&sim).await;
+        let result = match wanted {
+            Ok(script) if applied.as_ref() == Some(&script) => Ok(()),
+            Ok(script) => lldpcli(&sim, &socket, &[], Some(&script))
+                .await
+                .map(|_| applied = Some(script)),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                if last_error.take().is_some() {
+                    tracing::info!("lldpd reachable again");
+                }
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                if last_error.as_ref() != Some(&e) {
+                    tracing::warn!("cannot update lldpd: {e}");
+                }
+                last_error = Some(e);
+                applied = None;
+            }
+        }
+        // Redo it now and then even when nothing changed here: lldpd may have restarted.
+        let period = if last_error.is_some() { 1 } else { 5 };
+        tokio::select! {
+            () = sim.lldp_changed.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(period)) => {
+                if last_error.is_none() && periodic_refresh() { applied = None; }
+            }
+        }
+    }
+}
+
+/// Every so often (one pause in six) resend everything, in case lldpd
+/// restarted and lost it.
+fn periodic_refresh() -> bool {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static TICKS: AtomicU32 = AtomicU32::new(0);
+    TICKS.fetch_add(1, Ordering::Relaxed) % 6 == 5
 }
 
 /// Reads the file; a missing file means no neighbours.

@@ -16,12 +16,17 @@ pub fn show_version(sim: &Sim, links: &[Link]) -> Value {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let booted = sim
-        .started
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let system_mac = sim.args.system_mac.clone().unwrap_or_else(|| {
+    let (booted, version) = {
+        let d = sim.device();
+        (
+            d.booted
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            d.version.clone(),
+        )
+    };
+    let system_mac = sim.identity.system_mac.clone().unwrap_or_else(|| {
         links
             .iter()
             .find(|l| l.name.kind == InterfaceKind::Management)
@@ -29,12 +34,11 @@ pub fn show_version(sim: &Sim, links: &[Link]) -> Value {
             .map_or_else(|| NO_MAC.to_string(), format_mac)
     });
     let (mem_total, mem_free) = meminfo();
-    let version = &sim.args.eos_version;
     json!({
         "mfgName": "Arista",
-        "modelName": sim.args.model,
+        "modelName": sim.identity.model(),
         "hardwareRevision": "",
-        "serialNumber": sim.args.serial,
+        "serialNumber": sim.identity.serial(),
         "systemMacAddress": system_mac,
         "hwMacAddress": NO_MAC,
         "configMacAddress": NO_MAC,
@@ -330,10 +334,12 @@ pub fn lldp_neighbors_detail(links: &[Link], file: &LldpFile) -> Value {
                 "systemName": n.system_name,
                 "ttl": n.ttl,
                 "neighborInterfaceInfo": {
+                    // lldpd can only send a chosen port name as a "local"
+                    // port ID; a real Arista sends it as an interface name.
                     "interfaceIdType": "interfaceName",
                     "interfaceId": format!("\"{}\"", n.port_id),
                     "interfaceId_v2": n.port_id,
-                    "interfaceDescription": "",
+                    "interfaceDescription": n.port_description.clone().unwrap_or_default(),
                 },
             });
             if let Some(d) = &n.system_description {
@@ -360,4 +366,131 @@ pub fn lldp_text(file: &LldpFile) -> String {
         ));
     }
     out
+}
+
+/// Which eAPI servers run: from `management api http-commands` in the
+/// running config. With no such block and no flash, the listeners given on
+/// the command line stand for a switch whose config enables them.
+pub struct HttpApi {
+    pub enabled: bool,
+    pub http: bool,
+    pub http_local: bool,
+    pub https: bool,
+    pub unix: bool,
+}
+
+pub fn http_api_state(sim: &Sim) -> HttpApi {
+    let d = sim.device();
+    let Some(block) = d.config.block("management api http-commands") else {
+        let given = sim.args.flash.is_none();
+        return HttpApi {
+            enabled: given,
+            http: given && sim.args.http.is_some(),
+            http_local: false,
+            https: given && sim.args.https.is_some(),
+            unix: given && sim.args.unix_socket.is_some(),
+        };
+    };
+    let has = |line: &str| block.body.iter().any(|l| l == line);
+    HttpApi {
+        enabled: has("no shutdown"),
+        http: has("protocol http"),
+        http_local: block.body.iter().any(|l| l.starts_with("protocol http localhost")),
+        // HTTPS is on unless turned off, as on EOS.
+        https: !has("no protocol https"),
+        unix: has("protocol unix-socket"),
+    }
+}
+
+pub fn http_api(sim: &Sim) -> Value {
+    let s = http_api_state(sim);
+    let server = |configured: bool, port: Option<u16>| {
+        let mut v = json!({"configured": configured, "running": s.enabled && configured});
+        if let Some(p) = port {
+            v["port"] = json!(p);
+        }
+        v
+    };
+    let port = |a: Option<std::net::SocketAddr>, default: u16| a.map_or(default, |a| a.port());
+    let mut urls = Vec::new();
+    if s.enabled && s.unix {
+        urls.push("Unix Socket : unix:/var/run/command-api.sock".to_string());
+    }
+    if s.enabled && s.http {
+        urls.push(format!("http://localhost:{}", port(sim.args.http, 80)));
+    }
+    if s.enabled && s.https {
+        urls.push(format!("https://localhost:{}", port(sim.args.https, 443)));
+    }
+    json!({
+        "enabled": s.enabled,
+        "httpServer": server(s.http, Some(port(sim.args.http, 80))),
+        "localHttpServer": server(s.http_local, Some(8080)),
+        "httpsServer": server(s.https, Some(port(sim.args.https, 443))),
+        "unixSocketServer": server(s.unix, None),
+        "sslProfile": {"name": "", "configured": false, "state": "none"},
+        "tlsProtocol": ["1.2"],
+        "hitCount": sim.requests(),
+        "requestCount": sim.requests(),
+        "commandCount": 0,
+        "bytesInCount": 0,
+        "bytesOutCount": 0,
+        "executionTime": 0.0,
+        "lastHitTime": null,
+        "urls": urls,
+        "vrfs": {"default": {"enabled": s.enabled}},
+    })
+}
+
+pub fn http_api_text(v: &Value) -> String {
+    let state = |k: &str| {
+        if v[k]["running"] == true {
+            "running"
+        } else {
+            "shutdown"
+        }
+    };
+    let mut out = format!(
+        "Enabled:            {}\n\
+         HTTPS server:       {}, set to use port {}\n\
+         HTTP server:        {}, set to use port {}\n\
+         Local HTTP server:  {}, no authentication, set to use port 8080\n\
+         Unix Socket server: {}, no authentication\n\
+         VRFs:               {}\n\
+         Hits:               {}\n\
+         Last hit:           never\n\
+         SSL Profile:        none\n\
+         TLS Protocols:      1.2\n",
+        if v["enabled"] == true { "Yes" } else { "No" },
+        state("httpsServer"),
+        v["httpsServer"]["port"],
+        state("httpServer"),
+        v["httpServer"]["port"],
+        state("localHttpServer"),
+        state("unixSocketServer"),
+        if v["enabled"] == true { "default" } else { "None" },
+        v["hitCount"],
+    );
+    if let Some(urls) = v["urls"].as_array()
+        && !urls.is_empty()
+    {
+        out.push_str("URLs\n--------------------------------------\n");
+        for u in urls {
+            out.push_str(u.as_str().unwrap_or_default());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `show running-config`, with EOS's header.
+pub fn running_config(sim: &Sim) -> String {
+    let d = sim.device();
+    let header = format!(
+        "! Command: show running-config\n! device: {} ({}, EOS-{})\n!\n",
+        d.hostname,
+        sim.identity.model(),
+        d.version
+    );
+    d.config.render(&header)
 }

@@ -80,27 +80,136 @@ fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
     respond(status, "application/json", v.to_string())
 }
 
+/// Which listener a request came in on: eAPI's protocols are enabled one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Http,
+    Https,
+    Unix,
+}
+
+/// A configured user's password, as far as the simulator can check it.
+#[derive(Debug, PartialEq, Eq)]
+enum Secret {
+    /// `nopassword`: any password.
+    Any,
+    /// `secret PASSWORD` or `secret 0 PASSWORD`.
+    Plain(String),
+    /// `secret sha512 ...`: the simulator cannot check it, so nothing matches.
+    Hashed,
+}
+
+/// `username NAME ...` lines of the running config.
+fn config_users(sim: &Sim) -> Vec<(String, Secret)> {
+    let d = sim.device();
+    d.config
+        .blocks()
+        .iter()
+        .filter_map(|b| {
+            let words: Vec<&str> = b.head.split_whitespace().collect();
+            if words.first() != Some(&"username") || words.len() < 2 {
+                return None;
+            }
+            let name = words[1].to_string();
+            if words.contains(&"nopassword") {
+                return Some((name, Secret::Any));
+            }
+            let i = words.iter().position(|w| *w == "secret")?;
+            let secret = match (words.get(i + 1), words.get(i + 2)) {
+                (Some(&"0"), Some(p)) => Secret::Plain((*p).to_string()),
+                (Some(&("5" | "7" | "sha512")), _) => Secret::Hashed,
+                (Some(p), _) => Secret::Plain((*p).to_string()),
+                (None, _) => return None,
+            };
+            Some((name, secret))
+        })
+        .collect()
+}
+
+fn basic_credentials(req: &Request<Incoming>) -> Option<(String, String)> {
+    let v = req
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Basic auth against the configured users (EOS checks eAPI's HTTP and
+/// HTTPS servers against its AAA users; the unix socket and the local HTTP
+/// server need none).
+fn config_users_allow(sim: &Sim, req: &Request<Incoming>) -> bool {
+    let users = config_users(sim);
+    let Some((user, password)) = basic_credentials(req) else {
+        return false;
+    };
+    users.iter().any(|(u, secret)| {
+        *u == user
+            && match secret {
+                Secret::Any => true,
+                Secret::Plain(p) => *p == password,
+                Secret::Hashed => false,
+            }
+    })
+}
+
+fn unauthorized() -> Response<Body> {
+    let mut r = respond(
+        StatusCode::UNAUTHORIZED,
+        "text/plain",
+        "Unable to authenticate user: Bad username/password combination",
+    );
+    r.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Basic realm=\"eAPI\""),
+    );
+    r
+}
+
 async fn handle(
     sim: Arc<Sim>,
+    via: Via,
     auth: Option<Arc<Auth>>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, DropConnection> {
-    if let Some(auth) = &auth
-        && !auth.allows(&req)
-    {
-        let mut r = respond(
-            StatusCode::UNAUTHORIZED,
-            "text/plain",
-            "Unable to authenticate user: Bad username/password combination",
-        );
-        r.headers_mut().insert(
-            http::header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Basic realm=\"eAPI\""),
-        );
-        return Ok(r);
-    }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    if path == "/command-api" {
+        let state = crate::replies::http_api_state(&sim);
+        let serves = state.enabled
+            && match via {
+                Via::Http => state.http || state.http_local,
+                Via::Https => state.https,
+                Via::Unix => state.unix,
+            };
+        if !serves {
+            // A protocol that is off has no server behind it at all on EOS.
+            tracing::info!(?via, "eAPI request on a protocol that is not enabled");
+            return Err(DropConnection);
+        }
+        let needs_config_user = match via {
+            Via::Http => state.http && !config_users(&sim).is_empty(),
+            Via::Https | Via::Unix => false,
+        };
+        let allowed = match (&auth, needs_config_user) {
+            (Some(a), _) => a.allows(&req) || config_users_allow(&sim, &req),
+            (None, true) => config_users_allow(&sim, &req),
+            (None, false) => true,
+        };
+        if !allowed {
+            return Ok(unauthorized());
+        }
+    } else if let Some(auth) = &auth
+        && !auth.allows(&req)
+    {
+        return Ok(unauthorized());
+    }
     match (path.as_str(), method) {
         ("/command-api", Method::POST) => command_api(&sim, req).await,
         ("/command-api", _) => Ok(respond(
@@ -108,10 +217,17 @@ async fn handle(
             "text/plain",
             "use POST",
         )),
-        ("/sim/status", Method::GET) => Ok(json_response(
-            StatusCode::OK,
-            &json!({"requests": sim.requests(), "vm_restarts": sim.vm.history(), "hostname": sim.hostname()}),
-        )),
+        ("/sim/status", Method::GET) => {
+            let (boots, version, ztp_mode) = {
+                let d = sim.device();
+                (d.boots, d.version.clone(), d.ztp_mode)
+            };
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"requests": sim.requests(), "vm_restarts": sim.vm.history(), "hostname": sim.hostname(), "boots": boots, "version": version, "ztp_mode": ztp_mode}),
+            ))
+        }
+        ("/sim/cli", Method::POST) => Ok(cli(&sim, req).await),
         ("/sim/faults", Method::GET) => Ok(json_response(StatusCode::OK, &json!(sim.faults.get()))),
         ("/sim/faults", Method::DELETE) => {
             sim.faults.set(Faults::default());
@@ -120,6 +236,41 @@ async fn handle(
         ("/sim/faults", Method::PUT | Method::POST) => Ok(set_faults(&sim, req).await),
         _ => Ok(respond(StatusCode::NOT_FOUND, "text/plain", "not found")),
     }
+}
+
+/// FastCli's way in: {"privilege": 15, "script": "configure\n..."} runs
+/// the lines as one CLI session, text output.
+async fn cli(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    struct CliRequest {
+        #[serde(default = "default_privilege")]
+        privilege: u8,
+        script: String,
+    }
+    fn default_privilege() -> u8 {
+        1
+    }
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(e) => return respond(StatusCode::BAD_REQUEST, "text/plain", e),
+    };
+    let request: CliRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                format!("bad CLI request: {e}\n"),
+            );
+        }
+    };
+    let mut session = if request.privilege >= 15 {
+        crate::cli_engine::Session::privileged(sim)
+    } else {
+        crate::cli_engine::Session::new(sim)
+    };
+    let (output, ok) = session.run_script(&request.script).await;
+    json_response(StatusCode::OK, &json!({"output": output, "ok": ok}))
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, String> {
@@ -183,11 +334,11 @@ async fn command_api(sim: &Sim, req: Request<Incoming>) -> Result<Response<Body>
     Ok(respond(StatusCode::OK, "application/json-rpc", text))
 }
 
-async fn serve_connection<IO>(io: IO, sim: Arc<Sim>, auth: Option<Arc<Auth>>)
+async fn serve_connection<IO>(io: IO, sim: Arc<Sim>, via: Via, auth: Option<Arc<Auth>>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| handle(sim.clone(), auth.clone(), req));
+    let service = service_fn(move |req| handle(sim.clone(), via, auth.clone(), req));
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
         .await
@@ -268,7 +419,7 @@ impl Listeners {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
-                    tokio::spawn(serve_connection(stream, sim.clone(), None));
+                    tokio::spawn(serve_connection(stream, sim.clone(), Via::Http, None));
                 }
             });
         }
@@ -282,7 +433,7 @@ impl Listeners {
                     let (sim, auth, acceptor) = (sim.clone(), auth.clone(), acceptor.clone());
                     tokio::spawn(async move {
                         match acceptor.accept(stream).await {
-                            Ok(tls) => serve_connection(tls, sim, Some(auth)).await,
+                            Ok(tls) => serve_connection(tls, sim, Via::Https, Some(auth)).await,
                             Err(e) => tracing::info!(%peer, "TLS handshake failed: {e}"),
                         }
                     });
@@ -297,7 +448,7 @@ impl Listeners {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
-                    tokio::spawn(serve_connection(stream, sim.clone(), None));
+                    tokio::spawn(serve_connection(stream, sim.clone(), Via::Unix, None));
                 }
             });
         }
