@@ -290,7 +290,12 @@ impl<'a> Session<'a> {
             return Ok(text(format!("Hostname: {name}\nFQDN:     {name}\n"))
                 .unwrap_or(json!({"hostname": name, "fqdn": name})));
         }
-        if is(&[("show", 2), ("management", 3), ("api", 3), ("http-commands", 6)]) {
+        if is(&[
+            ("show", 2),
+            ("management", 3),
+            ("api", 3),
+            ("http-commands", 6),
+        ]) {
             let v = replies::http_api(self.sim);
             return Ok(text(replies::http_api_text(&v)).unwrap_or(v));
         }
@@ -303,7 +308,9 @@ impl<'a> Session<'a> {
         }
         if is(&[("show", 2), ("startup-config", 7)]) {
             let Some(flash) = &self.sim.args.flash else {
-                return Err(Failure::could_not_run("No flash (start eos-sim with --flash)"));
+                return Err(Failure::could_not_run(
+                    "No flash (start eos-sim with --flash)",
+                ));
             };
             let config = std::fs::read_to_string(flash.join("startup-config"))
                 .map_err(|_| Failure::could_not_run("startup-config does not exist"))?;
@@ -360,11 +367,8 @@ impl<'a> Session<'a> {
         }
         // Privileged commands.
         let privileged = self.mode != Mode::Exec;
-        let copy_run_start = is(&[
-            ("copy", 2),
-            ("running-config", 7),
-            ("startup-config", 7),
-        ]) || is(&[("write", 2)])
+        let copy_run_start = is(&[("copy", 2), ("running-config", 7), ("startup-config", 7)])
+            || is(&[("write", 2)])
             || is(&[("write", 2), ("memory", 3)]);
         if copy_run_start && privileged {
             crate::boot::save_running_config(self.sim).map_err(|e| {
@@ -452,7 +456,9 @@ impl<'a> Session<'a> {
                     self.sim.lldp_changed.notify_one();
                     return Ok(Some(json!({})));
                 }
-                if rest_is(&[("ip", 2), ("address", 3), ("", 0)]) || (negated && rest_is(&[("ip", 2), ("address", 3)])) {
+                if rest_is(&[("ip", 2), ("address", 3), ("", 0)])
+                    || (negated && rest_is(&[("ip", 2), ("address", 3)]))
+                {
                     let address = if negated {
                         None
                     } else {
@@ -469,7 +475,10 @@ impl<'a> Session<'a> {
                         .map_err(|e| Failure::could_not_run(format!("{e:#}")))?;
                     return Ok(Some(json!({})));
                 }
-                if rest_is(&[("switchport", 6)]) || rest_is(&[("shutdown", 4)]) || rest_is(&[("mtu", 3), ("", 0)]) {
+                if rest_is(&[("switchport", 6)])
+                    || rest_is(&[("shutdown", 4)])
+                    || rest_is(&[("mtu", 3), ("", 0)])
+                {
                     let line = words.join(" ");
                     self.with_block(&head, |c, i| c.set_in(i, &line));
                     return Ok(Some(json!({})));
@@ -516,7 +525,10 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         if is(&[("management", 3), ("api", 3), ("http-commands", 6)]) {
-            self.sim.device().config.enter("management api http-commands");
+            self.sim
+                .device()
+                .config
+                .enter("management api http-commands");
             self.mode = Mode::Config(Sub::HttpApi);
             return Ok(());
         }
@@ -545,7 +557,8 @@ impl<'a> Session<'a> {
                 .map_err(|e| Failure::could_not_run(format!("{e:#}")))?;
             return Ok(());
         }
-        if words.len() >= 4 && words[0] == "no" && kw(words[1], "ip", 2) && kw(words[2], "route", 3) {
+        if words.len() >= 4 && words[0] == "no" && kw(words[1], "ip", 2) && kw(words[2], "route", 3)
+        {
             let prefix = parse_prefix(words[3]).ok_or_else(|| {
                 Failure::invalid(format!("Invalid input (at token 3: '{}')", words[3]))
             })?;
@@ -605,8 +618,8 @@ fn normalise_http_api(rest: &[&str], negated: bool) -> String {
         let full = match (i, w.to_ascii_lowercase().as_str()) {
             (0, x) if "shutdown".starts_with(x) => "shutdown".to_string(),
             (0, x) if "protocol".starts_with(x) => "protocol".to_string(),
-            (1, x) if x == "https" => "https".to_string(),
-            (1, x) if x == "http" => "http".to_string(),
+            (1, "https") => "https".to_string(),
+            (1, "http") => "http".to_string(),
             (1, x) if "unix-socket".starts_with(x) && x.len() >= 2 => "unix-socket".to_string(),
             (_, x) => x.to_string(),
         };
@@ -661,7 +674,11 @@ impl OutputFilter {
             x if x.len() >= 3 && "include".starts_with(x) => FilterKind::Include,
             x if x.len() >= 2 && "exclude".starts_with(x) => FilterKind::Exclude,
             x if x.len() >= 3 && "begin".starts_with(x) => FilterKind::Begin,
-            _ => return Err(Failure::invalid(format!("Invalid input (at token 0: '{word}')"))),
+            _ => {
+                return Err(Failure::invalid(format!(
+                    "Invalid input (at token 0: '{word}')"
+                )));
+            }
         };
         if pattern.is_empty() {
             return Err(Failure::invalid("Incomplete command"));

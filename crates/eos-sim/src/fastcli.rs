@@ -41,7 +41,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             // -A (run as the AAA-authenticated user) and the like change
             // nothing for a simulator.
             x if x.starts_with('-') && x.len() == 2 => {}
-            x => anyhow::bail!("unexpected argument {x:?} (usage: FastCli [-p 15] [-A] -c COMMANDS)"),
+            x => {
+                anyhow::bail!("unexpected argument {x:?} (usage: FastCli [-p 15] [-A] -c COMMANDS)")
+            }
         }
     }
     Ok(o)

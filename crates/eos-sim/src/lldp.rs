@@ -47,8 +47,13 @@ fn default_ttl() -> u32 {
 pub async fn neighbors(sim: &Sim) -> anyhow::Result<LldpFile> {
     match &sim.args.lldpd_socket {
         Some(socket) => {
-            let out = lldpcli(sim, socket, &["-f", "json0", "show", "neighbors", "details"], None)
-                .await?;
+            let out = lldpcli(
+                sim,
+                socket,
+                &["-f", "json0", "show", "neighbors", "details"],
+                None,
+            )
+            .await?;
             let v: Value = serde_json::from_str(&out).context("parsing lldpcli's JSON")?;
             Ok(from_lldpcli(&v))
         }

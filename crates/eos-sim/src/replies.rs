@@ -395,7 +395,10 @@ pub fn http_api_state(sim: &Sim) -> HttpApi {
     HttpApi {
         enabled: has("no shutdown"),
         http: has("protocol http"),
-        http_local: block.body.iter().any(|l| l.starts_with("protocol http localhost")),
+        http_local: block
+            .body
+            .iter()
+            .any(|l| l.starts_with("protocol http localhost")),
         // HTTPS is on unless turned off, as on EOS.
         https: !has("no protocol https"),
         unix: has("protocol unix-socket"),
@@ -468,7 +471,11 @@ pub fn http_api_text(v: &Value) -> String {
         v["httpServer"]["port"],
         state("localHttpServer"),
         state("unixSocketServer"),
-        if v["enabled"] == true { "default" } else { "None" },
+        if v["enabled"] == true {
+            "default"
+        } else {
+            "None"
+        },
         v["hitCount"],
     );
     if let Some(urls) = v["urls"].as_array()
