@@ -1,10 +1,13 @@
 //! The end-to-end lab (`ci/lab/run`, what `ci/demo` shows), as a test: a
-//! spine running eos-sim and this agent, the real ZTPServer behind the
-//! agent's bridge, and three leaves running busybox udhcpc with an Arista
-//! vendor class, each in its own network namespace. Each leaf must lease its
-//! point-to-point address, get the spine as router and the bootstrap URL,
-//! fetch ZTPServer's bootstrap script through the spine, and be matched by
-//! LLDP to its own definition.
+//! spine running eos-sim, lldpd and this agent, the real ZTPServer behind
+//! the agent's bridge, and three leaves, each a switch in ZTP mode (its own
+//! eos-sim, flash and lldpd) in its own network namespace. Each leaf must
+//! lease its point-to-point address over DHCP (busybox udhcpc with an
+//! Arista vendor class), get the spine as router and the bootstrap URL, run
+//! ZTPServer's own bootstrap unmodified, be matched by LLDP to its own
+//! definition, end with the rendered startup-config on its flash, and once
+//! rebooted into it be seen by the spine under its planned name on its
+//! planned port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -12,7 +15,7 @@ use std::process::Command;
 
 #[test]
 fn three_leaves_provision_through_the_spine() {
-    ztps_testkit::require_netns!("busybox", "curl");
+    ztps_testkit::require_netns!("busybox", "curl", "lldpd", "lldpcli", "unshare");
     if ztps_testkit::venv_program("ztps").is_none()
         && !ztps_testkit::skip_or_fail(
             "lab",
@@ -31,10 +34,13 @@ fn three_leaves_provision_through_the_spine() {
     );
     let root = ztps_testkit::workspace_root();
     let results = tempfile::NamedTempFile::new().unwrap();
+    let flash_out = tempfile::tempdir().unwrap();
 
     let out = Command::new(root.join("ci/lab/run"))
         .arg("--results")
         .arg(results.path())
+        .arg("--flash-out")
+        .arg(flash_out.path())
         .env("ZTPS_BIN", bin_dir)
         .output()
         .unwrap();
@@ -75,6 +81,41 @@ fn three_leaves_provision_through_the_spine() {
             format!("files/configs/{name}"),
             "{name} did not get its own definition: {stdout}"
         );
+        assert_eq!(leaf["bootstrap_completed"], true, "{name}: {stdout}");
+        assert_eq!(leaf["startup_config_matches"], true, "{name}: {stdout}");
+        assert_eq!(leaf["seen_by_spine"], true, "{name}: {stdout}");
+        // Every stage was reached, in order.
+        let stages = &leaf["stages"];
+        let times: Vec<f64> = ["leased", "bootstrap", "applied", "reloaded", "lldp_planned"]
+            .iter()
+            .map(|s| {
+                stages[s]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{name}: no time for stage {s}: {leaf}"))
+            })
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}: {leaf}");
+    }
+    // Independently of the lab's own sha256 check: each leaf's flash holds,
+    // byte for byte, the startup-config this agent renders for it.
+    let rendered = tempfile::tempdir().unwrap();
+    let status = Command::new(agent)
+        .args(["render", "ztpserver", "--fabric"])
+        .arg(root.join("ci/lab/fabric.toml"))
+        .arg("--out")
+        .arg(rendered.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (i, _) in expected.iter().enumerate() {
+        let name = format!("leaf{}", i + 1);
+        let flash = std::fs::read_to_string(flash_out.path().join(format!("{name}.startup-config")))
+            .unwrap_or_else(|e| panic!("{name}: no startup-config on its flash ({e}): {stdout}"));
+        let want =
+            std::fs::read_to_string(rendered.path().join("files/configs").join(&name)).unwrap();
+        assert_eq!(flash, want, "{name}'s flash startup-config");
+        assert!(flash.contains(&format!("hostname {name}\n")), "{flash}");
     }
     // The VM starts detached from the bridge (the bridge did not exist yet):
     // exactly one restart attaches it, and a healthy VM is not restarted again.
