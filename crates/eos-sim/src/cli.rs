@@ -17,8 +17,17 @@ use clap::Parser;
 /// `listening https 127.0.0.1:PORT`) and then `ready`, so a test can bind
 /// port 0 and read the port back.
 ///
+/// It is one switch: a running config changed by config-mode commands
+/// (hostname, username, management api http-commands, interface, ip route,
+/// boot system...), `copy running-config startup-config` and `reload` with
+/// --flash, `| include`/`| grep`/`| exclude`/`| begin` on text output, and
+/// basic auth on HTTP once `username` lines exist. `eos-sim fastcli -p 15 -c
+/// CMDS` (or this binary called as `FastCli`) runs commands against the
+/// instance on --socket PATH, $EOS_SIM_SOCKET or /var/run/command-api.sock.
+///
 /// Control endpoint, on every listener: GET /sim/status (requests served, VM
-/// restarts), GET /sim/faults, PUT or POST /sim/faults with a JSON faults
+/// restarts, boots), POST /sim/cli (FastCli's: {"privilege": 15, "script":
+/// "cmds"}), GET /sim/faults, PUT or POST /sim/faults with a JSON faults
 /// object, DELETE /sim/faults. Faults object (all optional):
 /// {"delay_ms": 500, "drop_connection": true, "error": {"code": 1000 or 1005,
 /// "commands": ["show version"]}, "malformed_json": true, "stall": true,
