@@ -23,16 +23,14 @@ fn fastcli(sim: &SimProcess, privilege: &str, script: &str) -> (bool, String) {
         .args(["-p", privilege, "-A", "-c", script])
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-    )
+    (out.status.success(), String::from_utf8(out.stdout).unwrap())
 }
 
 /// A runCmds POST over HTTP from inside `ns`: (status, reply), or None
 /// when the connection was closed (or reset) unanswered.
 fn http_runcmds(ns: &Netns, port: u16, params: &str, auth: Option<&str>) -> Option<(u16, String)> {
-    let body = format!(r#"{{"jsonrpc": "2.0", "method": "runCmds", "params": {params}, "id": "x"}}"#);
+    let body =
+        format!(r#"{{"jsonrpc": "2.0", "method": "runCmds", "params": {params}, "id": "x"}}"#);
     let auth = auth
         .map(|a| {
             format!(
@@ -97,7 +95,10 @@ fn ztp_mode_switch_enables_eapi_with_a_user_as_the_bootstrap_does() {
     assert!(http_runcmds(&ns, port, positional, None).is_none());
     let (_, text) = fastcli(&sim, "15", "show management api http-commands");
     assert!(text.starts_with("Enabled:            No\n"), "{text}");
-    assert_eq!(fastcli(&sim, "15", "show hostname | include ^Host").1, "Hostname: localhost\n");
+    assert_eq!(
+        fastcli(&sim, "15", "show hostname | include ^Host").1,
+        "Hostname: localhost\n"
+    );
 
     // What the bootstrap sends through FastCli.
     let (ok, out) = fastcli(
@@ -106,9 +107,15 @@ fn ztp_mode_switch_enables_eapi_with_a_user_as_the_bootstrap_does() {
         "configure\n\nusername ztps secret ztps-password privilege 15\nmanagement api http-commands\nno protocol https\nprotocol http\nno shutdown",
     );
     assert!(ok, "{out}");
-    let running = fastcli(&sim, "15", "show management api http-commands | grep running").1;
+    let running = fastcli(
+        &sim,
+        "15",
+        "show management api http-commands | grep running",
+    )
+    .1;
     assert!(
-        running.starts_with("HTTP server:        running, set to use port ") && running.lines().count() == 1,
+        running.starts_with("HTTP server:        running, set to use port ")
+            && running.lines().count() == 1,
         "{running}"
     );
 
@@ -168,7 +175,10 @@ fn ztp_mode_switch_enables_eapi_with_a_user_as_the_bootstrap_does() {
     assert_eq!(out, "Copy completed successfully.\n");
     let saved = std::fs::read_to_string(flash.join("startup-config")).unwrap();
     assert!(saved.contains("\nhostname leaf9\n"), "{saved}");
-    assert!(saved.contains("username ztps secret ztps-password"), "{saved}");
+    assert!(
+        saved.contains("username ztps secret ztps-password"),
+        "{saved}"
+    );
     assert_eq!(
         std::fs::read_to_string(flash.join("boot-config")).unwrap(),
         "SWI=flash:EOS-4.32.1F.swi\n"
@@ -179,7 +189,10 @@ fn ztp_mode_switch_enables_eapi_with_a_user_as_the_bootstrap_does() {
         fastcli(&sim, "15", "show version | include image").1,
         "Software image version: 4.32.1F\n"
     );
-    assert_eq!(fastcli(&sim, "1", "show hostname | include Host").1, "Hostname: leaf9\n");
+    assert_eq!(
+        fastcli(&sim, "1", "show hostname | include Host").1,
+        "Hostname: leaf9\n"
+    );
     let status = sim.status();
     assert_eq!(status["boots"], 2, "{status}");
     assert_eq!(status["ztp_mode"], false, "{status}");

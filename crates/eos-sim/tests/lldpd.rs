@@ -78,8 +78,11 @@ fn each_side_sees_the_other_under_eos_names_and_a_new_hostname_shows() {
     require_netns!("ip", "lldpd", "lldpcli");
     let dir = tempfile::tempdir().unwrap();
     // lldpcli is setuid _lldpd: it must be able to reach the sockets in here.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     let spine = Netns::new("lsp");
     let leaf = Netns::new("llf");
     veth(&spine, "et3", Some(&leaf), "et49");
