@@ -286,9 +286,9 @@ impl<'a> Session<'a> {
             return Ok(text(replies::show_version_text(&v)).unwrap_or(v));
         }
         if is(&[("show", 2), ("hostname", 5)]) {
-            let name = self.sim.hostname();
-            return Ok(text(format!("Hostname: {name}\nFQDN:     {name}\n"))
-                .unwrap_or(json!({"hostname": name, "fqdn": name})));
+            let (name, fqdn) = (self.sim.hostname(), self.sim.fqdn());
+            return Ok(text(format!("Hostname: {name}\nFQDN:     {fqdn}\n"))
+                .unwrap_or(json!({"hostname": name, "fqdn": fqdn})));
         }
         if is(&[
             ("show", 2),
@@ -538,6 +538,26 @@ impl<'a> Session<'a> {
             })?;
             self.sim.device().config.enter(&format!("interface {name}"));
             self.mode = Mode::Config(Sub::Interface(name));
+            return Ok(());
+        }
+        let domain = is(&[("dns", 3), ("domain", 3), ("", 0)])
+            || is(&[("ip", 2), ("domain-name", 8), ("", 0)]);
+        let no_domain = is(&[("no", 2), ("dns", 3), ("domain", 3)])
+            || is(&[("no", 2), ("ip", 2), ("domain-name", 8)]);
+        if domain || no_domain {
+            let keyword = if kw(words[usize::from(no_domain)], "dns", 3) {
+                "dns domain"
+            } else {
+                "ip domain-name"
+            };
+            {
+                let mut d = self.sim.device();
+                d.config.unset(keyword);
+                if domain {
+                    d.config.set(&format!("{keyword} {}", words[2]));
+                }
+            }
+            self.sim.lldp_changed.notify_one();
             return Ok(());
         }
         if is(&[("ip", 2), ("routing", 3)]) || is(&[("no", 2), ("ip", 2), ("routing", 3)]) {

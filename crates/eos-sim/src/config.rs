@@ -33,7 +33,9 @@ fn key(line: &str) -> String {
         ["ip", "address", _, "secondary", ..] => words.len(),
         ["ip", "address", ..] | ["ip", "routing", ..] => 2,
         ["protocol", "http", "localhost", ..] => 3,
-        ["protocol", ..] | ["username", ..] => 2,
+        ["protocol", ..] | ["username", ..] | ["dns", "domain", ..] | ["ip", "domain-name", ..] => {
+            2
+        }
         ["ip", "route", prefix, ..] => {
             return format!("ip route {prefix}");
         }

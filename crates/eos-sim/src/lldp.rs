@@ -171,10 +171,8 @@ fn dotted_mac(mac: &str) -> String {
 /// `et49`) with its description.
 async fn advertisement(sim: &Sim) -> anyhow::Result<String> {
     let links = crate::kernel::links().await?;
-    let (hostname, version) = {
-        let d = sim.device();
-        (d.hostname.clone(), d.version.clone())
-    };
+    let hostname = sim.fqdn();
+    let version = sim.device().version.clone();
     let mut script = format!(
         "configure system hostname {}\nconfigure system description \"Arista Networks EOS version {} running on an Arista Networks {}\"\n",
         quote(&hostname),

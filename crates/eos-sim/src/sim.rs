@@ -126,6 +126,27 @@ impl Sim {
         self.device().hostname.clone()
     }
 
+    /// The hostname with the configured domain (`dns domain`, or the older
+    /// `ip domain-name`): what `show hostname` calls the FQDN and what EOS
+    /// sends as its LLDP system name.
+    pub fn fqdn(&self) -> String {
+        let d = self.device();
+        let domain = d
+            .config
+            .blocks()
+            .iter()
+            .find_map(|b| {
+                b.head
+                    .strip_prefix("dns domain ")
+                    .or_else(|| b.head.strip_prefix("ip domain-name "))
+            })
+            .map(str::trim);
+        match domain {
+            Some(dom) if !dom.is_empty() => format!("{}.{dom}", d.hostname),
+            _ => d.hostname.clone(),
+        }
+    }
+
     pub fn set_hostname(&self, name: &str) {
         self.device().hostname = name.to_string();
         self.lldp_changed.notify_one();

@@ -138,4 +138,21 @@ fn each_side_sees_the_other_under_eos_names_and_a_new_hostname_shows() {
     );
     let text = fastcli(&spine_sim, "show lldp neighbors | include leaf3");
     assert!(text.starts_with("Et3 "), "{text}");
+
+    // With a domain, EOS advertises its FQDN.
+    fastcli(&leaf_sim, "configure\ndns domain dc1.example\nend");
+    assert_eq!(
+        fastcli(&leaf_sim, "show hostname | include FQDN"),
+        "FQDN:     leaf3.dc1.example\n"
+    );
+    wait_for(
+        "the spine to hear leaf3.dc1.example",
+        Duration::from_secs(60),
+        || {
+            let v = neighbors(&spine_sim, false);
+            let list = v["lldpNeighbors"].as_array().cloned().unwrap_or_default();
+            list.into_iter()
+                .find(|n| n["neighborDevice"] == "leaf3.dc1.example" && n["port"] == "Ethernet3")
+        },
+    );
 }
