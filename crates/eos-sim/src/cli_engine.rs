@@ -404,7 +404,7 @@ impl<'a> Session<'a> {
             // Not a command of this mode: EOS tries the enclosing one.
             self.mode = Mode::Config(Sub::Global);
         }
-        self.global_config_command(cmd, &words).await?;
+        self.global_config_command(&words).await?;
         Ok(empty())
     }
 
@@ -415,7 +415,6 @@ impl<'a> Session<'a> {
         cmd: &str,
         words: &[&str],
     ) -> Result<Option<Value>, Failure> {
-        let is = |pattern: &[(&str, usize)]| matches(words, pattern);
         let negated = matches!(words.first(), Some(&"no") | Some(&"default"));
         let rest: &[&str] = if negated { &words[1..] } else { words };
         let rest_is = |pattern: &[(&str, usize)]| matches(rest, pattern);
@@ -491,9 +490,23 @@ impl<'a> Session<'a> {
                 Ok(None)
             }
             Sub::Other(head) => {
-                // A mode the simulator does not model keeps whatever it is given,
-                // as long as it is not a global command.
-                if is(&[("interface", 4), ("", 0)]) || is(&[("hostname", 4), ("", 0)]) {
+                // A mode the simulator does not model keeps whatever it is
+                // given, except the global commands the simulator knows.
+                const GLOBAL: &[(&str, usize)] = &[
+                    ("hostname", 4),
+                    ("username", 5),
+                    ("interface", 4),
+                    ("management", 3),
+                    ("ip", 2),
+                    ("dns", 3),
+                    ("control-plane", 7),
+                    ("boot", 4),
+                    ("virtual-machine", 7),
+                ];
+                if rest
+                    .first()
+                    .is_some_and(|w| GLOBAL.iter().any(|(k, min)| kw(w, k, *min)))
+                {
                     return Ok(None);
                 }
                 let line = words.join(" ");
@@ -503,7 +516,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn global_config_command(&mut self, cmd: &str, words: &[&str]) -> Result<(), Failure> {
+    async fn global_config_command(&mut self, words: &[&str]) -> Result<(), Failure> {
         let is = |pattern: &[(&str, usize)]| matches(words, pattern);
         let line = words.join(" ");
         if is(&[("hostname", 4), ("", 0)]) {
@@ -613,7 +626,6 @@ impl<'a> Session<'a> {
             self.mode = Mode::Config(Sub::Other(line));
             return Ok(());
         }
-        let _ = cmd;
         Err(Failure::invalid(format!(
             "Invalid input (at token {}: '{}')",
             bad_token(words),

@@ -164,6 +164,21 @@ fn ztp_mode_switch_enables_eapi_with_a_user_as_the_bootstrap_does() {
     let (ok, out) = fastcli(&sim, "15", "hostname x");
     assert!(!ok, "{out}");
 
+    // A mode the simulator does not model keeps its lines; a global
+    // command after them leaves it, as on EOS.
+    let (ok, out) = fastcli(
+        &sim,
+        "15",
+        "configure\ncontrol-plane\nno service-policy input copp-system-policy\nhostname h2\nend",
+    );
+    assert!(ok, "{out}");
+    let running = fastcli(&sim, "15", "show running-config").1;
+    assert!(
+        running.contains("\ncontrol-plane\n   no service-policy input copp-system-policy\n!\n"),
+        "{running}"
+    );
+    assert!(running.contains("\nhostname h2\n"), "{running}");
+
     // Saving: copy running-config startup-config writes the flash, boot
     // system writes boot-config, and a reload boots from both.
     let (ok, out) = fastcli(
