@@ -308,6 +308,36 @@ mod tests {
         }
     }
 
+    /// `lldpcli -f json0 show neighbors details` of lldpd 1.0.16 (trimmed).
+    const LLDPCLI_JSON0: &str = r#"{"lldp": [{"interface": [
+        {"name": "et49", "via": "LLDP", "rid": "1",
+         "chassis": [{"id": [{"type": "mac", "value": "9e:e2:34:ce:f3:5a"}],
+                      "name": [{"value": "spine1"}],
+                      "descr": [{"value": "Arista Networks EOS version 4.33.2F"}]}],
+         "port": [{"id": [{"type": "local", "value": "Ethernet1"}],
+                   "descr": [{"value": "to leaf1"}],
+                   "ttl": [{"value": "10"}]}]},
+        {"name": "eth0", "via": "LLDP",
+         "chassis": [{"name": [{"value": "not-an-eos-port"}]}],
+         "port": [{"id": [{"type": "mac", "value": "00:11:22:33:44:55"}]}]}
+    ]}]}"#;
+
+    #[test]
+    fn lldpcli_json0_becomes_eos_neighbours() {
+        let v: Value = serde_json::from_str(LLDPCLI_JSON0).unwrap();
+        let file = from_lldpcli(&v);
+        assert_eq!(file.neighbors.len(), 1, "{file:?}");
+        let n = &file.neighbors[0];
+        assert_eq!(n.port, "Ethernet49");
+        assert_eq!(n.system_name, "spine1");
+        assert_eq!(n.port_id, "Ethernet1");
+        assert_eq!(n.chassis_id, "9ee2.34ce.f35a");
+        assert_eq!(n.ttl, 10);
+        assert_eq!(n.port_description.as_deref(), Some("to leaf1"));
+        // No lldpd answer at all is no neighbours, not a panic.
+        assert!(from_lldpcli(&serde_json::json!({})).neighbors.is_empty());
+    }
+
     #[test]
     fn missing_file_is_empty_and_bad_names_are_errors() {
         let dir = tempfile::tempdir().unwrap();
