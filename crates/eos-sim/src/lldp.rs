@@ -212,6 +212,7 @@ pub async fn advertise(sim: std::sync::Arc<Sim>) {
     };
     let mut applied: Option<String> = None;
     let mut last_error: Option<String> = None;
+    let mut quiet_rounds: u32 = 0;
     loop {
         let wanted = advertisement(&sim).await;
         let result = match wanted {
@@ -236,23 +237,19 @@ pub async fn advertise(sim: std::sync::Arc<Sim>) {
                 applied = None;
             }
         }
-        // Redo it now and then even when nothing changed here: lldpd may have restarted.
         let period = if last_error.is_some() { 1 } else { 5 };
         tokio::select! {
             () = sim.lldp_changed.notified() => {}
             () = tokio::time::sleep(Duration::from_secs(period)) => {
-                if last_error.is_none() && periodic_refresh() { applied = None; }
+                quiet_rounds += 1;
+                // Resend everything now and then even when nothing changed
+                // here: lldpd may have restarted and forgotten it.
+                if quiet_rounds.is_multiple_of(6) {
+                    applied = None;
+                }
             }
         }
     }
-}
-
-/// Every so often (one pause in six) resend everything, in case lldpd
-/// restarted and lost it.
-fn periodic_refresh() -> bool {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static TICKS: AtomicU32 = AtomicU32::new(0);
-    TICKS.fetch_add(1, Ordering::Relaxed) % 6 == 5
 }
 
 /// Reads the file; a missing file means no neighbours.
