@@ -110,8 +110,11 @@ fn three_leaves_provision_through_the_spine() {
     assert!(status.success());
     for (i, _) in expected.iter().enumerate() {
         let name = format!("leaf{}", i + 1);
-        let flash = std::fs::read_to_string(flash_out.path().join(format!("{name}.startup-config")))
-            .unwrap_or_else(|e| panic!("{name}: no startup-config on its flash ({e}): {stdout}"));
+        let flash =
+            std::fs::read_to_string(flash_out.path().join(format!("{name}.startup-config")))
+                .unwrap_or_else(|e| {
+                    panic!("{name}: no startup-config on its flash ({e}): {stdout}")
+                });
         let want =
             std::fs::read_to_string(rendered.path().join("files/configs").join(&name)).unwrap();
         assert_eq!(flash, want, "{name}'s flash startup-config");
