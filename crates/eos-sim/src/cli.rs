@@ -110,8 +110,10 @@ pub struct Args {
     /// instance boots from its `startup-config` (hostname, interfaces,
     /// routes, eAPI settings: applied to the kernel) and `boot-config` (the
     /// image `show version` reports); without a startup-config it is in ZTP
-    /// mode (eAPI shut down until configured). `copy running-config
-    /// startup-config` writes it.
+    /// mode. With --flash, eAPI serves only the protocols the running config
+    /// enables under `management api http-commands` (none in ZTP mode), as
+    /// on EOS; without it, every listener given serves. `copy
+    /// running-config startup-config` writes the flash.
     #[arg(long, value_name = "DIR")]
     pub flash: Option<PathBuf>,
 
