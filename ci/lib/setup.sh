@@ -68,9 +68,10 @@ install_debian_packages() {
     if [ ${#plain[@]} -gt 0 ]; then
         apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${plain[@]}" >/dev/null
     fi
-    # Daemons that Debian starts on install would hold port 67 and skew tests.
+    # Daemons that Debian starts on install would hold port 67, or speak LLDP on
+    # every host link, and skew tests.
     local svc
-    for svc in isc-dhcp-server kea-dhcp4-server dnsmasq libvirtd; do
+    for svc in isc-dhcp-server kea-dhcp4-server dnsmasq libvirtd lldpd; do
         systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
 }
