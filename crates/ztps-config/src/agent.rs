@@ -163,27 +163,20 @@ pub struct DhcpConfig {
     pub rate_limit: RateLimitConfig,
     /// Interfaces that face DHCP relays: a relayed request (giaddr set) is
     /// accepted only on these, from port 67 and from the giaddr itself.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub relay_interfaces: Vec<String>,
     /// Interfaces never served unless listed here: bridges and management
     /// ports (`ma1`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub serve_interfaces: Vec<String>,
     /// Offers outstanding per interface on explicit subnets; the oldest
     /// makes way for a new one, so spoofed DISCOVERs cannot empty a pool.
-    #[serde(
-        default = "default_max_offers",
-        skip_serializing_if = "is_default_max_offers"
-    )]
+    #[serde(default = "default_max_offers")]
     pub max_offers_per_interface: u32,
 }
 
 fn default_max_offers() -> u32 {
     64
-}
-
-fn is_default_max_offers(n: &u32) -> bool {
-    *n == default_max_offers()
 }
 
 fn default_vendor_classes() -> Vec<String> {
