@@ -173,8 +173,7 @@ pub fn direct_pool(config: &ServerConfig, interface: &Interface) -> Option<Selec
 
 /// Whether relayed requests are accepted on `interface`.
 pub fn relay_facing(config: &ServerConfig, interface: &Interface) -> bool {
-    interface_allowed(config, interface)
-        && config.relay_interfaces.contains(&interface.name)
+    interface_allowed(config, interface) && config.relay_interfaces.contains(&interface.name)
 }
 
 /// The pool for a request relayed by `giaddr`, which `source` sent. Only a
