@@ -658,3 +658,296 @@ fn a_flood_of_distinct_macs_keeps_memory_bounded() {
     );
     assert!(st.metrics_snapshot().pool_exhausted > 19_000);
 }
+
+#[test]
+fn the_client_identifier_is_echoed_in_every_reply() {
+    let mut st = state("");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let id = vec![1, 0x02, 0x11, 0x22, 0x33, 0x44, 7];
+    let mut discover = client(7, MessageType::Discover, Some(VC));
+    discover
+        .opts_mut()
+        .insert(DhcpOption::ClientIdentifier(id.clone()));
+    let offer = decode(&handle(&mut st, &ing, &bytes(&discover), NOW).unwrap());
+    assert_eq!(
+        offer.opts().get(OptionCode::ClientIdentifier),
+        Some(&DhcpOption::ClientIdentifier(id.clone())),
+        "RFC 6842"
+    );
+    let mut wrong = selecting_request(7, Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 9));
+    wrong
+        .opts_mut()
+        .insert(DhcpOption::ClientIdentifier(id.clone()));
+    let nak = decode(&handle(&mut st, &ing, &bytes(&wrong), NOW).unwrap());
+    assert_eq!(nak.opts().msg_type(), Some(MessageType::Nak));
+    assert_eq!(
+        nak.opts().get(OptionCode::ClientIdentifier),
+        Some(&DhcpOption::ClientIdentifier(id))
+    );
+}
+
+#[test]
+fn a_released_address_is_offered_back_to_the_client_that_released_it() {
+    let mut st = state(SUBNET_ON_ET4);
+    let ing = iface(4, "et4", [10, 60, 0, 1], 24);
+    let first = decode(
+        &handle(
+            &mut st,
+            &ing,
+            &bytes(&client(1, MessageType::Discover, Some(VC))),
+            NOW,
+        )
+        .unwrap(),
+    )
+    .yiaddr();
+    let ack = handle(
+        &mut st,
+        &ing,
+        &bytes(&selecting_request(1, Ipv4Addr::new(10, 60, 0, 1), first)),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    let mut release = client(1, MessageType::Release, Some(VC));
+    release.set_ciaddr(first);
+    assert!(handle(&mut st, &ing, &bytes(&release), NOW).is_none());
+    // Another client takes the next free address, not the released one ...
+    let other = decode(
+        &handle(
+            &mut st,
+            &ing,
+            &bytes(&client(2, MessageType::Discover, Some(VC))),
+            NOW,
+        )
+        .unwrap(),
+    )
+    .yiaddr();
+    assert_ne!(other, first);
+    // ... and the client that released it gets it back.
+    let again = decode(
+        &handle(
+            &mut st,
+            &ing,
+            &bytes(&client(1, MessageType::Discover, Some(VC))),
+            NOW + 1_000,
+        )
+        .unwrap(),
+    )
+    .yiaddr();
+    assert_eq!(again, first);
+}
+
+const SUBNET_ON_ET4: &str = r#"
+[[subnets]]
+subnet = "10.60.0.0/24"
+interface = "Ethernet4"
+ranges = [{ start = "10.60.0.10", end = "10.60.0.20" }]
+"#;
+
+#[test]
+fn the_first_address_of_a_range_is_handed_out_first() {
+    let mut st = state(SUBNET_ON_ET4);
+    // The subnet is tied to et4 by name; the interface's own address is
+    // elsewhere.
+    let ing = iface(4, "et4", [192, 0, 2, 1], 24);
+    let offer = handle(
+        &mut st,
+        &ing,
+        &bytes(&client(1, MessageType::Discover, Some(VC))),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(decode(&offer).yiaddr(), Ipv4Addr::new(10, 60, 0, 10));
+    // The server identifies itself by its address on the interface.
+    assert_eq!(offer.from, Ipv4Addr::new(192, 0, 2, 1));
+}
+
+#[test]
+fn the_default_client_limit_never_stops_a_client_restarting_ztp_in_a_loop() {
+    let metrics = Arc::new(Metrics::default());
+    let mut st = State::new(Arc::new(config("")), metrics.clone());
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
+    // A DISCOVER and a REQUEST every 200 ms for ten minutes: far more than
+    // any real client, which backs off for seconds between tries.
+    let mut answered = 0;
+    for i in 0..3000u64 {
+        let t = NOW + i * 200;
+        answered += usize::from(
+            handle(
+                &mut st,
+                &ing,
+                &bytes(&client(1, MessageType::Discover, Some(VC))),
+                t,
+            )
+            .is_some(),
+        );
+        answered += usize::from(
+            handle(
+                &mut st,
+                &ing,
+                &bytes(&selecting_request(1, server, leaf)),
+                t + 50,
+            )
+            .is_some(),
+        );
+    }
+    assert_eq!(metrics.snapshot().rate_limited, 0);
+    assert_eq!(answered, 6000);
+}
+
+#[test]
+fn an_empty_vendor_class_prefix_answers_everyone() {
+    let mut st = state("vendor_class_prefixes = [\"\"]\n");
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    for vc in [None, Some(&b"MSFT 5.0"[..]), Some(VC)] {
+        assert!(
+            handle(
+                &mut st,
+                &ing,
+                &bytes(&client(1, MessageType::Discover, vc)),
+                NOW
+            )
+            .is_some(),
+            "{vc:?}"
+        );
+    }
+}
+
+#[test]
+fn the_interface_budget_is_spent_before_parsing() {
+    let metrics = Arc::new(Metrics::default());
+    let mut st = State::new(
+        Arc::new(config("[rate_limit]\npackets_per_second = 5\n")),
+        metrics.clone(),
+    );
+    let ing = iface(3, "et3", [10, 0, 0, 0], 31);
+    // 9 KB of empty options after a valid DISCOVER header.
+    let mut big = bytes(&client(1, MessageType::Discover, Some(VC)));
+    big.pop(); // END
+    while big.len() < 9000 {
+        big.extend_from_slice(&[200, 0]);
+    }
+    big.push(255);
+    for _ in 0..100 {
+        handle(&mut st, &ing, &big, NOW);
+    }
+    let m = metrics.snapshot();
+    assert_eq!(m.rate_limited, 95, "dropped unparsed");
+    assert_eq!(m.received_discover, 5, "only the budget was parsed");
+    // Another interface has a budget of its own.
+    let other = iface(4, "et4", [10, 0, 0, 2], 31);
+    assert!(
+        handle(
+            &mut st,
+            &other,
+            &bytes(&client(2, MessageType::Discover, Some(VC))),
+            NOW
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn decline_and_release_are_ignored_for_an_address_outside_the_ingress_pool() {
+    let mut st = state("");
+    let et3 = iface(3, "et3", [10, 0, 0, 0], 31);
+    let et4 = iface(4, "et4", [10, 0, 0, 2], 31);
+    let (server, leaf) = (Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 1));
+    assert!(
+        handle(
+            &mut st,
+            &et3,
+            &bytes(&selecting_request(1, server, leaf)),
+            NOW
+        )
+        .is_some()
+    );
+    // The same client (spoofed MAC) on another port declines and releases
+    // leaf 1's address: both ignored.
+    let mut decline = client(1, MessageType::Decline, Some(VC));
+    decline
+        .opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(leaf));
+    assert!(handle(&mut st, &et4, &bytes(&decline), NOW).is_none());
+    let mut release = client(1, MessageType::Release, Some(VC));
+    release.set_ciaddr(leaf);
+    assert!(handle(&mut st, &et4, &bytes(&release), NOW).is_none());
+    assert!(st.take_records().is_empty());
+    let lease = st.leases().all();
+    assert_eq!((lease[0].ip, lease[0].state), (leaf, LeaseState::Bound));
+}
+
+#[test]
+fn outstanding_offers_per_interface_are_capped() {
+    let metrics = Arc::new(Metrics::default());
+    let mut st = State::new(
+        Arc::new(config(&format!(
+            "max_offers_per_interface = 8\n[rate_limit]\npackets_per_second = 0\n{SUBNET_ON_ET4}"
+        ))),
+        metrics.clone(),
+    );
+    let ing = iface(4, "et4", [10, 60, 0, 1], 24);
+    // 200 spoofed MACs: without the cap the 11 addresses are gone after 11.
+    for i in 0..200u32 {
+        let b = i.to_be_bytes();
+        let mut m = client(0, MessageType::Discover, Some(VC));
+        m.set_chaddr(&[0x02, 0x77, b[0], b[1], b[2], b[3]]);
+        assert!(
+            handle(&mut st, &ing, &bytes(&m), NOW).is_some(),
+            "offer {i}"
+        );
+    }
+    let offered = st
+        .leases()
+        .all()
+        .iter()
+        .filter(|l| l.state == LeaseState::Offered)
+        .count();
+    assert!(offered <= 8, "{offered} offers outstanding");
+    assert!(metrics.snapshot().offers_evicted >= 192);
+    assert_eq!(metrics.snapshot().pool_exhausted, 0);
+    // A real client still gets an address, and its REQUEST is ACKed.
+    let offer = decode(
+        &handle(
+            &mut st,
+            &ing,
+            &bytes(&client(9, MessageType::Discover, Some(VC))),
+            NOW,
+        )
+        .unwrap(),
+    );
+    let ack = handle(
+        &mut st,
+        &ing,
+        &bytes(&selecting_request(
+            9,
+            Ipv4Addr::new(10, 60, 0, 1),
+            offer.yiaddr(),
+        )),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(ack.kind, ReplyKind::Ack);
+}
+
+#[test]
+fn relayed_requests_need_a_relay_facing_interface_port_67_and_the_giaddr_as_source() {
+    let mut st = state(RELAYED);
+    let good = relay_ingress();
+    assert!(handle(&mut st, &good, &relayed(1, VC), NOW).is_some());
+    // A client on a leaf port that names a relay.
+    let mut leaf_port = iface(3, "et3", [10, 0, 0, 0], 31);
+    leaf_port.source = SocketAddrV4::new(GIADDR, 67);
+    assert!(handle(&mut st, &leaf_port, &relayed(2, VC), NOW).is_none());
+    // On the relay-facing interface, but not from port 67 or not from giaddr.
+    let mut wrong_port = relay_ingress();
+    wrong_port.source = SocketAddrV4::new(GIADDR, 68);
+    assert!(handle(&mut st, &wrong_port, &relayed(3, VC), NOW).is_none());
+    let mut wrong_source = relay_ingress();
+    wrong_source.source = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 77), 67);
+    assert!(handle(&mut st, &wrong_source, &relayed(4, VC), NOW).is_none());
+    // The exclude list applies to relays too.
+    let mut excluded = state(&format!("{RELAYED}[auto_p2p]\nexclude = [\"et5\"]\n"));
+    assert!(handle(&mut excluded, &good, &relayed(5, VC), NOW).is_none());
+}
