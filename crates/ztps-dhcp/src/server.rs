@@ -50,7 +50,7 @@ const MAX_COMMIT: usize = 256;
 /// How long the first REQUEST of a batch waits for others to share its sync.
 /// A DHCP client waits seconds for an ACK; a few milliseconds are nothing to
 /// it, and the sync, not the handling, is what an ACK costs.
-const COMMIT_DELAY: Duration = Duration::from_millis(5);
+const COMMIT_DELAY: Duration = Duration::from_millis(10);
 
 fn now_ms() -> u64 {
     SystemTime::now()
