@@ -51,6 +51,7 @@ counters! {
     /// offers.
     offers_evicted,
     send_errors,
+    receive_errors,
     journal_bytes_written,
     journal_fsyncs,
     journal_compactions,

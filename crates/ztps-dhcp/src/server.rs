@@ -523,15 +523,18 @@ impl Batch {
         for _ in 0..MAX_BATCH {
             // try_io clears tokio's readiness on WouldBlock, so the next
             // readable() waits for new datagrams.
-            let received =
-                match socket.try_io(Interest::READABLE, || socket::recv(fd, &mut self.buf)) {
-                    Ok(r) => r,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "receive failed");
-                        break;
+            let received = match socket
+                .try_io(Interest::READABLE, || socket::recv(fd, &mut self.buf))
+            {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    if Metrics::fetch_inc(&metrics.receive_errors) == 0 {
+                        tracing::warn!(error = %e, "receive failed (further failures are only counted)");
                     }
-                };
+                    break;
+                }
+            };
             let Some(interface) = table.get(received.ifindex) else {
                 Metrics::inc(&metrics.ignored_not_served);
                 continue;

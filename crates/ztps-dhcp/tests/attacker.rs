@@ -105,7 +105,9 @@ fn a_client_naming_a_relay_gets_nothing_and_a_real_relay_is_served() {
     });
     assert_eq!(offer.yiaddr(), Ipv4Addr::new(10, 60, 0, 10));
     // Counted just after the send: wait for the count, then compare.
-    wait_seen(&server.handle, "the OFFER counted", |h| h.metrics().sent_offer);
+    wait_seen(&server.handle, "the OFFER counted", |h| {
+        h.metrics().sent_offer
+    });
     assert_eq!(server.handle.metrics().sent_offer, 1);
     server.stop();
 }
