@@ -17,14 +17,16 @@ const CONFIG: &str = r#"
 bootstrap_url = "http://10.9.9.9/bootstrap"
 lease_file = "/nonexistent"
 dns_servers = ["10.9.9.53"]
+relay_interfaces = ["et3"]
+max_offers_per_interface = 2
 [rate_limit]
-per_client = 0
-per_interface = 0
+per_client_per_minute = 0
+packets_per_second = 0
 [[subnets]]
-network = "10.5.0.0/24"
+subnet = "10.5.0.0/24"
 ranges = [{ start = "10.5.0.10", end = "10.5.0.13" }]
 [[subnets.reservations]]
-ip = "10.5.0.99"
+address = "10.5.0.99"
 serial = "SN1"
 "#;
 
@@ -50,8 +52,14 @@ fn ingress(selector: u8) -> Ingress {
             up: true,
             mac: vec![2, 0, 0, 0, 0, selector],
             ipv4: vec![Ipv4Net { addr: Ipv4Addr::from(addr), prefix_len }],
+            kind: if selector & 0x80 != 0 { "bridge".into() } else { String::new() },
         },
-        source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+        // Relayed requests on et3 come from a relay at 10.5.0.1, port 67.
+        source: if selector % 4 == 2 {
+            SocketAddrV4::new(Ipv4Addr::new(10, 5, 0, 1), 67)
+        } else {
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68)
+        },
     }
 }
 

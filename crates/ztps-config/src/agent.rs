@@ -161,6 +161,22 @@ pub struct DhcpConfig {
     pub lease_file: PathBuf,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Interfaces that face DHCP relays: a relayed request (giaddr set) is
+    /// accepted only on these, from port 67 and from the giaddr itself.
+    #[serde(default)]
+    pub relay_interfaces: Vec<String>,
+    /// Interfaces never served unless listed here: bridges and management
+    /// ports (`ma1`).
+    #[serde(default)]
+    pub serve_interfaces: Vec<String>,
+    /// Offers outstanding per interface on explicit subnets; the oldest
+    /// makes way for a new one, so spoofed DISCOVERs cannot empty a pool.
+    #[serde(default = "default_max_offers")]
+    pub max_offers_per_interface: u32,
+}
+
+fn default_max_offers() -> u32 {
+    64
 }
 
 fn default_vendor_classes() -> Vec<String> {
@@ -188,6 +204,9 @@ impl DhcpConfig {
             ntp_servers: Vec::new(),
             lease_file: default_lease_file(),
             rate_limit: RateLimitConfig::default(),
+            relay_interfaces: Vec::new(),
+            serve_interfaces: Vec::new(),
+            max_offers_per_interface: default_max_offers(),
         }
     }
 
@@ -266,9 +285,10 @@ pub struct ReservationConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Packets handled per second over all clients; excess is dropped.
+    /// Packets handled per second on each interface, counted before they
+    /// are parsed; excess is dropped. 0: no limit.
     pub packets_per_second: u32,
-    /// Packets handled per minute from one client (by MAC).
+    /// Packets handled per minute from one client (by MAC). 0: no limit.
     pub per_client_per_minute: u32,
 }
 
@@ -276,7 +296,9 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
             packets_per_second: 200,
-            per_client_per_minute: 30,
+            // Far above any DHCP client, even one that restarts ZTP in a
+            // loop; only a runaway sender reaches it.
+            per_client_per_minute: 3000,
         }
     }
 }

@@ -36,7 +36,14 @@ fn main() -> anyhow::Result<()> {
         });
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        println!("ready");
+        let serving = handle.clone();
+        tokio::spawn(async move {
+            // The journal loads on the server's thread; ready means answering.
+            while !serving.is_serving() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            println!("ready");
+        });
         server
             .run(async move {
                 tokio::select! {

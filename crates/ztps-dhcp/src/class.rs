@@ -8,9 +8,12 @@ pub struct VendorInfo {
     pub serial: Option<String>,
 }
 
-/// Whether option 60 starts with one of the configured prefixes.
+/// Whether option 60 starts with one of the configured prefixes. The
+/// empty prefix answers every client, even one that sends no option 60.
 pub fn is_member(vendor_class: Option<&[u8]>, prefixes: &[String]) -> bool {
-    vendor_class.is_some_and(|vc| prefixes.iter().any(|p| vc.starts_with(p.as_bytes())))
+    prefixes
+        .iter()
+        .any(|p| p.is_empty() || vendor_class.is_some_and(|vc| vc.starts_with(p.as_bytes())))
 }
 
 /// Splits an Arista-style option 60 into its fields. Fields that are empty
@@ -52,5 +55,8 @@ mod tests {
         assert!(!is_member(Some(b"MSFT 5.0"), &prefixes));
         assert!(!is_member(Some(b"Aris"), &prefixes));
         assert!(!is_member(None, &prefixes));
+        let everyone = vec![String::new()];
+        assert!(is_member(Some(b"MSFT 5.0"), &everyone));
+        assert!(is_member(None, &everyone));
     }
 }

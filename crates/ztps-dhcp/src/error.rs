@@ -31,6 +31,24 @@ pub enum DhcpError {
     /// The journal writer stopped, so no ACK can be made durable any more.
     #[error("the lease journal writer stopped")]
     JournalStopped,
+    /// The journal was written by a newer build.
+    #[error(
+        "lease journal {path} is format version {found}, newer than this build reads ({supported}); run the newer build or move the file away"
+    )]
+    JournalVersion {
+        path: PathBuf,
+        found: u16,
+        supported: u16,
+    },
+    /// Another server holds the journal: a second instance would bind
+    /// port 67 too and replace the journal under the first one.
+    #[error(
+        "lease journal {path} is in use by another DHCP server (another ztps-agent?): its lock {lock} is held; stop the other instance first"
+    )]
+    JournalLocked { path: PathBuf, lock: PathBuf },
+    /// The server's thread could not be started, or ended without a word.
+    #[error("the DHCP server thread: {0}")]
+    Thread(String),
 }
 
 impl DhcpError {

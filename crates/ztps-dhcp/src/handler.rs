@@ -1,6 +1,7 @@
 //! The request handler: bytes in, at most one reply out. No sockets and no
 //! clock here, so that tests and the fuzzer drive it directly.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -12,12 +13,13 @@ use ztps_net::iftable::Interface;
 
 use crate::class::{VendorInfo, is_member, parse_vendor_class};
 use crate::config::ServerConfig;
-use crate::event::{Event, HwAddr};
+use crate::event::{Event, MacAddr};
 use crate::journal::Record;
 use crate::leases::{Lease, LeaseState, LeaseTable, OFFER_HOLD_SECS};
 use crate::metrics::Metrics;
 use crate::packet::{MessageType, Request, parse_request};
-use crate::pool::{Selected, Subnets};
+use crate::pool::{PoolKind, Selected, Subnets, direct_pool, relayed_pool};
+use crate::quiet::Quiet;
 use crate::ratelimit::RateLimiter;
 
 /// Replies are padded to this length (RFC 1542 relays and old clients
@@ -57,6 +59,10 @@ pub struct Reply {
     pub durable: Option<Record>,
     /// The event to emit once the reply is sent (ACKs).
     pub on_sent: Option<Event>,
+    /// For a unicast to a client that has no address yet (RFC 2131 4.1):
+    /// its MAC, for the neighbour entry the kernel needs to reach `to`.
+    /// The server broadcasts instead when it cannot set the entry.
+    pub neighbour: Option<MacAddr>,
 }
 
 /// Everything the handler keeps between requests.
@@ -71,6 +77,11 @@ pub struct State {
     pub(crate) events: Vec<Event>,
     /// Records to journal that no reply waits for (RELEASE, DECLINE).
     pub(crate) records: Vec<Record>,
+    /// Outstanding offers on explicit subnets per ifindex, oldest first:
+    /// `(address, hold expiry)`.
+    offers: HashMap<u32, VecDeque<(Ipv4Addr, u64)>>,
+    /// Per-packet log lines and events, folded per kind and interface.
+    quiet: Quiet,
 }
 
 impl State {
@@ -81,6 +92,8 @@ impl State {
             leases: LeaseTable::default(),
             events: Vec::new(),
             records: Vec::new(),
+            offers: HashMap::new(),
+            quiet: Quiet::default(),
             config,
             metrics,
         }
@@ -88,6 +101,10 @@ impl State {
 
     pub fn leases(&self) -> &LeaseTable {
         &self.leases
+    }
+
+    pub fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
+        self.metrics.snapshot()
     }
 
     /// Takes the events produced so far.
@@ -104,16 +121,27 @@ impl State {
 /// Handles one datagram received on `ingress` at `now_ms` (milliseconds
 /// since the Unix epoch).
 pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) -> Option<Reply> {
+    // The interface's budget comes before any parsing: a flood of large
+    // datagrams costs no more than the budget's worth of parses.
+    if !state
+        .limiter
+        .allow_interface(ingress.interface.index, now_ms)
+    {
+        Metrics::inc(&state.metrics.rate_limited);
+        return None;
+    }
     let interface = ingress.interface.name.clone();
     let request = match parse_request(packet) {
         Ok(request) => request,
         Err(why) => {
             Metrics::inc(&state.metrics.malformed);
-            tracing::debug!(%interface, source = %ingress.source, %why, "malformed packet");
-            state.events.push(Event::Malformed {
-                interface,
-                reason: why.to_string(),
-            });
+            if let Some(suppressed) = state.quiet.allow("malformed", &interface, now_ms) {
+                tracing::debug!(%interface, source = %ingress.source, %why, suppressed, "malformed packet");
+                state.events.push(Event::Malformed {
+                    interface,
+                    reason: why.to_string(),
+                });
+            }
             return None;
         }
     };
@@ -132,19 +160,33 @@ pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) 
         Metrics::inc(&state.metrics.ignored_non_class);
         return None;
     }
-    if !state
-        .limiter
-        .allow(&request.chaddr, ingress.interface.index, now_ms)
-    {
+    // ZTP clients are Ethernet switches; a lease names a MAC.
+    let Some(mac) = (request.htype == 1)
+        .then(|| MacAddr::from_slice(&request.chaddr))
+        .flatten()
+    else {
+        Metrics::inc(&state.metrics.ignored_not_served);
+        return None;
+    };
+    if !state.limiter.allow_client(&request.chaddr, now_ms) {
         Metrics::inc(&state.metrics.rate_limited);
         return None;
     }
-    let Some(selected) = state
-        .subnets
-        .select(&state.config, &ingress.interface, &request)
-    else {
+    let selected = if request.giaddr.is_unspecified() {
+        direct_pool(&state.config, &ingress.interface)
+    } else {
+        relayed_pool(
+            &state.config,
+            &ingress.interface,
+            request.giaddr,
+            ingress.source,
+        )
+    };
+    let Some(selected) = selected else {
         Metrics::inc(&state.metrics.ignored_not_served);
-        tracing::debug!(%interface, "request on an interface or subnet not served");
+        if let Some(suppressed) = state.quiet.allow("not served", &interface, now_ms) {
+            tracing::debug!(%interface, giaddr = %request.giaddr, source = %ingress.source, suppressed, "request on an interface, relay or subnet not served");
+        }
         return None;
     };
     let vendor = request
@@ -157,7 +199,9 @@ pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) 
         vendor: &vendor,
         selected: &selected,
         ingress,
+        mac,
         now: now_ms / 1000,
+        now_ms,
     };
     match request.message_type {
         MessageType::Discover => discover(state, &ctx),
@@ -186,12 +230,14 @@ struct Context<'a> {
     vendor: &'a VendorInfo,
     selected: &'a Selected,
     ingress: &'a Ingress,
+    mac: MacAddr,
     now: u64,
+    now_ms: u64,
 }
 
 impl Context<'_> {
-    fn mac(&self) -> HwAddr {
-        HwAddr(self.request.chaddr.clone())
+    fn mac(&self) -> MacAddr {
+        self.mac
     }
 
     fn interface(&self) -> String {
@@ -218,11 +264,17 @@ fn discover(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
         ctx.now,
     ) else {
         Metrics::inc(&state.metrics.pool_exhausted);
-        tracing::warn!(pool = %ctx.selected.name, "pool exhausted");
-        state.events.push(Event::PoolExhausted {
-            interface: ctx.interface(),
-            pool: ctx.selected.name.clone(),
-        });
+        if let Some(suppressed) =
+            state
+                .quiet
+                .allow("pool exhausted", &ctx.selected.name, ctx.now_ms)
+        {
+            tracing::warn!(pool = %ctx.selected.name, suppressed, "pool exhausted");
+            state.events.push(Event::PoolExhausted {
+                interface: ctx.interface(),
+                pool: ctx.selected.name.clone(),
+            });
+        }
         return None;
     };
     // A client that already holds the address keeps its bound lease; an
@@ -232,12 +284,13 @@ fn discover(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
         .at(ip, ctx.now)
         .is_some_and(|l| l.state == LeaseState::Bound && l.client_key == ctx.request.client_key());
     if !bound {
-        state.leases.insert(lease(
-            ctx,
-            ip,
-            LeaseState::Offered,
-            ctx.now + OFFER_HOLD_SECS,
-        ));
+        let hold = ctx.now + OFFER_HOLD_SECS;
+        state
+            .leases
+            .insert(lease(ctx, ip, LeaseState::Offered, hold));
+        if matches!(ctx.selected.kind, PoolKind::Subnet(_)) {
+            cap_offers(state, ctx.ingress.interface.index, ip, hold, ctx.now);
+        }
     }
     state.events.push(Event::Offer {
         interface: ctx.interface(),
@@ -254,11 +307,49 @@ fn discover(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
     ))
 }
 
+/// Keeps at most `max_offers_per_interface` offers outstanding on one
+/// interface: the oldest makes way. Spoofed DISCOVERs then hold a bounded
+/// part of a pool, and a real client's offer, being recent, survives the
+/// few milliseconds until its REQUEST.
+fn cap_offers(state: &mut State, ifindex: u32, ip: Ipv4Addr, hold: u64, now: u64) {
+    let cap = state.config.max_offers_per_interface;
+    if cap == 0 {
+        return;
+    }
+    let State {
+        offers,
+        leases,
+        metrics,
+        ..
+    } = state;
+    let queue = offers.entry(ifindex).or_default();
+    queue.push_back((ip, hold));
+    if queue.len() <= cap {
+        return;
+    }
+    let outstanding = |leases: &LeaseTable, ip: Ipv4Addr, hold: u64| {
+        leases
+            .at(ip, now)
+            .is_some_and(|l| l.state == LeaseState::Offered && l.expires == hold)
+    };
+    // Offers that were requested, taken over or lapsed no longer count.
+    queue.retain(|&(ip, hold)| outstanding(leases, ip, hold));
+    while queue.len() > cap {
+        let Some((oldest, hold)) = queue.pop_front() else {
+            break;
+        };
+        if outstanding(leases, oldest, hold) {
+            leases.remove(oldest);
+            Metrics::inc(&metrics.offers_evicted);
+        }
+    }
+}
+
 fn lease(ctx: &Context<'_>, ip: Ipv4Addr, state: LeaseState, expires: u64) -> Lease {
     Lease {
         ip,
         client_key: ctx.request.client_key(),
-        hwaddr: ctx.request.chaddr.clone(),
+        hwaddr: ctx.mac,
         serial: ctx.vendor.serial.clone(),
         state,
         expires,
@@ -304,50 +395,41 @@ fn request_(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
     }
     let lease_time = state.config.lease_time;
     let client_key = r.client_key();
-    // When a sync may be skipped: the client asks again for the lease it
-    // already holds, bound no longer ago than an eighth of the lease time
-    // (a retransmitted REQUEST, a reboot right after ZTP). It then gets the
-    // lease's remaining time and no new record, because the record that
-    // promised that expiry is already durable: the server sends an ACK only
-    // after the sync of its batch, and the ACK that bound this lease was in
-    // the same batch or an earlier one. Anything that moves the expiry (a
-    // renewal at T1) or changes the record (another MAC or serial) needs a
-    // new durable record: after a crash the journal's older expiry would
-    // free the address while the client still uses it.
-    let reused = state.leases.at(ip, ctx.now).and_then(|l| {
-        let remaining = l.expires.saturating_sub(ctx.now);
-        (l.state == LeaseState::Bound
+    // Every REQUEST renews (RFC 2131 4.3.2): a full lease time from now, in
+    // a new durable record, since after a crash the journal's older expiry
+    // would free the address while the client still uses it. Only a
+    // retransmission within the same second promises nothing new: its
+    // record, with the same expiry, is already in this batch or an earlier
+    // one, and its ACK waits for this batch's sync like every ACK.
+    let expires = ctx.now + u64::from(lease_time);
+    let unchanged = state.leases.at(ip, ctx.now).is_some_and(|l| {
+        l.state == LeaseState::Bound
             && l.client_key == client_key
-            && l.hwaddr == r.chaddr
+            && l.hwaddr == ctx.mac
             && l.serial == ctx.vendor.serial
-            && remaining >= u64::from(lease_time - lease_time / 8))
-        .then(|| {
-            u32::try_from(remaining)
-                .unwrap_or(lease_time)
-                .min(lease_time)
-        })
+            && l.expires == expires
     });
-    let (lease_secs, record) = match reused {
-        Some(remaining) => (remaining, None),
-        None => {
-            let expires = ctx.now + u64::from(lease_time);
-            let new = lease(ctx, ip, LeaseState::Bound, expires);
-            if let Some(previous) = state.leases.at(ip, ctx.now)
-                && previous.client_key != new.client_key
-            {
-                tracing::info!(%ip, previous = %HwAddr(previous.hwaddr.clone()), new = %ctx.mac(), "address changes hands");
-            }
-            state.leases.insert(new);
-            let record = Record::Bind {
-                ip,
-                client_key,
-                hwaddr: r.chaddr.clone(),
-                expires,
-                serial: ctx.vendor.serial.clone(),
-            };
-            (lease_time, Some(record))
+    let record = if unchanged {
+        None
+    } else {
+        let new = lease(ctx, ip, LeaseState::Bound, expires);
+        if let Some(previous) = state.leases.at(ip, ctx.now)
+            && previous.client_key != new.client_key
+            && previous.state == LeaseState::Bound
+            && let Some(suppressed) = state.quiet.allow("moves", "", ctx.now_ms)
+        {
+            tracing::info!(%ip, previous = %previous.hwaddr, new = %ctx.mac(), suppressed, "address changes hands");
         }
+        state.leases.insert(new);
+        Some(Record::Bind {
+            ip,
+            client_key,
+            hwaddr: ctx.mac.0.to_vec(),
+            expires,
+            serial: ctx.vendor.serial.clone(),
+        })
     };
+    let lease_secs = lease_time;
     let event = Event::Ack {
         interface: ctx.interface(),
         mac: ctx.mac(),
@@ -383,6 +465,12 @@ fn decline(state: &mut State, ctx: &Context<'_>) {
     ) else {
         return;
     };
+    // Only an address of the pool of the link it arrived on: a DECLINE sent
+    // on another port must not park someone else's address.
+    if !state.subnets.contains(ctx.selected, ip) {
+        Metrics::inc(&state.metrics.ignored_not_served);
+        return;
+    }
     let ours = state
         .leases
         .at(ip, ctx.now)
@@ -396,7 +484,9 @@ fn decline(state: &mut State, ctx: &Context<'_>) {
         ..lease(ctx, ip, LeaseState::Probation, until)
     });
     state.records.push(Record::Release { ip });
-    tracing::warn!(%ip, mac = %ctx.mac(), "address declined; on probation");
+    if let Some(suppressed) = state.quiet.allow("declined", "", ctx.now_ms) {
+        tracing::warn!(%ip, mac = %ctx.mac(), suppressed, "address declined; on probation");
+    }
     state.events.push(Event::Decline {
         interface: ctx.interface(),
         mac: ctx.mac(),
@@ -406,24 +496,44 @@ fn decline(state: &mut State, ctx: &Context<'_>) {
 
 fn release(state: &mut State, ctx: &Context<'_>) {
     let r = ctx.request;
+    if !state.subnets.contains(ctx.selected, r.ciaddr) {
+        Metrics::inc(&state.metrics.ignored_not_served);
+        return;
+    }
     let ours = state
         .leases
         .at(r.ciaddr, ctx.now)
-        .is_some_and(|l| l.client_key == r.client_key() && l.state == LeaseState::Bound);
-    if ours {
-        state.leases.remove(r.ciaddr);
+        .filter(|l| l.client_key == r.client_key() && l.state == LeaseState::Bound)
+        .cloned();
+    if let Some(lease) = ours {
+        // Free for anyone, but the same client gets it back first.
+        state.leases.insert(Lease {
+            state: LeaseState::Released,
+            ..lease
+        });
         state.records.push(Record::Release { ip: r.ciaddr });
     }
 }
 
-/// Where a reply goes (RFC 2131 section 4.1).
-fn destination(request: &Request, kind: ReplyKind) -> SocketAddrV4 {
+/// Where a reply goes (RFC 2131 section 4.1), and the MAC to reach it by
+/// when the client has no address yet.
+fn destination(
+    request: &Request,
+    kind: ReplyKind,
+    yiaddr: Ipv4Addr,
+    mac: MacAddr,
+) -> (SocketAddrV4, Option<MacAddr>) {
+    let broadcast = (SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT), None);
     if !request.giaddr.is_unspecified() {
-        SocketAddrV4::new(request.giaddr, SERVER_PORT)
-    } else if kind != ReplyKind::Nak && !request.ciaddr.is_unspecified() {
-        SocketAddrV4::new(request.ciaddr, CLIENT_PORT)
+        (SocketAddrV4::new(request.giaddr, SERVER_PORT), None)
+    } else if kind == ReplyKind::Nak {
+        broadcast
+    } else if !request.ciaddr.is_unspecified() {
+        (SocketAddrV4::new(request.ciaddr, CLIENT_PORT), None)
+    } else if request.broadcast || yiaddr.is_unspecified() {
+        broadcast
     } else {
-        SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
+        (SocketAddrV4::new(yiaddr, CLIENT_PORT), Some(mac))
     }
 }
 
@@ -466,6 +576,10 @@ fn build(
         ReplyKind::Nak => ReplyType::Nak,
     }));
     opts.insert(DhcpOption::ServerIdentifier(ctx.selected.server_ip));
+    // RFC 6842: a client identifier comes back as it was sent.
+    if let Some(id) = &r.client_id {
+        opts.insert(DhcpOption::ClientIdentifier(id.clone()));
+    }
     if kind != ReplyKind::Nak {
         if r.message_type != MessageType::Inform {
             opts.insert(DhcpOption::AddressLeaseTime(lease_secs));
@@ -501,14 +615,16 @@ fn build(
     if packet.len() < MIN_REPLY_LEN {
         packet.resize(MIN_REPLY_LEN, 0);
     }
+    let (to, neighbour) = destination(r, kind, yiaddr, ctx.mac);
     Reply {
         kind,
         packet,
-        to: destination(r, kind),
+        to,
         ifindex: ctx.ingress.interface.index,
         from: ctx.selected.server_ip,
         durable,
         on_sent: None,
+        neighbour,
     }
 }
 

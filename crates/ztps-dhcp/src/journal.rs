@@ -1,21 +1,26 @@
 //! The lease journal: an append-only file of checksummed records.
 //!
+//! File: a header (`ZTPSLJNL`, then the format version as u16 LE and two
+//! reserved bytes), then records. Version 1 files, written before the
+//! header existed, are records from byte 0; they are still read, and the
+//! start-up compaction rewrites them as the current version. A file of a
+//! newer version than this build knows is refused, never misread.
+//!
 //! Record: `len: u32 LE | crc32(payload): u32 LE | payload`. A record is
-//! either a binding or a release. At load, records are applied in order; the
-//! first record whose length runs past the file or whose checksum does not
-//! match ends the load: it and whatever follows are reported and skipped,
-//! everything before is kept. The server then compacts, which also removes
-//! the damaged tail.
+//! either a binding or a release. At load, records are applied in order. A
+//! record that is torn or corrupt does not end the load: the parser
+//! resynchronises on the next valid record, and every damaged region is
+//! counted and reported. The server keeps a `.corrupt` copy of a damaged
+//! journal before its compaction removes the damage.
 //!
 //! The file grows in zero-filled steps of [`PREALLOCATE`] bytes and records
 //! overwrite the zeros: most appends then change neither the file size nor
-//! its block map, so their fdatasync writes the data and no metadata. A run
-//! of zeros where a record header should be is the end of the journal.
+//! its block map, so their fdatasync writes the data and no metadata. The
+//! run of zeros at the end of the file is not a record.
 //!
-//! Writes are batched by the server loop: every record produced by the
-//! datagrams queued while the previous sync ran is written in one call and
-//! made durable with one fdatasync (group commit). Only then are the ACKs
-//! waiting on them sent.
+//! Writes are batched: every record produced while the previous sync ran is
+//! written in one call and made durable with one fdatasync (group commit).
+//! Only then are the ACKs waiting on them sent.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -27,7 +32,16 @@ use std::sync::Arc;
 use crate::DhcpError;
 use crate::metrics::Metrics;
 
+/// The record encoding's version byte, inside each payload.
 const VERSION: u8 = 1;
+/// The first bytes of a journal that has a header (version 2 on).
+const MAGIC: &[u8; 8] = b"ZTPSLJNL";
+/// The file format this build writes; it reads every version up to it.
+pub const FORMAT_VERSION: u16 = 2;
+/// Magic, version, two reserved bytes.
+pub const HEADER_LEN: usize = 12;
+/// The smallest payload: version, kind and an address.
+const MIN_PAYLOAD: usize = 6;
 const KIND_BIND: u8 = 1;
 const KIND_RELEASE: u8 = 2;
 /// Refuses absurd lengths at load instead of allocating them.
@@ -63,6 +77,27 @@ impl Record {
         let mut framed = Vec::with_capacity(64);
         self.encode_into(&mut framed);
         framed
+    }
+
+    /// The framed record's length in bytes, without encoding it.
+    pub fn encoded_len(&self) -> usize {
+        let field = |n: usize| 1 + n.min(255);
+        8 + match self {
+            Record::Bind {
+                client_key,
+                hwaddr,
+                serial,
+                ..
+            } => {
+                1 + 1
+                    + 4
+                    + 8
+                    + field(client_key.len())
+                    + field(hwaddr.len())
+                    + field(serial.as_deref().map_or(0, str::len))
+            }
+            Record::Release { .. } => 1 + 1 + 4,
+        }
     }
 
     /// Appends the framed record to `out`: the hot path reuses one buffer
@@ -143,24 +178,76 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The header every journal of the current format starts with.
+fn header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h
+}
+
+/// A stretch of the file that held no valid record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Byte offset where it starts.
+    pub at: usize,
+    /// Its length in bytes.
+    pub len: usize,
+    /// What was wrong with the record that should have started there.
+    pub problem: &'static str,
+}
+
 /// What a load found.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub records: Vec<Record>,
-    /// Bytes at the end that were not a valid record (0 when clean).
-    pub skipped_bytes: usize,
-    /// Why the tail was skipped, when it was.
-    pub problem: Option<String>,
-    /// Where the valid records end (the next append goes here).
+    /// Every damaged region, in file order; empty when the file is clean.
+    pub damaged: Vec<Damage>,
+    /// Where the data ends (the next append goes here).
     pub end: usize,
+    /// The file's format version (1: no header).
+    pub version: u16,
+}
+
+impl Loaded {
+    /// Bytes that were not part of any valid record.
+    pub fn skipped_bytes(&self) -> usize {
+        self.damaged.iter().map(|d| d.len).sum()
+    }
+
+    /// A one-line account of the damage, or `None` when there is none.
+    pub fn problem(&self) -> Option<String> {
+        let first = self.damaged.first()?;
+        let tail = self
+            .damaged
+            .last()
+            .is_some_and(|d| d.at + d.len >= self.end);
+        Some(format!(
+            "{} damaged region(s), {} bytes, skipped ({}); the first at byte {}: {}",
+            self.damaged.len(),
+            self.skipped_bytes(),
+            if tail && self.damaged.len() == 1 {
+                "a torn or corrupt tail"
+            } else {
+                "records after damage were kept"
+            },
+            first.at,
+            first.problem
+        ))
+    }
 }
 
 /// Reads every valid record of the journal at `path`; a missing file is an
-/// empty journal.
+/// empty journal, a file of a newer format an error.
 pub fn load(path: &Path) -> Result<Loaded, DhcpError> {
     let data = match std::fs::read(path) {
         Ok(data) => data,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Loaded {
+                version: FORMAT_VERSION,
+                ..Loaded::default()
+            });
+        }
         Err(source) => {
             return Err(DhcpError::Journal {
                 path: path.to_path_buf(),
@@ -169,57 +256,90 @@ pub fn load(path: &Path) -> Result<Loaded, DhcpError> {
             });
         }
     };
-    Ok(parse(&data))
+    let loaded = parse(&data);
+    if loaded.version > FORMAT_VERSION {
+        return Err(DhcpError::JournalVersion {
+            path: path.to_path_buf(),
+            found: loaded.version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(loaded)
 }
 
-/// Splits journal bytes into records, stopping at the first bad one.
+/// The record that starts at `at`, and its framed length.
+fn record_at(data: &[u8], at: usize) -> Result<(Record, usize), &'static str> {
+    let header = data.get(at..at + 8).ok_or("torn record header")?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if !(MIN_PAYLOAD..=MAX_RECORD).contains(&len) {
+        return Err("implausible record length");
+    }
+    let payload = data
+        .get(at + 8..at + 8 + len)
+        .ok_or("torn record (the file ends inside it)")?;
+    // Cheap before the checksum: resynchronisation tries every offset.
+    if payload.first() != Some(&VERSION) {
+        return Err("unknown record version");
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch");
+    }
+    let record = Record::decode(payload).ok_or("undecodable record")?;
+    Ok((record, 8 + len))
+}
+
+/// Splits journal bytes into records, skipping damaged regions.
 pub fn parse(data: &[u8]) -> Loaded {
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded {
+        version: 1,
+        ..Loaded::default()
+    };
     let mut at = 0;
-    while at < data.len() {
-        // Preallocated space: zeros to the end of the file. (A record
-        // starts with a non-zero length, so this stops at its second byte.)
-        if data[at..].iter().all(|&b| b == 0) {
-            break;
-        }
-        let problem = match data.get(at..at + 8) {
-            None => Some("torn record header".to_string()),
-            Some(header) => {
-                let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-                let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-                match data.get(at + 8..at + 8 + len) {
-                    _ if len > MAX_RECORD => Some(format!("record length {len} is implausible")),
-                    None => Some("torn record (file ends inside it)".to_string()),
-                    Some(payload) if crc32fast::hash(payload) != crc => {
-                        Some("checksum mismatch".to_string())
-                    }
-                    Some(payload) => match Record::decode(payload) {
-                        Some(record) => {
-                            loaded.records.push(record);
-                            at += 8 + len;
-                            None
-                        }
-                        None => Some("undecodable record".to_string()),
-                    },
-                }
-            }
+    if let Some(rest) = data.strip_prefix(MAGIC.as_slice()) {
+        let Some(version) = rest.get(..2) else {
+            // A header torn at creation: nothing was ever appended.
+            loaded.version = FORMAT_VERSION;
+            return loaded;
         };
-        if let Some(problem) = problem {
-            loaded.skipped_bytes = data.len() - at;
-            loaded.end = at;
-            loaded.problem = Some(format!("{problem} at byte {at}"));
-            break;
+        loaded.version = u16::from_le_bytes([version[0], version[1]]);
+        if loaded.version > FORMAT_VERSION {
+            return loaded;
+        }
+        at = HEADER_LEN.min(data.len());
+    }
+    // The zero-filled room at the end is not data.
+    let tail = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    while at < tail {
+        match record_at(data, at) {
+            Ok((record, len)) => {
+                loaded.records.push(record);
+                at += len;
+            }
+            Err(problem) => {
+                let next = (at + 1..tail).find(|&i| record_at(data, i).is_ok());
+                let until = next.unwrap_or(tail);
+                loaded.damaged.push(Damage {
+                    at,
+                    len: until - at,
+                    problem,
+                });
+                at = until;
+            }
         }
     }
-    if loaded.problem.is_none() {
-        loaded.end = at;
-    }
+    loaded.end = at;
     loaded
 }
 
-/// Replaces the journal with exactly `records`, atomically: a crash at any
-/// point leaves either the old file or the new one.
-pub fn compact(path: &Path, records: &[Record], metrics: &Metrics) -> Result<(), DhcpError> {
+/// Replaces the journal with a header and exactly `records`, atomically:
+/// a crash at any point leaves either the old file or the new one. Returns
+/// the new file, open for appending (no second read).
+pub fn compact(
+    path: &Path,
+    records: &[Record],
+    metrics: Arc<Metrics>,
+) -> Result<Appender, DhcpError> {
     let err = |what| {
         move |source| DhcpError::Journal {
             path: path.to_path_buf(),
@@ -228,13 +348,19 @@ pub fn compact(path: &Path, records: &[Record], metrics: &Metrics) -> Result<(),
         }
     };
     let tmp = path.with_extension("compact-tmp");
-    let mut bytes = Vec::with_capacity(records.len() * 48);
+    let mut bytes = Vec::with_capacity(HEADER_LEN + records.len() * 48);
+    bytes.extend_from_slice(&header());
     records.iter().for_each(|r| r.encode_into(&mut bytes));
-    let mut file = File::create(&tmp).map_err(err("create compaction file"))?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&tmp)
+        .map_err(err("create compaction file"))?;
     file.write_all(&bytes)
         .map_err(err("write compaction file"))?;
     file.sync_all().map_err(err("fsync compaction file"))?;
-    drop(file);
     std::fs::rename(&tmp, path).map_err(err("rename compaction file"))?;
     let dir = path
         .parent()
@@ -246,7 +372,32 @@ pub fn compact(path: &Path, records: &[Record], metrics: &Metrics) -> Result<(),
     Metrics::add(&metrics.journal_bytes_written, bytes.len() as u64);
     Metrics::inc(&metrics.journal_fsyncs);
     Metrics::inc(&metrics.journal_compactions);
-    Ok(())
+    let size = bytes.len() as u64;
+    Ok(Appender {
+        path: path.to_path_buf(),
+        file,
+        size,
+        allocated: size,
+        metrics,
+        buf: Vec::new(),
+    })
+}
+
+/// Copies a damaged journal to `<file>.corrupt` (durably) before the
+/// compaction that drops its damage, so nothing is lost for good.
+pub fn keep_corrupt_copy(path: &Path) -> Result<PathBuf, DhcpError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".corrupt");
+    let copy = path.with_file_name(name);
+    let err = |what| {
+        let path = copy.clone();
+        move |source| DhcpError::Journal { path, what, source }
+    };
+    std::fs::copy(path, &copy).map_err(err("copy the damaged journal"))?;
+    File::open(&copy)
+        .and_then(|f| f.sync_all())
+        .map_err(err("fsync the copy"))?;
+    Ok(copy)
 }
 
 /// The append side, owned by the server loop.
@@ -279,9 +430,14 @@ impl Appender {
             .write(true)
             .open(path)
             .map_err(err("open"))?;
-        let allocated = file.metadata().map_err(err("stat"))?.len();
-        // Appends go after the last valid record, over preallocated zeros
-        // (the server compacts before it opens, so nothing valid is lost).
+        let mut allocated = file.metadata().map_err(err("stat"))?.len();
+        if allocated == 0 {
+            file.write_all_at(&header(), 0)
+                .map_err(err("write the header"))?;
+            allocated = HEADER_LEN as u64;
+            Metrics::add(&metrics.journal_bytes_written, allocated);
+        }
+        // Appends go after the last record, over preallocated zeros.
         let size = parse(&std::fs::read(path).map_err(err("read"))?).end as u64;
         Ok(Appender {
             path: path.to_path_buf(),
@@ -344,10 +500,9 @@ impl Appender {
         Ok(())
     }
 
-    /// Compacts to `records` and reopens the new file for appending.
+    /// Compacts to `records` and appends to the new file from then on.
     pub fn compact(&mut self, records: &[Record]) -> Result<(), DhcpError> {
-        compact(&self.path, records, &self.metrics)?;
-        *self = Appender::open(&self.path, self.metrics.clone())?;
+        *self = compact(&self.path, records, self.metrics.clone())?;
         Ok(())
     }
 }
@@ -366,8 +521,14 @@ mod tests {
         }
     }
 
+    fn v2(records: &[Record]) -> Vec<u8> {
+        let mut bytes = header().to_vec();
+        records.iter().for_each(|r| r.encode_into(&mut bytes));
+        bytes
+    }
+
     #[test]
-    fn records_round_trip() {
+    fn records_round_trip_in_both_formats() {
         let records = vec![
             bind(1),
             Record::Release {
@@ -375,23 +536,53 @@ mod tests {
             },
             bind(2),
         ];
-        let bytes: Vec<u8> = records.iter().flat_map(Record::encode).collect();
-        let loaded = parse(&bytes);
-        assert_eq!(loaded.records, records);
-        assert_eq!((loaded.skipped_bytes, loaded.problem), (0, None));
+        let legacy: Vec<u8> = records.iter().flat_map(Record::encode).collect();
+        let loaded = parse(&legacy);
+        assert_eq!((&loaded.records, loaded.version), (&records, 1));
+        assert_eq!((loaded.skipped_bytes(), loaded.problem()), (0, None));
+        let loaded = parse(&v2(&records));
+        assert_eq!((&loaded.records, loaded.version), (&records, 2));
+        assert!(loaded.damaged.is_empty());
+    }
+
+    #[test]
+    fn encoded_len_is_the_length() {
+        for r in [
+            bind(7),
+            Record::Release {
+                ip: Ipv4Addr::new(1, 2, 3, 4),
+            },
+        ] {
+            assert_eq!(r.encoded_len(), r.encode().len());
+        }
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leases");
+        let mut bytes = v2(&[bind(1)]);
+        bytes[8] = 9;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(err.to_string().contains("version 9"), "{err}");
     }
 
     #[test]
     fn torn_and_corrupt_tails_are_skipped_keeping_what_precedes() {
-        let good: Vec<u8> = [bind(1), bind(2)].iter().flat_map(Record::encode).collect();
+        let good = v2(&[bind(1), bind(2)]);
         let third = bind(3).encode();
         for cut in 1..third.len() {
             let mut data = good.clone();
             data.extend_from_slice(&third[..cut]);
             let loaded = parse(&data);
             assert_eq!(loaded.records, vec![bind(1), bind(2)], "cut at {cut}");
-            assert_eq!(loaded.skipped_bytes, cut);
-            assert!(loaded.problem.unwrap().contains("torn"));
+            // Trailing zeros of a cut are indistinguishable from the room.
+            let nonzero = third[..cut]
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(0, |i| i + 1);
+            assert_eq!(loaded.skipped_bytes(), nonzero, "cut at {cut}");
         }
         let mut flipped = good.clone();
         flipped.extend_from_slice(&third);
@@ -399,7 +590,46 @@ mod tests {
         flipped[last] ^= 0x40;
         let loaded = parse(&flipped);
         assert_eq!(loaded.records.len(), 2);
-        assert!(loaded.problem.unwrap().contains("checksum"));
+        assert!(loaded.problem().unwrap().contains("checksum"));
+    }
+
+    #[test]
+    fn one_corrupt_record_loses_only_itself() {
+        let records: Vec<Record> = (1..=20).map(bind).collect();
+        let clean = v2(&records);
+        // Every single byte flipped, one at a time: at most the one record
+        // holding that byte is lost, never the ones after it.
+        for at in HEADER_LEN..clean.len() {
+            let mut data = clean.clone();
+            data[at] ^= 0x5a;
+            let loaded = parse(&data);
+            assert!(
+                loaded.records.len() >= 19,
+                "flip at {at} kept {}",
+                loaded.records.len()
+            );
+            assert!(loaded.records.iter().all(|r| records.contains(r)));
+            if loaded.records.len() == 19 {
+                assert_eq!(loaded.damaged.len(), 1, "flip at {at}");
+            }
+        }
+        // The case: byte 12 of a 20-record legacy journal.
+        let mut legacy: Vec<u8> = records.iter().flat_map(Record::encode).collect();
+        legacy[12] ^= 0x01;
+        let loaded = parse(&legacy);
+        assert_eq!(loaded.records, records[1..]);
+        let problem = loaded.problem().unwrap();
+        assert!(problem.contains("1 damaged region"), "{problem}");
+    }
+
+    #[test]
+    fn a_damaged_journal_is_copied_before_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leases.json");
+        std::fs::write(&path, b"damaged bytes").unwrap();
+        let copy = keep_corrupt_copy(&path).unwrap();
+        assert_eq!(copy, dir.path().join("leases.json.corrupt"));
+        assert_eq!(std::fs::read(&copy).unwrap(), b"damaged bytes");
     }
 
     #[test]
@@ -421,8 +651,8 @@ mod tests {
         assert_eq!(m.journal_fsyncs, 3 + 1);
         assert_eq!(m.journal_compactions, 1);
         assert!(!path.with_extension("compact-tmp").exists());
-        // Records, plus the zeros of two growth steps (the second one
-        // started where the compacted file ended).
+        // Records, plus the zeros of two growth steps (each filling up from
+        // where the file ended: the header, then the compacted file).
         let records: u64 = [
             bind(1),
             bind(2),
@@ -451,7 +681,7 @@ mod tests {
         app.append_durably(&[bind(1)]).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), PREALLOCATE);
         let loaded = load(&path).unwrap();
-        assert_eq!((loaded.records, loaded.problem), (vec![bind(1)], None));
+        assert_eq!((loaded.problem(), loaded.records), (None, vec![bind(1)]));
         drop(app);
 
         let mut app = Appender::open(&path, metrics.clone()).unwrap();
@@ -466,7 +696,7 @@ mod tests {
         data[end..end + 10].copy_from_slice(&third[..10]);
         let loaded = parse(&data);
         assert_eq!(loaded.records, vec![bind(1), bind(2)]);
-        assert!(loaded.problem.unwrap().contains("checksum"));
+        assert!(loaded.problem().unwrap().contains("checksum"));
 
         // Records that run past one growth step grow the file again.
         let many: Vec<Record> = (0..=255).map(bind).collect();
@@ -480,7 +710,7 @@ mod tests {
             "{len}"
         );
         let loaded = load(&path).unwrap();
-        assert_eq!((loaded.records.len(), loaded.problem), (2 + 1600, None));
+        assert_eq!((loaded.records.len(), loaded.problem()), (2 + 1600, None));
         assert_eq!(loaded.end as u64, app.size());
     }
 }

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
+use ztps_types::MacAddr;
+
 use crate::journal::Record;
 
 /// How long an offered address is held for the client it was offered to.
@@ -16,6 +18,9 @@ pub enum LeaseState {
     Bound,
     /// Declined by a client: someone else uses it.
     Probation,
+    /// Released by its client, remembered so that the same client gets it
+    /// back; free for anyone else.
+    Released,
 }
 
 /// One address's lease.
@@ -23,7 +28,7 @@ pub enum LeaseState {
 pub struct Lease {
     pub ip: Ipv4Addr,
     pub client_key: Vec<u8>,
-    pub hwaddr: Vec<u8>,
+    pub hwaddr: MacAddr,
     pub serial: Option<String>,
     pub state: LeaseState,
     /// Seconds since the Unix epoch when the lease (or hold) ends.
@@ -61,7 +66,10 @@ impl LeaseTable {
     pub fn is_free_for(&self, ip: Ipv4Addr, key: &[u8], now: u64) -> bool {
         match self.at(ip, now) {
             None => true,
-            Some(l) => l.state != LeaseState::Probation && l.client_key == key,
+            Some(l) => {
+                l.state == LeaseState::Released
+                    || (l.state != LeaseState::Probation && l.client_key == key)
+            }
         }
     }
 
@@ -129,7 +137,7 @@ impl LeaseTable {
             .map(|l| Record::Bind {
                 ip: l.ip,
                 client_key: l.client_key,
-                hwaddr: l.hwaddr,
+                hwaddr: l.hwaddr.0.to_vec(),
                 expires: l.expires,
                 serial: l.serial,
             })
@@ -148,7 +156,7 @@ impl LeaseTable {
             } => self.insert(Lease {
                 ip: *ip,
                 client_key: client_key.clone(),
-                hwaddr: hwaddr.clone(),
+                hwaddr: MacAddr::from_slice(hwaddr).unwrap_or(MacAddr([0; 6])),
                 serial: serial.clone(),
                 state: LeaseState::Bound,
                 expires: *expires,
@@ -168,7 +176,7 @@ mod tests {
         Lease {
             ip: Ipv4Addr::new(10, 0, 0, ip),
             client_key: key.to_vec(),
-            hwaddr: key.to_vec(),
+            hwaddr: MacAddr([2, 0, 0, 0, 0, key[0]]),
             serial: None,
             state,
             expires,
@@ -191,6 +199,16 @@ mod tests {
         );
         assert_eq!(t.sweep(100), 1);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_released_address_is_free_for_all_and_remembered_for_its_client() {
+        let mut t = LeaseTable::default();
+        t.insert(lease(4, b"a", LeaseState::Released, 100));
+        let ip = Ipv4Addr::new(10, 0, 0, 4);
+        assert!(t.is_free_for(ip, b"b", 10));
+        assert_eq!(t.of_client(b"a", 10).map(|l| l.ip), Some(ip));
+        assert!(t.durable_records(10).is_empty(), "not a lease");
     }
 
     #[test]

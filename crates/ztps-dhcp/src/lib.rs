@@ -23,6 +23,7 @@ pub mod leases;
 pub mod metrics;
 pub mod packet;
 pub mod pool;
+mod quiet;
 pub mod ratelimit;
 pub mod server;
 pub mod socket;

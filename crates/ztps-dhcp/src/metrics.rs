@@ -47,7 +47,11 @@ counters! {
     malformed,
     rate_limited,
     pool_exhausted,
+    /// Offers withdrawn to keep an interface under its cap of outstanding
+    /// offers.
+    offers_evicted,
     send_errors,
+    receive_errors,
     journal_bytes_written,
     journal_fsyncs,
     journal_compactions,
@@ -60,6 +64,11 @@ counters! {
 impl Metrics {
     pub(crate) fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Increments and returns the value before.
+    pub(crate) fn fetch_inc(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {

@@ -99,26 +99,51 @@ impl Request {
     }
 }
 
-/// Options collected from every option area; repeated options are
+/// The options the server reads, indexed by code; every other option is
+/// length-checked and skipped without being copied. Repeated options are
 /// concatenated (RFC 3396).
-#[derive(Default)]
 struct Options {
-    values: Vec<(u8, Vec<u8>)>,
+    /// Position + 1 in `values` of each code's data; 0: absent.
+    index: [u8; 256],
+    values: Vec<Vec<u8>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            index: [0; 256],
+            values: Vec::new(),
+        }
+    }
+}
+
+/// The codes [`parse_request`] looks at.
+fn wanted(code: u8) -> bool {
+    matches!(code, 12 | 50 | 52 | 53 | 54 | 55 | 57 | 60 | 61)
 }
 
 impl Options {
     fn push(&mut self, code: u8, data: &[u8]) {
-        match self.values.iter_mut().find(|(c, _)| *c == code) {
-            Some((_, existing)) => existing.extend_from_slice(data),
-            None => self.values.push((code, data.to_vec())),
+        if !wanted(code) {
+            return;
+        }
+        let slot = &mut self.index[usize::from(code)];
+        match usize::from(*slot)
+            .checked_sub(1)
+            .and_then(|i| self.values.get_mut(i))
+        {
+            Some(existing) => existing.extend_from_slice(data),
+            None => {
+                self.values.push(data.to_vec());
+                // At most the nine wanted codes: always fits.
+                *slot = u8::try_from(self.values.len()).unwrap_or(0);
+            }
         }
     }
 
     fn get(&self, code: u8) -> Option<&[u8]> {
-        self.values
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, v)| v.as_slice())
+        let i = usize::from(self.index[usize::from(code)]).checked_sub(1)?;
+        self.values.get(i).map(Vec::as_slice)
     }
 
     fn fixed<const N: usize>(&self, code: u8) -> Result<Option<[u8; N]>, Malformed> {

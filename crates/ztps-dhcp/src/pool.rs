@@ -1,23 +1,22 @@
 //! Which pool serves a request, and which address in it a client gets.
+//!
+//! [`direct_pool`] and [`relayed_pool`] are the one place that decides
+//! which interfaces are served and from which pool: the server calls them
+//! for every request and the agent's status page for every interface.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ztps_net::iftable::Interface;
 
-use crate::config::{ServerConfig, parse_hex};
+use crate::config::{ReservedFor, ServerConfig, wildcard_match};
 use crate::leases::{LeaseState, LeaseTable};
 use crate::packet::Request;
 
-/// A reservation key, parsed once from the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Key {
-    Mac(Vec<u8>),
-    ClientId(Vec<u8>),
-    Serial(String),
-}
+/// The port relays send from (RFC 1542).
+const RELAY_PORT: u16 = 67;
 
-/// Explicit subnets with parsed reservations and an allocation cursor.
+/// Explicit subnets with their reservations and an allocation cursor.
 #[derive(Debug)]
 pub struct Subnets {
     subnets: Vec<SubnetState>,
@@ -26,12 +25,11 @@ pub struct Subnets {
 #[derive(Debug)]
 struct SubnetState {
     network: ipnet::Ipv4Net,
-    router: Option<Ipv4Addr>,
     ranges: Vec<(u32, u32)>,
-    reservations: Vec<(Key, Ipv4Addr)>,
+    reservations: Vec<(ReservedFor, Ipv4Addr)>,
     reserved: HashSet<Ipv4Addr>,
-    /// Where the next free-address scan starts, so that allocation is
-    /// amortised O(1) instead of rescanning the leased part every time.
+    /// The last address handed out; the next scan starts after it, so that
+    /// allocation is amortised O(1) instead of rescanning the leased part.
     cursor: u32,
 }
 
@@ -53,6 +51,16 @@ pub enum PoolKind {
     PointToPoint { client_ip: Ipv4Addr },
     /// Index into the explicit subnets.
     Subnet(usize),
+}
+
+impl Selected {
+    /// `point-to-point` or `subnet 10.20.0.0/24`, for status pages.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            PoolKind::PointToPoint { .. } => "point-to-point".to_string(),
+            PoolKind::Subnet(_) => self.name.clone(),
+        }
+    }
 }
 
 fn mask(prefix_len: u8) -> Ipv4Addr {
@@ -77,35 +85,140 @@ pub fn point_to_point_peer(local: Ipv4Addr, prefix_len: u8) -> Option<Ipv4Addr> 
     }
 }
 
+/// Interfaces served only when configured: bridges (by netlink kind, not
+/// name: the VM's segment is not a leaf link), management ports, loopback.
+fn special(interface: &Interface) -> bool {
+    interface.is_bridge()
+        || ["ma*", "management*", "lo"]
+            .iter()
+            .any(|p| wildcard_match(p, &interface.name))
+}
+
+/// Whether any request arriving on `interface` may be answered at all.
+pub fn interface_allowed(config: &ServerConfig, interface: &Interface) -> bool {
+    let name = interface.name.as_str();
+    if name.is_empty() || config.point_to_point.excludes(name) {
+        return false;
+    }
+    !special(interface)
+        || config.serve_interfaces.iter().any(|n| n == name)
+        || config.relay_interfaces.iter().any(|n| n == name)
+        || config
+            .subnets
+            .iter()
+            .any(|s| s.interface.as_deref() == Some(name))
+}
+
+fn subnet_pool(
+    config: &ServerConfig,
+    i: usize,
+    server_ip: Ipv4Addr,
+    router: Ipv4Addr,
+) -> Option<Selected> {
+    let s = config.subnets.get(i)?;
+    Some(Selected {
+        kind: PoolKind::Subnet(i),
+        server_ip,
+        router: s.router.unwrap_or(router),
+        mask: s.network.netmask(),
+        name: format!("subnet {}", s.network),
+    })
+}
+
+/// The pool for clients directly attached to `interface`: a subnet tied to
+/// it, else a subnet holding one of its addresses, else the point-to-point
+/// pool of a /31 or /30. Explicit configuration beats the derived pool.
+pub fn direct_pool(config: &ServerConfig, interface: &Interface) -> Option<Selected> {
+    if !interface_allowed(config, interface) {
+        return None;
+    }
+    let first = interface.ipv4.first()?;
+    if let Some(i) = config
+        .subnets
+        .iter()
+        .position(|s| s.interface.as_deref() == Some(interface.name.as_str()))
+    {
+        let network = config.subnets.get(i)?.network;
+        let ours = interface
+            .ipv4
+            .iter()
+            .find(|n| network.contains(&n.addr))
+            .unwrap_or(first)
+            .addr;
+        return subnet_pool(config, i, ours, ours);
+    }
+    for net in &interface.ipv4 {
+        if let Some(i) = config
+            .subnets
+            .iter()
+            .position(|s| s.interface.is_none() && s.network.contains(&net.addr))
+        {
+            return subnet_pool(config, i, net.addr, net.addr);
+        }
+    }
+    if !config.point_to_point.qualifies(&interface.name) {
+        return None;
+    }
+    interface.ipv4.iter().find_map(|net| {
+        let client_ip = point_to_point_peer(net.addr, net.prefix_len)?;
+        Some(Selected {
+            kind: PoolKind::PointToPoint { client_ip },
+            server_ip: net.addr,
+            router: net.addr,
+            mask: mask(net.prefix_len),
+            name: format!("{} {}/{}", interface.name, net.network(), net.prefix_len),
+        })
+    })
+}
+
+/// Whether relayed requests are accepted on `interface`.
+pub fn relay_facing(config: &ServerConfig, interface: &Interface) -> bool {
+    interface_allowed(config, interface) && config.relay_interfaces.contains(&interface.name)
+}
+
+/// The pool for a request relayed by `giaddr`, which `source` sent. Only a
+/// relay-facing interface takes relayed requests, and only from the relay
+/// itself (port 67, source address = giaddr): anyone else could name any
+/// giaddr and have a lease from any subnet sent wherever it likes.
+pub fn relayed_pool(
+    config: &ServerConfig,
+    interface: &Interface,
+    giaddr: Ipv4Addr,
+    source: SocketAddrV4,
+) -> Option<Selected> {
+    if !relay_facing(config, interface) || source.port() != RELAY_PORT || *source.ip() != giaddr {
+        return None;
+    }
+    let server_ip = interface.ipv4.first()?.addr;
+    let i = config
+        .subnets
+        .iter()
+        .position(|s| s.interface.is_none() && s.network.contains(&giaddr))?;
+    subnet_pool(config, i, server_ip, giaddr)
+}
+
 impl Subnets {
     pub fn new(config: &ServerConfig) -> Subnets {
         let subnets = config
             .subnets
             .iter()
             .map(|s| {
-                let reservations: Vec<(Key, Ipv4Addr)> = s
+                let reservations: Vec<(ReservedFor, Ipv4Addr)> = s
                     .reservations
                     .iter()
-                    .filter_map(|r| {
-                        let key = if let Some(mac) = &r.mac {
-                            Key::Mac(parse_hex(mac)?)
-                        } else if let Some(id) = &r.client_id {
-                            Key::ClientId(parse_hex(id)?)
-                        } else {
-                            Key::Serial(r.serial.clone()?)
-                        };
-                        Some((key, r.ip))
-                    })
+                    .map(|r| (r.client.clone(), r.ip))
                     .collect();
                 let ranges: Vec<(u32, u32)> = s
                     .ranges
                     .iter()
+                    .filter(|r| r.start <= r.end)
                     .map(|r| (u32::from(r.start), u32::from(r.end)))
                     .collect();
                 SubnetState {
                     network: s.network,
-                    router: s.router,
-                    cursor: ranges.first().map(|r| r.0).unwrap_or(0),
+                    // The scan starts after the cursor: at the last address,
+                    // it starts with the first.
+                    cursor: ranges.last().map(|r| r.1).unwrap_or(0),
                     reserved: reservations.iter().map(|(_, ip)| *ip).collect(),
                     reservations,
                     ranges,
@@ -115,57 +228,19 @@ impl Subnets {
         Subnets { subnets }
     }
 
-    /// Chooses the pool for a request that arrived on `interface`.
-    pub fn select(
-        &self,
-        config: &ServerConfig,
-        interface: &Interface,
-        request: &Request,
-    ) -> Option<Selected> {
-        let server_ip = interface.ipv4.first()?.addr;
-        if !request.giaddr.is_unspecified() {
-            let (i, s) = self
-                .subnets
-                .iter()
-                .enumerate()
-                .find(|(_, s)| s.network.contains(&request.giaddr))?;
-            return Some(Selected {
-                kind: PoolKind::Subnet(i),
-                server_ip,
-                router: s.router.unwrap_or(request.giaddr),
-                mask: s.network.netmask(),
-                name: format!("subnet {}", s.network),
-            });
-        }
-        for net in &interface.ipv4 {
-            if let Some((i, s)) = self
-                .subnets
-                .iter()
-                .enumerate()
-                .find(|(_, s)| s.network.contains(&net.addr))
-            {
-                return Some(Selected {
-                    kind: PoolKind::Subnet(i),
-                    server_ip: net.addr,
-                    router: s.router.unwrap_or(net.addr),
-                    mask: s.network.netmask(),
-                    name: format!("subnet {}", s.network),
-                });
+    /// Whether `ip` belongs to the pool `selected`: what a DECLINE or a
+    /// RELEASE may name.
+    pub fn contains(&self, selected: &Selected, ip: Ipv4Addr) -> bool {
+        match selected.kind {
+            PoolKind::PointToPoint { client_ip } => ip == client_ip,
+            PoolKind::Subnet(i) => {
+                self.in_ranges(i, ip)
+                    || self
+                        .subnets
+                        .get(i)
+                        .is_some_and(|s| s.reserved.contains(&ip))
             }
         }
-        if !config.point_to_point.qualifies(&interface.name) {
-            return None;
-        }
-        interface.ipv4.iter().find_map(|net| {
-            let client_ip = point_to_point_peer(net.addr, net.prefix_len)?;
-            Some(Selected {
-                kind: PoolKind::PointToPoint { client_ip },
-                server_ip: net.addr,
-                router: net.addr,
-                mask: mask(net.prefix_len),
-                name: format!("{} {}/{}", interface.name, net.network(), net.prefix_len),
-            })
-        })
     }
 
     fn reservation_for(
@@ -177,9 +252,9 @@ impl Subnets {
         let s = self.subnets.get(subnet)?;
         s.reservations.iter().find_map(|(key, ip)| {
             let hit = match key {
-                Key::Mac(mac) => *mac == request.chaddr,
-                Key::ClientId(id) => request.client_id.as_ref() == Some(id),
-                Key::Serial(sn) => serial == Some(sn.as_str()),
+                ReservedFor::Mac(mac) => mac.0[..] == request.chaddr[..],
+                ReservedFor::ClientId(id) => request.client_id.as_ref() == Some(id),
+                ReservedFor::Serial(sn) => serial == Some(sn.as_str()),
             };
             hit.then_some(*ip)
         })
@@ -255,7 +330,11 @@ impl Subnets {
             return Some(wanted);
         }
         let s = self.subnets.get_mut(i)?;
-        let total: u64 = s.ranges.iter().map(|(lo, hi)| u64::from(hi - lo) + 1).sum();
+        let total: u64 = s
+            .ranges
+            .iter()
+            .map(|(lo, hi)| u64::from(hi.saturating_sub(*lo)) + 1)
+            .sum();
         let broadcast = u32::from(s.network.broadcast());
         let network = u32::from(s.network.network());
         let small = s.network.prefix_len() >= 31;

@@ -42,19 +42,27 @@ impl RateLimiter {
         }
     }
 
-    /// Whether a packet from `client` on `ifindex` may be handled now.
-    pub fn allow(&mut self, client: &[u8], ifindex: u32, now_ms: u64) -> bool {
-        let c = &self.config;
-        if c.per_interface > 0 {
-            let (rate, burst) = (c.per_interface, c.per_interface.max(1));
-            let bucket = self.interfaces.entry(ifindex).or_insert(Bucket {
-                tokens: f64::from(burst),
-                last_ms: now_ms,
-            });
-            if !bucket.take(now_ms, rate, burst) {
-                return false;
-            }
+    /// Whether a datagram that arrived on `ifindex` may be looked at:
+    /// checked before parsing, so a flood costs its parse only up to the
+    /// budget. Each interface has its own budget, so a flood on one leaf
+    /// port does not starve provisioning on the others.
+    pub fn allow_interface(&mut self, ifindex: u32, now_ms: u64) -> bool {
+        let rate = self.config.per_interface;
+        if rate == 0 {
+            return true;
         }
+        self.interfaces
+            .entry(ifindex)
+            .or_insert(Bucket {
+                tokens: f64::from(rate),
+                last_ms: now_ms,
+            })
+            .take(now_ms, rate, rate)
+    }
+
+    /// Whether a packet from `client` may be handled now.
+    pub fn allow_client(&mut self, client: &[u8], now_ms: u64) -> bool {
+        let c = &self.config;
         if c.per_client == 0 {
             return true;
         }
@@ -100,32 +108,35 @@ mod tests {
     #[test]
     fn per_client_burst_then_refill() {
         let mut rl = RateLimiter::new(limits(2, 3, 0, 10));
-        assert!((0..3).all(|_| rl.allow(b"a", 1, 0)));
-        assert!(!rl.allow(b"a", 1, 0));
-        assert!(rl.allow(b"b", 1, 0), "another client is not affected");
+        assert!((0..3).all(|_| rl.allow_client(b"a", 0)));
+        assert!(!rl.allow_client(b"a", 0));
+        assert!(rl.allow_client(b"b", 0), "another client is not affected");
         assert!(
-            rl.allow(b"a", 1, 500),
+            rl.allow_client(b"a", 500),
             "one token after half a second at 2/s"
         );
-        assert!(!rl.allow(b"a", 1, 500));
+        assert!(!rl.allow_client(b"a", 500));
     }
 
     #[test]
     fn per_interface_limit() {
         let mut rl = RateLimiter::new(limits(0, 0, 5, 10));
-        let allowed = (0..20).filter(|i| rl.allow(&[*i as u8], 7, 0)).count();
+        let allowed = (0..20).filter(|_| rl.allow_interface(7, 0)).count();
         assert_eq!(allowed, 5);
-        assert!(rl.allow(b"x", 8, 0), "another interface has its own bucket");
+        assert!(
+            rl.allow_interface(8, 0),
+            "another interface has its own bucket"
+        );
     }
 
     #[test]
     fn flood_of_distinct_clients_stays_bounded() {
         let mut rl = RateLimiter::new(limits(1, 1, 0, 100));
         for i in 0..10_000u32 {
-            rl.allow(&i.to_be_bytes(), 1, 0);
+            rl.allow_client(&i.to_be_bytes(), 0);
         }
         assert!(rl.tracked_clients() <= 100);
         // Once they have gone idle, new clients are admitted again.
-        assert!(rl.allow(b"late", 1, 5_000));
+        assert!(rl.allow_client(b"late", 5_000));
     }
 }

@@ -23,9 +23,8 @@ const RECEIVE_BUFFER: usize = 4 << 20;
 pub fn bind(port: u16) -> Result<std::net::UdpSocket, DhcpError> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(DhcpError::socket("create"))?;
-    socket
-        .set_reuse_address(true)
-        .map_err(DhcpError::socket("SO_REUSEADDR"))?;
+    // No SO_REUSEADDR: another DHCP server on this port is an error to
+    // report, not a socket to share datagrams with.
     socket
         .set_broadcast(true)
         .map_err(DhcpError::socket("SO_BROADCAST"))?;

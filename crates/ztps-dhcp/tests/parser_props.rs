@@ -17,7 +17,7 @@ use ztps_net::iftable::{Interface, Ipv4Net};
 
 fn state() -> State {
     let config = ServerConfig::from_toml(
-        "bootstrap_url = \"http://x/b\"\nlease_file = \"/nonexistent\"\n[[subnets]]\nnetwork = \"10.5.0.0/24\"\nranges = [{start = \"10.5.0.10\", end = \"10.5.0.20\"}]\n",
+        "bootstrap_url = \"http://x/b\"\nlease_file = \"/nonexistent\"\n[[subnets]]\nsubnet = \"10.5.0.0/24\"\nranges = [{start = \"10.5.0.10\", end = \"10.5.0.20\"}]\n",
     )
     .unwrap();
     State::new(Arc::new(config), Arc::new(Metrics::default()))
@@ -34,6 +34,7 @@ fn ingress() -> Ingress {
                 addr: Ipv4Addr::new(10, 0, 0, 0),
                 prefix_len: 31,
             }],
+            kind: String::new(),
         },
         source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
     }

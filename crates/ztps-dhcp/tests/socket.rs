@@ -64,7 +64,7 @@ fn concurrent_acks_share_one_fsync() {
     require_netns!();
     let lab = Lab::new("10.3.0.1/24");
     let server = lab.serve(lab.config(
-        "[[subnets]]\nnetwork = \"10.3.0.0/24\"\nranges = [{ start = \"10.3.0.10\", end = \"10.3.0.250\" }]\n",
+        "[[subnets]]\nsubnet = \"10.3.0.0/24\"\nranges = [{ start = \"10.3.0.10\", end = \"10.3.0.250\" }]\n",
     ));
     let leaf_if = lab.leaf_if.clone();
     let acks = lab.leaf.run(|| {
@@ -165,7 +165,7 @@ fn kill_9_during_a_burst_loses_no_acknowledged_lease() {
     std::fs::write(
         &config,
         lab.config_toml(
-            "[[subnets]]\nnetwork = \"10.2.0.0/24\"\nranges = [{ start = \"10.2.0.10\", end = \"10.2.0.250\" }]\n",
+            "[rate_limit]\npackets_per_second = 0\n[[subnets]]\nsubnet = \"10.2.0.0/24\"\nranges = [{ start = \"10.2.0.10\", end = \"10.2.0.250\" }]\n",
         ),
     )
     .unwrap();

@@ -51,6 +51,16 @@ pub struct Interface {
     pub mac: Vec<u8>,
     /// IPv4 addresses in the order the kernel reported them.
     pub ipv4: Vec<Ipv4Net>,
+    /// The netlink link kind (`IFLA_INFO_KIND`: `bridge`, `veth`, ...);
+    /// empty for physical ports, which have none.
+    pub kind: String,
+}
+
+impl Interface {
+    /// A Linux bridge, whatever its name: the kernel says so.
+    pub fn is_bridge(&self) -> bool {
+        self.kind == "bridge"
+    }
 }
 
 /// A shared, always-current table of interfaces by ifindex.
@@ -101,7 +111,8 @@ impl InterfaceTable {
     }
 
     /// Adds or updates the link part of an interface, keeping its addresses.
-    pub fn upsert_link(&self, index: u32, name: &str, up: bool, mac: &[u8]) {
+    /// `kind` is `None` when the message did not say; the known kind stays.
+    pub fn upsert_link(&self, index: u32, name: &str, up: bool, mac: &[u8], kind: Option<&str>) {
         let mut table = self.write();
         let entry = table.entry(index).or_insert_with(|| Interface {
             index,
@@ -110,6 +121,9 @@ impl InterfaceTable {
         entry.name = name.to_string();
         entry.up = up;
         entry.mac = mac.to_vec();
+        if let Some(kind) = kind {
+            entry.kind = kind.to_string();
+        }
     }
 
     /// Forgets an interface and its addresses.
@@ -174,13 +188,18 @@ mod tests {
         let view = table.clone();
         table.add_address(7, net([10, 0, 0, 0], 31));
         assert_eq!(view.get(7).unwrap().name, "", "address before link");
-        table.upsert_link(7, "et1", true, &[2, 0, 0, 0, 0, 1]);
+        table.upsert_link(7, "et1", true, &[2, 0, 0, 0, 0, 1], Some("veth"));
         table.add_address(7, net([10, 0, 0, 0], 31));
         let et1 = view.by_name("et1").unwrap();
         assert_eq!(et1.ipv4, vec![net([10, 0, 0, 0], 31)], "no duplicate");
         let (found, on) = view.find_by_subnet(Ipv4Addr::new(10, 0, 0, 1)).unwrap();
         assert_eq!((found.index, on.prefix_len), (7, 31));
-        table.upsert_link(7, "et1", false, &[]);
+        table.upsert_link(7, "et1", false, &[], None);
+        assert_eq!(
+            view.get(7).unwrap().kind,
+            "veth",
+            "an update without a kind keeps it"
+        );
         assert!(
             view.find_by_subnet(Ipv4Addr::new(10, 0, 0, 1)).is_none(),
             "down"

@@ -10,6 +10,7 @@
 pub mod bridge;
 mod error;
 pub mod iftable;
+pub mod neighbour;
 pub mod sysctl;
 pub mod watch;
 

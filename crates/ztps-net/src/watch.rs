@@ -9,7 +9,7 @@
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::{Handle, MulticastGroup};
@@ -150,10 +150,20 @@ async fn apply_events(
 fn apply_link(table: &InterfaceTable, events: &broadcast::Sender<NetEvent>, link: &LinkMessage) {
     let mut name = None;
     let mut mac: &[u8] = &[];
+    // A link without IFLA_LINKINFO is a physical port: kind "". Messages
+    // always carry it for virtual links, so its absence is meaningful.
+    let mut kind = String::new();
     for attribute in &link.attributes {
         match attribute {
             LinkAttribute::IfName(n) => name = Some(n.as_str()),
             LinkAttribute::Address(a) => mac = a,
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    if let LinkInfo::Kind(k) = info {
+                        kind = k.to_string();
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -173,7 +183,7 @@ fn apply_link(table: &InterfaceTable, events: &broadcast::Sender<NetEvent>, link
     let flags = link.header.flags;
     let up = flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running);
     let before = table.get(index);
-    table.upsert_link(index, &name, up, mac);
+    table.upsert_link(index, &name, up, mac, Some(&kind));
     let changed = before.is_none_or(|b| b.name != name || b.up != up || b.mac != mac);
     if changed {
         tracing::debug!(index, name = %name, up, "link");

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use ztps_config::EventsConfig;
-use ztps_dhcp::event::HwAddr;
 use ztps_events::{
     DEFAULT_SYSLOG_SOCKET, Event, EventsError, Hub, HubConfig, JsonLogSink, MacAddr, Record,
     Severity, Sink, SyslogFormat, SyslogSink, SystemClock, WebhookConfig, WebhookSink,
@@ -79,12 +78,8 @@ impl Sink for LogSink {
 
 /// Hardware addresses other than Ethernet's six bytes are cut or padded:
 /// the events name Ethernet clients, which is all a switch has.
-fn mac(hw: &HwAddr) -> MacAddr {
-    let mut bytes = [0u8; 6];
-    for (to, from) in bytes.iter_mut().zip(&hw.0) {
-        *to = *from;
-    }
-    MacAddr(bytes)
+fn mac(hw: &ztps_dhcp::event::MacAddr) -> MacAddr {
+    MacAddr(hw.0)
 }
 
 /// The provisioning event for a DHCP server event.
@@ -187,7 +182,7 @@ mod tests {
     fn dhcp_events_keep_interface_mac_and_serial() {
         let event = from_dhcp(ztps_dhcp::Event::Ack {
             interface: "et3".into(),
-            mac: HwAddr(vec![0, 0x1c, 0x73, 1, 2, 3]),
+            mac: ztps_dhcp::event::MacAddr([0, 0x1c, 0x73, 1, 2, 3]),
             ip: Ipv4Addr::new(10, 0, 0, 5),
             serial: Some("JPE123".into()),
             lease_secs: 3600,
@@ -195,7 +190,7 @@ mod tests {
         assert_eq!(event.message(), "leaf JPE123 now holds 10.0.0.5 on et3");
         let nak = from_dhcp(ztps_dhcp::Event::Nak {
             interface: "et1".into(),
-            mac: HwAddr(vec![1, 2]),
+            mac: ztps_dhcp::event::MacAddr([1, 2, 0, 0, 0, 0]),
             requested: Some(Ipv4Addr::new(10, 9, 9, 9)),
             reason: "not on this link",
         });

@@ -41,12 +41,13 @@ impl From<&Lease> for LeaseView {
     fn from(lease: &Lease) -> Self {
         LeaseView {
             ip: lease.ip.to_string(),
-            mac: ztps_dhcp::event::HwAddr(lease.hwaddr.clone()).to_string(),
+            mac: lease.hwaddr.to_string(),
             serial: lease.serial.clone(),
             state: match lease.state {
                 LeaseState::Bound => "bound",
                 LeaseState::Offered => "offered",
                 LeaseState::Probation => "probation",
+                LeaseState::Released => "released",
             },
             expires: lease.expires,
         }

@@ -52,7 +52,7 @@ impl Lab {
 
     pub fn config_toml(&self, extra: &str) -> String {
         format!(
-            "bootstrap_url = \"{BOOTSTRAP_URL}\"\nlease_file = \"{}\"\nlease_time = 3600\n{extra}",
+            "bootstrap_url = \"{BOOTSTRAP_URL}\"\nlease_file = \"{}\"\nlease_time_secs = 3600\n{extra}",
             self.path("leases").display()
         )
     }
@@ -76,7 +76,15 @@ impl Lab {
                 let _watch = Watch::start(table.clone()).await.unwrap();
                 let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
                 let server = Server::new(config, table, tx).unwrap();
-                ready_tx.send(server.handle()).unwrap();
+                let handle = server.handle();
+                let serving = handle.clone();
+                tokio::spawn(async move {
+                    // Ready once the journal is loaded and requests answered.
+                    while !serving.is_serving() {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    let _ = ready_tx.send(handle);
+                });
                 tokio::spawn(async move {
                     while let Some(e) = rx.recv().await {
                         let _ = event_tx.send(e);
