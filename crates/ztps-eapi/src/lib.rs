@@ -18,12 +18,12 @@ mod tls;
 mod transport;
 mod wire;
 
-pub use client::{DEFAULT_TIMEOUT, EapiClient, EapiClientBuilder};
+pub use client::{DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT, EapiClient, EapiClientBuilder};
 pub use command::Command;
 pub use error::{EapiError, ErrorCode};
 pub use jsonrpc::Format;
 pub use retry::RetryPolicy;
 pub use transport::{
     Credentials, DEFAULT_HTTP_LOCAL_PORT, DEFAULT_UNIX_SOCKET, PASSWORD_ENV, Secret, Transport,
-    USERNAME_ENV,
+    USERNAME_ENV, check_private_file, url_origin,
 };

@@ -131,7 +131,9 @@ pub fn parse_domiflist(out: &str) -> Result<Vec<VmInterface>, String> {
                     fields.len()
                 ));
             }
-            let mac: MacAddr = mac.parse().map_err(|e: VmError| e.to_string())?;
+            let mac: MacAddr = mac
+                .parse()
+                .map_err(|e: ztps_types::MacParseError| e.to_string())?;
             let tap = (*tap != "-").then(|| tap.to_string());
             Ok(VmInterface { tap, mac })
         })
