@@ -8,9 +8,9 @@
 use std::io::{IsTerminal as _, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
@@ -218,12 +218,8 @@ impl Drop for Line {
         }
         let timestamp = jiff::Zoned::now().strftime("%b %e %H:%M:%S").to_string();
         let text = String::from_utf8_lossy(&self.buffer);
-        self.syslog.send(datagram(
-            &self.level,
-            &text,
-            std::process::id(),
-            &timestamp,
-        ));
+        self.syslog
+            .send(datagram(&self.level, &text, std::process::id(), &timestamp));
     }
 }
 

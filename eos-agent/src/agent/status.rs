@@ -275,7 +275,9 @@ impl Endpoint {
                     .serve_connection(TokioIo::new(stream), service);
                 match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => debug!(%peer, error = %e, "status connection ended with an error"),
+                    Ok(Err(e)) => {
+                        debug!(%peer, error = %e, "status connection ended with an error")
+                    }
                     Err(_) => debug!(%peer, "status connection outlived its lifetime; closed"),
                 }
             });
@@ -391,7 +393,9 @@ mod tests {
         let mut held = Vec::new();
         for _ in 0..cap + 16 {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
             held.push(s);
         }
         let answer = tokio::time::timeout(Duration::from_secs(120), get(addr, "/status"))
