@@ -13,7 +13,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -214,25 +213,32 @@ impl Endpoint {
     }
 
     /// Serves connections on `listener` until `cancel` fires. At most
-    /// [`connection_cap`] connections are open at once; beyond that new
-    /// ones wait in the kernel's backlog, costing no file descriptor.
+    /// [`connection_cap`] connections are open at once, the cap following
+    /// RLIMIT_NOFILE as it is now; beyond that new ones wait in the
+    /// kernel's backlog, costing no file descriptor.
     pub async fn serve(self, listener: TcpListener, cancel: CancellationToken) {
-        let cap = connection_cap(soft_nofile());
+        let mut cap = connection_cap(soft_nofile());
         info!(max_connections = cap, "status endpoint limits");
-        let slots = Arc::new(Semaphore::new(cap));
         let mut connections = JoinSet::new();
         let mut accept_failing = false;
         let mut pause = Duration::from_millis(50);
         loop {
             // Reap finished connections so the set stays as small as the cap.
             while connections.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                () = cancel.cancelled() => break,
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
+            let now = connection_cap(soft_nofile());
+            if now != cap {
+                info!(
+                    max_connections = now,
+                    "status endpoint follows the new descriptor limit"
+                );
+                cap = now;
+            }
+            if connections.len() >= cap {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    _ = connections.join_next() => continue,
+                }
+            }
             let accepted = tokio::select! {
                 () = cancel.cancelled() => break,
                 accepted = listener.accept() => accepted,
@@ -263,7 +269,6 @@ impl Endpoint {
             };
             let endpoint = self.clone();
             connections.spawn(async move {
-                let _permit = permit;
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                     let response = endpoint.route(&request);
                     async move { Ok::<_, Infallible>(response) }
