@@ -275,3 +275,50 @@ async fn hub_recent_is_a_bounded_ring() {
     assert_eq!(names, ["et15", "et16", "et17", "et18", "et19"]);
     assert_eq!(handle.recent(2).len(), 2);
 }
+
+#[tokio::test]
+async fn a_flood_through_the_hub_reaches_the_sinks_as_a_few_records() {
+    let clock = Arc::new(ManualClock::new(at()));
+    let collected = Collect::default();
+    let config = HubConfig {
+        queue_capacity: 20_000,
+        ..HubConfig::default()
+    };
+    let hub = Hub::spawn(config, vec![Box::new(collected.clone())], clock);
+    let handle = hub.handle();
+    // 5,000 DISCOVERs from spoofed MACs on et3, each refused for want of an address.
+    for i in 0..5_000u32 {
+        let [_, _, b, c] = i.to_be_bytes();
+        handle.emit(Event::DiscoverSeen {
+            interface: "et3".into(),
+            mac: ztps_events::MacAddr([2, 0, 0, 0, b, c]),
+            serial: None,
+            model: None,
+        });
+        handle.emit(Event::PoolExhausted {
+            interface: "et3".into(),
+            pool: "10.5.0.0/24".into(),
+        });
+    }
+    hub.shutdown().await;
+    assert_eq!(handle.dropped(), 0);
+    let records = collected.0.lock().unwrap().clone();
+    let of = |kind: &str| -> Vec<u32> {
+        records
+            .iter()
+            .filter(|r| r.event.kind() == kind)
+            .map(|r| r.count)
+            .collect()
+    };
+    // The pool: once, then one fold counting the other 4,999.
+    assert_eq!(of("pool_exhausted"), [1, 4_999]);
+    // Discovers: the first 128 one by one, then one summary of the rest.
+    let discovers = of("discover_seen");
+    assert_eq!(discovers.len(), 129, "{} discover records", discovers.len());
+    assert_eq!(discovers.iter().sum::<u32>(), 5_000);
+    assert!(
+        records.len() <= 131,
+        "{} records for a 10,000-event flood",
+        records.len()
+    );
+}
