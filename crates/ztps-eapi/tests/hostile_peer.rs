@@ -109,6 +109,43 @@ async fn an_endless_reply_over_http_is_refused_at_the_limit() {
 }
 
 #[tokio::test]
+async fn an_endless_reply_over_https_is_refused_at_the_limit() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(certified.cert.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        )),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(AtomicU64::new(0));
+    let count = written.clone();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let tls = acceptor.accept(stream).await.unwrap();
+        endless_reply(tls, count).await;
+    });
+    let transport = Transport::Https {
+        url: format!("https://{addr}/command-api"),
+        username: "admin".into(),
+        password: ztps_eapi::Secret::new("pw"),
+        ca: None,
+        insecure_skip_verify: true,
+    };
+    assert_refused(&client(transport), &written, server).await;
+}
+
+#[tokio::test]
 async fn an_announced_oversized_reply_is_refused_before_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("eapi.sock");
