@@ -17,15 +17,28 @@ use crate::{Command, EapiError, RetryPolicy, Transport};
 /// well under a second; a config session may take a few).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The longest reply body accepted, on every transport. EOS's largest
+/// replies the agent asks for (`show interfaces status`, LLDP detail on a
+/// fully populated chassis) are well under 1 MiB; anything past this is a
+/// broken or hostile peer, refused before it can grow the agent's memory.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 8 << 20;
+
 /// Options of an [`EapiClient`].
 #[derive(Debug, Clone)]
 pub struct EapiClientBuilder {
     transport: Transport,
     timeout: Duration,
     retry: RetryPolicy,
+    max_reply_bytes: usize,
 }
 
 impl EapiClientBuilder {
+    /// Replies longer than this are refused with [`EapiError::ReplyTooLarge`].
+    pub fn max_reply_bytes(mut self, limit: usize) -> Self {
+        self.max_reply_bytes = limit;
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -40,7 +53,7 @@ impl EapiClientBuilder {
     pub fn build(self) -> Result<EapiClient, EapiError> {
         Ok(EapiClient {
             endpoint: self.transport.endpoint(),
-            wire: Wire::new(&self.transport, self.timeout)?,
+            wire: Wire::new(&self.transport, self.timeout, self.max_reply_bytes)?,
             timeout: self.timeout,
             retry: self.retry,
             next_id: AtomicU64::new(1),
@@ -73,6 +86,7 @@ impl EapiClient {
             transport,
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 
@@ -81,6 +95,8 @@ impl EapiClient {
         Self::builder(transport).build()
     }
 
+    /// Where the client talks to, fit for logs and status pages: a socket
+    /// path, or `scheme://host:port` (never credentials, path or query).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }

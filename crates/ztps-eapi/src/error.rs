@@ -88,6 +88,12 @@ pub enum EapiError {
     /// Could not connect, connection dropped, TLS failed...
     #[error("eAPI transport to {endpoint} failed: {reason}")]
     Transport { endpoint: String, reason: String },
+    /// The reply body was longer than the client accepts: EOS's largest
+    /// `show` replies are a few hundred KiB, so this is a broken or hostile peer.
+    #[error(
+        "eAPI reply from {endpoint} exceeds {limit} bytes; refused (a larger reply is not one EOS sends)"
+    )]
+    ReplyTooLarge { endpoint: String, limit: usize },
     /// The reply was not the JSON-RPC we expect.
     #[error("malformed eAPI reply from {endpoint} to {commands:?}: {reason}")]
     MalformedReply {

@@ -18,12 +18,23 @@ mod tls;
 mod transport;
 mod wire;
 
-pub use client::{DEFAULT_TIMEOUT, EapiClient, EapiClientBuilder};
+pub use client::{DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT, EapiClient, EapiClientBuilder};
 pub use command::Command;
 pub use error::{EapiError, ErrorCode};
 pub use jsonrpc::Format;
+
+/// Interprets a `runCmds` reply body for `cmds` exactly as the client does
+/// (one result per command, or the command error EOS reported). Public for
+/// the fuzz target and for tools replaying captured replies.
+pub fn parse_reply(
+    body: &[u8],
+    cmds: &[Command],
+    endpoint: &str,
+) -> Result<Vec<serde_json::Value>, EapiError> {
+    jsonrpc::parse_reply(body, cmds, endpoint)
+}
 pub use retry::RetryPolicy;
 pub use transport::{
     Credentials, DEFAULT_HTTP_LOCAL_PORT, DEFAULT_UNIX_SOCKET, PASSWORD_ENV, Secret, Transport,
-    USERNAME_ENV,
+    USERNAME_ENV, check_private_file, url_origin,
 };

@@ -83,14 +83,84 @@ impl Transport {
         }
     }
 
-    /// A short description for errors and logs (never the password).
+    /// A short description for errors, logs, events and the status page:
+    /// `unix:PATH` or `scheme://host:port`. Never the password, and never a
+    /// URL's userinfo, path or query, which may carry secrets too.
     pub fn endpoint(&self) -> String {
         match self {
             Self::UnixSocket { path } => format!("unix:{}", path.display()),
-            Self::HttpLocalhost { port } => format!("http://127.0.0.1:{port}/command-api"),
-            Self::Https { url, .. } => https_url(url),
+            Self::HttpLocalhost { port } => format!("http://127.0.0.1:{port}"),
+            Self::Https { url, .. } => url_origin(url),
         }
     }
+}
+
+/// `scheme://host:port` of `url`, the only part of a URL that may be
+/// logged: userinfo is a credential, and a path or query can be one too
+/// (Slack and Teams webhooks carry their token in the path).
+pub fn url_origin(url: &str) -> String {
+    let Ok(uri) = url.trim().parse::<http::Uri>() else {
+        return "<unparseable URL>".into();
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return "<unparseable URL>".into();
+    };
+    let port = authority
+        .port_u16()
+        .or(match scheme {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        })
+        .map_or_else(String::new, |p| format!(":{p}"));
+    // `host()` is the authority without its userinfo.
+    format!("{scheme}://{}{port}", authority.host())
+}
+
+/// Refuses a secret-bearing file that group or others can read or write,
+/// or that belongs to someone other than root or this process. Checked on
+/// the open handle, so the file checked is the file read.
+pub fn check_private_file(path: &Path, file: &std::fs::File) -> Result<(), EapiError> {
+    let meta = file.metadata().map_err(|source| EapiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(EapiError::Credentials(format!(
+            "{} has mode {mode:03o}: group or others can read or change it; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    let me = nix_euid();
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(EapiError::Credentials(format!(
+            "{} belongs to uid {}, neither root nor this process (uid {me}); run `chown root {}`",
+            path.display(),
+            meta.uid(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Opens `path`, checks it is private, and reads it (bounded: a
+/// credentials file is a line or two).
+fn read_private(path: &Path) -> Result<String, EapiError> {
+    use std::io::Read as _;
+    const MAX_CREDENTIALS_BYTES: u64 = 64 << 10;
+    let io = |source| EapiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    check_private_file(path, &file)?;
+    let mut text = String::new();
+    file.take(MAX_CREDENTIALS_BYTES)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    Ok(text)
 }
 
 /// `https://host` -> `https://host/command-api`; a URL with a path is kept.
@@ -130,28 +200,7 @@ impl Credentials {
     /// root or to the user running this process: a password others can read
     /// is a password others know.
     pub fn from_file(path: &Path) -> Result<Self, EapiError> {
-        let io = |source| EapiError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(EapiError::Credentials(format!(
-                "{} has mode {mode:03o}: group or others can read or change it; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            )));
-        }
-        let me = nix_euid();
-        if meta.uid() != 0 && meta.uid() != me {
-            return Err(EapiError::Credentials(format!(
-                "{} belongs to uid {}, neither root nor this process (uid {me})",
-                path.display(),
-                meta.uid()
-            )));
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let text = read_private(path)?;
         // The toml error may quote the offending line: keep it out of the message.
         let creds: Credentials = toml::from_str(&text).map_err(|e| {
             EapiError::Credentials(format!(
@@ -161,6 +210,21 @@ impl Credentials {
             ))
         })?;
         creds.validated()
+    }
+
+    /// Reads `username:password` from the first line of a file, with the
+    /// same checks as [`Credentials::from_file`]; the password is the rest
+    /// of the line and may itself hold colons.
+    pub fn from_line_file(path: &Path) -> Result<Self, EapiError> {
+        let text = read_private(path)?;
+        let line = text.lines().next().unwrap_or_default();
+        match line.split_once(':') {
+            Some((user, password)) if !user.is_empty() => Self::new(user, password).validated(),
+            _ => Err(EapiError::Credentials(format!(
+                "{}: the first line must be username:password",
+                path.display()
+            ))),
+        }
     }
 
     /// Reads `ZTPS_EAPI_USERNAME` and `ZTPS_EAPI_PASSWORD`.
@@ -246,6 +310,58 @@ mod tests {
         let shown = format!("{t:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn line_file_is_checked_like_the_toml_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), 0o600, "admin:s3:cret\n");
+        let creds = Credentials::from_line_file(&path).unwrap();
+        assert_eq!(
+            (creds.username.as_str(), creds.password.expose()),
+            ("admin", "s3:cret")
+        );
+        for mode in [0o640, 0o604, 0o644] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = Credentials::from_line_file(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("chmod 600") && err.contains(&*path.to_string_lossy()),
+                "{err}"
+            );
+            assert!(!err.contains("s3:cret"), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "no colon here\n").unwrap();
+        let err = Credentials::from_line_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("username:password") && !err.contains("no colon"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn origins_keep_only_scheme_host_and_port() {
+        for (url, origin) in [
+            (
+                "https://admin:pw@sw1:8443/command-api?token=t",
+                "https://sw1:8443",
+            ),
+            ("https://sw1", "https://sw1:443"),
+            (
+                "http://hooks.example/services/T000/B000/XXXX",
+                "http://hooks.example:80",
+            ),
+            ("https://[::1]:9/x", "https://[::1]:9"),
+            ("not a url", "<unparseable URL>"),
+            ("/relative/secret", "<unparseable URL>"),
+        ] {
+            assert_eq!(url_origin(url), origin, "{url}");
+        }
+        let t = Transport::https(
+            "https://u:pw@sw1/command-api?k=v",
+            Credentials::new("a", "b"),
+        );
+        assert_eq!(t.endpoint(), "https://sw1:443");
     }
 
     #[test]

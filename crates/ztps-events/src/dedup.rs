@@ -8,9 +8,23 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::{Event, Record};
 
-/// More distinct keys than this in one window (a flood of different
-/// MACs) are passed through unfolded rather than remembered.
+/// More distinct keys than this in one window are not remembered one by
+/// one (memory stays bounded under a flood of different MACs).
 const DEFAULT_MAX_KEYS: usize = 4096;
+/// Distinct events alike (same kind and interface, see
+/// [`Event::similarity_key`]) reported one by one per window; the rest are
+/// counted and summarised in one record when the window closes. Room for a
+/// relay link's worth of leaves booting at once, not for a flood.
+const DEFAULT_MAX_ALIKE: u32 = 128;
+
+/// Events alike within one window, beyond those reported.
+#[derive(Debug)]
+struct Alike {
+    opened: Timestamp,
+    reported: u32,
+    swallowed: u32,
+    last: Option<(Event, Timestamp)>,
+}
 
 #[derive(Debug)]
 struct Window {
@@ -28,7 +42,9 @@ pub struct Deduper {
     window: Duration,
     span: SignedDuration,
     max_keys: usize,
+    max_alike: u32,
     open: HashMap<String, Window>,
+    alike: HashMap<String, Alike>,
 }
 
 impl Deduper {
@@ -37,8 +53,17 @@ impl Deduper {
             window,
             span: SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX),
             max_keys: DEFAULT_MAX_KEYS,
+            max_alike: DEFAULT_MAX_ALIKE,
             open: HashMap::new(),
+            alike: HashMap::new(),
         }
+    }
+
+    /// How many distinct events alike are reported per window before the
+    /// rest are only counted.
+    pub fn with_max_alike(mut self, max_alike: u32) -> Self {
+        self.max_alike = max_alike.max(1);
+        self
     }
 
     pub fn with_max_keys(mut self, max_keys: usize) -> Self {
@@ -66,6 +91,9 @@ impl Deduper {
                 out.extend(fold(old, self.window));
             }
         }
+        if self.swallow_alike(&event, now, &mut out) {
+            return out;
+        }
         if self.open.len() >= self.max_keys {
             out.extend(self.expire(now));
         }
@@ -84,6 +112,43 @@ impl Deduper {
         out
     }
 
+    /// Counts `event` against its similarity window; true when it is one
+    /// too many and is only counted. A closed window's summary goes to `out`.
+    fn swallow_alike(&mut self, event: &Event, now: Timestamp, out: &mut Vec<Record>) -> bool {
+        let Some(key) = event.similarity_key() else {
+            return false;
+        };
+        if let Some(alike) = self.alike.get(&key)
+            && !is_open(self.span, alike.opened, now)
+            && let Some(old) = self.alike.remove(&key)
+        {
+            out.extend(summary(old, self.window));
+        }
+        if !self.alike.contains_key(&key) && self.alike.len() >= self.max_keys {
+            out.extend(self.expire(now));
+        }
+        let max_keys = self.max_keys;
+        let len = self.alike.len();
+        let alike = match self.alike.get_mut(&key) {
+            Some(alike) => alike,
+            None if len < max_keys => self.alike.entry(key).or_insert(Alike {
+                opened: now,
+                reported: 0,
+                swallowed: 0,
+                last: None,
+            }),
+            // Too many interfaces to track (not a real switch): report.
+            None => return false,
+        };
+        if alike.reported < self.max_alike {
+            alike.reported += 1;
+            return false;
+        }
+        alike.swallowed = alike.swallowed.saturating_add(1);
+        alike.last = Some((event.clone(), now));
+        true
+    }
+
     /// Closes every window that has run out and returns the folds of
     /// those that swallowed repeats, oldest first.
     pub fn expire(&mut self, now: Timestamp) -> Vec<Record> {
@@ -98,6 +163,18 @@ impl Deduper {
             .filter_map(|k| self.open.remove(&k))
             .filter_map(|w| fold(w, self.window))
             .collect();
+        let expired: Vec<String> = self
+            .alike
+            .iter()
+            .filter(|(_, a)| !is_open(self.span, a.opened, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        folds.extend(
+            expired
+                .into_iter()
+                .filter_map(|k| self.alike.remove(&k))
+                .filter_map(|a| summary(a, self.window)),
+        );
         folds.sort_by_key(|r| r.time);
         folds
     }
@@ -107,6 +184,11 @@ impl Deduper {
         let mut folds: Vec<Record> = std::mem::take(&mut self.open)
             .into_values()
             .filter_map(|w| fold(w, self.window))
+            .chain(
+                std::mem::take(&mut self.alike)
+                    .into_values()
+                    .filter_map(|a| summary(a, self.window)),
+            )
             .collect();
         folds.sort_by_key(|r| r.time);
         folds
@@ -123,6 +205,11 @@ fn is_open(span: SignedDuration, opened: Timestamp, now: Timestamp) -> bool {
     // silencing a key for an unknown time.
     let age = now.duration_since(opened);
     !age.is_negative() && age < span
+}
+
+fn summary(alike: Alike, length: Duration) -> Option<Record> {
+    let (event, time) = alike.last?;
+    (alike.swallowed > 0).then(|| Record::summarised(time, event, alike.swallowed, length))
 }
 
 fn fold(window: Window, length: Duration) -> Option<Record> {
@@ -223,6 +310,62 @@ mod tests {
         // Untracked keys are not folded: each repeat is delivered.
         assert_eq!(d.observe(discover("et3", 4), clock.now()).len(), 1);
         assert!(d.observe(discover("et3", 0), clock.now()).is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_distinct_clients_becomes_a_few_lines_and_one_summary() {
+        let clock = ManualClock::new(start());
+        const ALIKE: u32 = 16;
+        let mut d = Deduper::new(Duration::from_secs(60))
+            .with_max_keys(64)
+            .with_max_alike(ALIKE);
+        let pool = |interface: &str| Event::PoolExhausted {
+            interface: interface.into(),
+            pool: "10.0.0.0/24".into(),
+        };
+        let mut delivered = Vec::new();
+        // 10,000 DISCOVERs from spoofed MACs, each refused: pool exhausted.
+        for i in 0..10_000u32 {
+            let [_, _, b, c] = i.to_be_bytes();
+            let event = Event::DiscoverSeen {
+                interface: "et3".into(),
+                mac: MacAddr([2, 0, 0, 0, b, c]),
+                serial: None,
+                model: None,
+            };
+            delivered.extend(d.observe(event, clock.now()));
+            delivered.extend(d.observe(pool("et3"), clock.now()));
+        }
+        // Another interface is not drowned by et3's flood.
+        delivered.extend(d.observe(discover("et4", 1), clock.now()));
+        assert_eq!(
+            delivered.len(),
+            ALIKE as usize + 2,
+            "16 discovers, one pool-exhausted, et4's discover"
+        );
+        assert!(d.open_windows() <= 64);
+        clock.advance(Duration::from_secs(60));
+        let folds = d.expire(clock.now());
+        let counts: Vec<(&str, u32)> = folds.iter().map(|r| (r.event.kind(), r.count)).collect();
+        assert_eq!(folds.len(), 2, "{counts:?}");
+        assert!(counts.contains(&("pool_exhausted", 9_999)), "{counts:?}");
+        assert!(
+            counts.contains(&("discover_seen", 10_000 - ALIKE)),
+            "{counts:?}"
+        );
+        let summary = folds
+            .iter()
+            .find(|r| r.event.kind() == "discover_seen")
+            .unwrap();
+        assert!(
+            summary
+                .message
+                .ends_with("(and 9984 more events like it within 60 s, not reported one by one)"),
+            "{}",
+            summary.message
+        );
+        assert!(d.expire(clock.now()).is_empty());
+        assert_eq!(d.drain().len(), 0);
     }
 
     #[test]

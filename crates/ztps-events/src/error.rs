@@ -11,11 +11,9 @@ pub enum EventsError {
         source: std::io::Error,
     },
 
-    #[error("webhook URL {url:?} is not usable: {reason}")]
-    WebhookUrl { url: String, reason: String },
-
-    #[error("webhook POST to {url} failed: {reason}")]
-    Webhook { url: String, reason: String },
+    /// `origin` is `scheme://host:port`: a webhook's path is its secret.
+    #[error("webhook URL ({origin}) is not usable: {reason}")]
+    WebhookUrl { origin: String, reason: String },
 
     #[error("JSON event log {path}: {action}")]
     JsonLog {

@@ -1,9 +1,7 @@
 //! The provisioning events themselves: what happened, how bad it is, and
 //! one line a person can read.
 
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,52 +27,8 @@ impl Severity {
     }
 }
 
-/// An Ethernet address, written `aa:bb:cc:dd:ee:ff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d, e, g] = self.0;
-        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
-    }
-}
-
-impl FromStr for MacAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for byte in &mut out {
-            let part = parts
-                .next()
-                .ok_or_else(|| format!("{s:?}: too few octets"))?;
-            if part.len() != 2 {
-                return Err(format!("{s:?}: octet {part:?} is not two hex digits"));
-            }
-            *byte =
-                u8::from_str_radix(part, 16).map_err(|_| format!("{s:?}: {part:?} is not hex"))?;
-        }
-        if parts.next().is_some() {
-            return Err(format!("{s:?}: too many octets"));
-        }
-        Ok(Self(out))
-    }
-}
-
-impl Serialize for MacAddr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MacAddr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+/// The workspace's one MAC type, re-exported so events name it as before.
+pub use ztps_types::MacAddr;
 
 /// Something the agent saw or did while provisioning leaves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +245,27 @@ impl Event {
         }
     }
 
+    /// What makes events "alike" though not the same: the kind and the
+    /// interface of per-client events. A flood of distinct clients (spoofed
+    /// MACs) is folded on this key once more than a few are seen within the
+    /// window, so it cannot become a line per packet. `None`: never folded
+    /// beyond [`Event::dedup_key`].
+    pub fn similarity_key(&self) -> Option<String> {
+        let kind = self.kind();
+        match self {
+            Self::DiscoverSeen { interface, .. }
+            | Self::OfferSent { interface, .. }
+            | Self::LeaseAcked { interface, .. }
+            | Self::NakSent { interface, .. }
+            | Self::DeclineReceived { interface, .. }
+            | Self::PoolExhausted { interface, .. } => Some(format!("{kind}/{interface}")),
+            Self::MalformedPacket { interface, .. } => {
+                Some(format!("{kind}/{}", interface.as_deref().unwrap_or("-")))
+            }
+            _ => None,
+        }
+    }
+
     /// One line for a person, e.g. "leaf JPE12345678 (DCS-7050SX3-48YC8)
     /// asked for an address on et3".
     pub fn message(&self) -> String {
@@ -433,6 +408,25 @@ impl Record {
         let times = if repeats == 1 { "time" } else { "times" };
         record.message = format!(
             "{} (repeated {repeats} more {times} within {} s)",
+            record.message,
+            window.as_secs()
+        );
+        record
+    }
+
+    /// A record standing for `others` events like `event` (same kind, same
+    /// interface, other clients) that were not reported one by one.
+    pub fn summarised(
+        time: jiff::Timestamp,
+        event: Event,
+        others: u32,
+        window: std::time::Duration,
+    ) -> Self {
+        let mut record = Self::new(time, event);
+        record.count = others;
+        let events = if others == 1 { "event" } else { "events" };
+        record.message = format!(
+            "{} (and {others} more {events} like it within {} s, not reported one by one)",
             record.message,
             window.as_secs()
         );

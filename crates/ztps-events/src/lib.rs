@@ -15,6 +15,6 @@ pub use error::EventsError;
 pub use event::{Event, MacAddr, Record, Severity};
 pub use hub::{Hub, HubConfig, HubHandle};
 pub use sink::{
-    DEFAULT_SYSLOG_SOCKET, JsonLogSink, Sink, SyslogFormat, SyslogSink, WebhookConfig, WebhookSink,
-    WebhookStats,
+    DEFAULT_SYSLOG_SOCKET, JsonLogSink, MAX_REPLY_BODY, Sink, SyslogFormat, SyslogSink,
+    WebhookConfig, WebhookSink, WebhookStats, url_origin,
 };

@@ -5,9 +5,9 @@ use std::time::Duration;
 /// Errors from VM control, attachment checks and health waits.
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
-    /// A MAC address that is not six hex pairs.
-    #[error("invalid MAC address {0:?}: expected six hex pairs like 52:54:00:12:34:56")]
-    InvalidMac(String),
+    /// A MAC address that is not one.
+    #[error(transparent)]
+    InvalidMac(#[from] ztps_types::MacParseError),
     /// A VM or domain name that cannot be put into a command safely.
     #[error(
         "invalid VM name {0:?}: it must be non-empty, without whitespace or control characters"

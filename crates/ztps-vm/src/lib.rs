@@ -16,7 +16,6 @@ pub mod eos;
 mod error;
 pub mod health;
 pub mod libvirt;
-mod mac;
 pub mod policy;
 pub mod supervisor;
 
@@ -24,6 +23,7 @@ pub use attach::{Attachment, BridgeInspector, NetlinkBridge};
 pub use control::{VmControl, VmInterface, VmState};
 pub use error::VmError;
 pub use health::{Health, HealthProbe, HttpHealthCheck};
-pub use mac::MacAddr;
 pub use policy::{Decision, PolicyConfig, Problem, RestartPolicy};
 pub use supervisor::{Supervisor, TickReport};
+/// The workspace's one MAC type (with [`MacAddr::tap_mac`]), re-exported.
+pub use ztps_types::MacAddr;

@@ -131,7 +131,9 @@ pub fn parse_domiflist(out: &str) -> Result<Vec<VmInterface>, String> {
                     fields.len()
                 ));
             }
-            let mac: MacAddr = mac.parse().map_err(|e: VmError| e.to_string())?;
+            let mac: MacAddr = mac
+                .parse()
+                .map_err(|e: ztps_types::MacParseError| e.to_string())?;
             let tap = (*tap != "-").then(|| tap.to_string());
             Ok(VmInterface { tap, mac })
         })
@@ -171,7 +173,7 @@ mod tests {
         assert!(
             parse_domiflist(" vnet0 bridge br0 virtio zz:00:27:85:0c:f8\n")
                 .unwrap_err()
-                .contains("invalid MAC")
+                .contains("is not a MAC address")
         );
         assert!(parse_domiflist("error\n").is_err());
         assert!(parse_domiflist("a b c d e f 08:00:27:85:0c:f8\n").is_err());

@@ -8,7 +8,10 @@
 use std::io::{IsTerminal as _, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::Layer as _;
@@ -21,6 +24,19 @@ const FACILITY_LOCAL0: u8 = 16;
 const TAG: &str = "ZTPS";
 /// Syslog daemons drop or split longer datagrams.
 const MAX_DATAGRAM: usize = 2048;
+/// Log lines waiting for the syslog writer thread; beyond this they are
+/// dropped (and counted): a stalled syslogd costs lines, never the agent.
+const QUEUE_LINES: usize = 1024;
+/// A send that takes longer than this gives the line up and reconnects.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Lines of the log writer dropped since start (queue full or send failed).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Log lines that did not reach syslog (for `/metrics`).
+pub fn syslog_lines_dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
 
 /// Installs the global subscriber. `syslog_socket` is `/dev/log` on EOS;
 /// `None` logs to stderr only.
@@ -88,36 +104,91 @@ pub fn datagram(level: &Level, line: &str, pid: u32, timestamp: &str) -> Vec<u8>
     text.into_bytes()
 }
 
-/// Sends each log line as one datagram to the syslog socket, connecting
-/// lazily and again after the daemon restarts; lines are dropped while
-/// there is no daemon (stderr still has them).
+/// Hands each log line to a writer thread through a bounded queue; the
+/// thread sends it as one datagram to the syslog socket, connecting lazily
+/// and again after the daemon restarts. Logging never waits: a full queue
+/// (syslogd stalled or gone) drops the line and counts it; stderr still
+/// has every line.
 #[derive(Debug, Clone)]
 struct Syslog {
-    path: PathBuf,
-    socket: Arc<Mutex<Option<UnixDatagram>>>,
+    queue: SyncSender<Vec<u8>>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Syslog {
     fn new(path: PathBuf) -> Self {
-        Syslog {
-            path,
-            socket: Arc::default(),
+        Self::with_capacity(path, QUEUE_LINES)
+    }
+
+    fn with_capacity(path: PathBuf, capacity: usize) -> Self {
+        let (queue, lines) = sync_channel(capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
+        // Without the thread the receiver is gone and every line counts
+        // as dropped, which `/metrics` shows.
+        let _ = std::thread::Builder::new()
+            .name("ztps-syslog".into())
+            .spawn(move || write_lines(&path, &lines, &counter));
+        Syslog { queue, dropped }
+    }
+
+    fn send(&self, bytes: Vec<u8>) {
+        match self.queue.try_send(bytes) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.drop_one(),
         }
     }
 
-    fn send(&self, bytes: &[u8]) {
-        let mut socket = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
+    fn drop_one(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The writer thread: blocking sends with a timeout, off the runtime.
+fn write_lines(path: &std::path::Path, lines: &Receiver<Vec<u8>>, dropped: &AtomicU64) {
+    let mut socket: Option<UnixDatagram> = None;
+    let count = || {
+        dropped.fetch_add(1, Ordering::Relaxed);
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    };
+    while let Ok(line) = lines.recv() {
+        let mut sent = false;
         for _ in 0..2 {
             if socket.is_none() {
-                *socket = UnixDatagram::unbound()
-                    .and_then(|s| s.connect(&self.path).map(|()| s))
+                socket = UnixDatagram::unbound()
+                    .and_then(|s| {
+                        s.set_write_timeout(Some(SEND_TIMEOUT))?;
+                        s.connect(path).map(|()| s)
+                    })
                     .ok();
             }
-            match socket.as_ref().map(|s| s.send(bytes)) {
-                Some(Ok(_)) => return,
-                Some(Err(_)) => *socket = None,
-                None => return,
+            match socket.as_ref().map(|s| s.send(&line)) {
+                Some(Ok(_)) => {
+                    sent = true;
+                    break;
+                }
+                // Stalled: give this line up, keep the socket.
+                Some(Err(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break;
+                }
+                // The daemon restarted (ECONNREFUSED/ENOTCONN): reconnect once.
+                Some(Err(_)) => socket = None,
+                None => break,
             }
+        }
+        if !sent {
+            count();
         }
     }
 }
@@ -147,12 +218,8 @@ impl Drop for Line {
         }
         let timestamp = jiff::Zoned::now().strftime("%b %e %H:%M:%S").to_string();
         let text = String::from_utf8_lossy(&self.buffer);
-        self.syslog.send(&datagram(
-            &self.level,
-            &text,
-            std::process::id(),
-            &timestamp,
-        ));
+        self.syslog
+            .send(datagram(&self.level, &text, std::process::id(), &timestamp));
     }
 }
 
@@ -235,12 +302,51 @@ mod tests {
             line.write_all(b"bridge adjusted\n").unwrap();
         }
         let mut buf = [0u8; 512];
+        server
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         let n = server.recv(&mut buf).unwrap();
         let text = std::str::from_utf8(&buf[..n]).unwrap();
         assert!(text.starts_with("<134>"), "{text}");
         assert!(
             text.ends_with(&format!("ZTPS[{}]: bridge adjusted", std::process::id())),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_stalled_syslogd_costs_lines_not_the_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        // Bound and never read: the kernel queue fills, then sends block.
+        let server = UnixDatagram::bind(&path).unwrap();
+        let syslog = Syslog::with_capacity(path, 8);
+        let lines = 5_000u64;
+        for i in 0..lines {
+            let mut line = Line {
+                syslog: syslog.clone(),
+                level: Level::WARN,
+                buffer: Vec::new(),
+            };
+            write!(line, "line {i}").unwrap();
+        }
+        // The loop above returned although nobody reads the socket: the
+        // lines that did not fit were dropped and counted.
+        assert!(syslog.dropped() > 0, "nothing dropped of {lines}");
+        // The daemon wakes up: every line is either delivered or counted.
+        server
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let mut received = Vec::new();
+        while received.len() as u64 + syslog.dropped() < lines {
+            let n = server.recv(&mut buf).expect("the remaining lines arrive");
+            received.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        assert_eq!(received.len() as u64 + syslog.dropped(), lines);
+        assert!(
+            received.iter().all(|l| l.starts_with("<132>")),
+            "{received:?}"
         );
     }
 }

@@ -104,6 +104,14 @@ impl Collector for ScrapeTime {
             )?;
             leases.encode(metric)?;
         }
+        let lines = ConstCounter::new(super::logging::syslog_lines_dropped());
+        let metric = encoder.encode_descriptor(
+            "log_lines_dropped",
+            "log lines that did not reach syslog (queue full or syslogd stalled)",
+            None,
+            lines.metric_type(),
+        )?;
+        lines.encode(metric)?;
         let dropped = ConstCounter::new(self.0.hub.dropped());
         let metric = encoder.encode_descriptor(
             "events_dropped",

@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use ztps_dhcp::{DhcpError, Server, ServerConfig};
 use ztps_eapi::EapiClient;
@@ -51,6 +52,59 @@ const MAINTENANCE: Duration = Duration::from_secs(10);
 const MAX_STARTUP_RETRY: Duration = Duration::from_secs(30);
 /// DHCP events waiting for the hub; the server counts what does not fit.
 const DHCP_EVENT_QUEUE: usize = 1024;
+/// How long the tasks have, once cancelled, to finish before they are
+/// aborted (a task wedged in a syscall must not hold the shutdown).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The agent's long-lived tasks: each ends when `cancel` fires (at its next
+/// await point), and shutdown waits for them in `set`.
+struct Tasks {
+    cancel: CancellationToken,
+    set: JoinSet<()>,
+}
+
+impl Tasks {
+    fn new() -> Self {
+        Tasks {
+            cancel: CancellationToken::new(),
+            set: JoinSet::new(),
+        }
+    }
+
+    /// Runs `task` until it ends or the agent stops.
+    fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.set.spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
+    /// Cancels every task and waits for them, aborting stragglers after
+    /// [`SHUTDOWN_GRACE`].
+    async fn stop(mut self) {
+        self.cancel.cancel();
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(result) = self.set.join_next().await {
+                if let Err(e) = result
+                    && e.is_panic()
+                {
+                    error!(error = %e, "a task panicked");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                left = self.set.len(),
+                "tasks did not stop within {SHUTDOWN_GRACE:?}; aborting them"
+            );
+            self.set.shutdown().await;
+        }
+    }
+}
 
 /// Runs the daemon with the config at `path` until it is told to stop.
 pub fn run(path: &Path) -> anyhow::Result<()> {
@@ -89,7 +143,7 @@ struct Agent {
     eapi: Option<watch::Sender<WatchTarget<EapiClient>>>,
     eapi_client: Option<watch::Sender<Arc<EapiClient>>>,
     vm_interval: Option<watch::Sender<Duration>>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Tasks,
     bridge_error: Option<String>,
     forwarding_error: Option<String>,
 }
@@ -100,9 +154,10 @@ impl Agent {
         let path = settings.path.display().to_string();
         let hub = events::hub(&settings.config.events).with_context(|| format!("config {path}"))?;
         let shared = Shared::new(hub.handle(), Arc::default(), path.clone());
+        let mut tasks = Tasks::new();
         let (connection, handle, _) =
             rtnetlink::new_connection().context("cannot open a netlink socket (is this Linux?)")?;
-        tokio::spawn(connection);
+        tasks.spawn(connection);
         let host = Host {
             handle,
             sysctl: Sysctl::system(),
@@ -148,7 +203,7 @@ impl Agent {
                 settings.dhcp.port
             )
         })?;
-        let mut tasks = vec![tokio::spawn(forward_dhcp_events(dhcp_rx, shared.clone()))];
+        tasks.spawn(forward_dhcp_events(dhcp_rx, shared.clone()));
 
         // 4. eAPI watch.
         let wake = Arc::new(Notify::new());
@@ -162,12 +217,12 @@ impl Agent {
                 view: client.clone(),
                 settings: e.watch.clone(),
             });
-            tasks.push(tokio::spawn(eapi_watch::run(
+            tasks.spawn(eapi_watch::run(
                 target_rx,
                 table.clone(),
                 shared.clone(),
                 wake.clone(),
-            )));
+            ));
             eapi = Some(target_tx);
             eapi_client = Some(watch::channel(client).0);
         }
@@ -203,12 +258,7 @@ impl Agent {
             );
             let (tx, rx) = watch::channel(v.interval);
             let reporter = vm::Reporter::new(&v.name, &bridge_name, &v.health_url);
-            tasks.push(tokio::spawn(vm::run(
-                supervisor,
-                reporter,
-                rx,
-                shared.clone(),
-            )));
+            tasks.spawn(vm::run(supervisor, reporter, rx, shared.clone()));
             vm_interval = Some(tx);
         } else {
             shared.update(|s| {
@@ -218,11 +268,11 @@ impl Agent {
         }
 
         // 6. Events: link changes from netlink, at once.
-        tasks.push(tokio::spawn(forward_net_events(
+        tasks.spawn(forward_net_events(
             net_watch.subscribe(),
             shared.clone(),
             wake,
-        )));
+        ));
 
         // 7. Status endpoint.
         if settings.config.status.enable {
@@ -231,10 +281,11 @@ impl Agent {
                 shared: shared.clone(),
                 table: table.clone(),
             };
-            tasks.push(tokio::spawn(serve_status(
+            tasks.spawn(serve_status(
                 endpoint,
                 settings.config.status.listen,
-            )));
+                tasks.cancel.clone(),
+            ));
         }
 
         info!(
@@ -392,9 +443,7 @@ impl Agent {
 
     /// Stops every task; the DHCP server last, with its leases durable.
     async fn shutdown(mut self) -> anyhow::Result<()> {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.tasks.stop().await;
         if let Some(running) = self.dhcp.take() {
             stop_dhcp(running).await;
         }
@@ -472,13 +521,17 @@ async fn forward_net_events(
 
 /// Binds and serves the status endpoint; a bind failure (the port still
 /// held by a previous instance) is retried, not fatal.
-async fn serve_status(endpoint: status::Endpoint, listen: std::net::SocketAddr) {
+async fn serve_status(
+    endpoint: status::Endpoint,
+    listen: std::net::SocketAddr,
+    cancel: CancellationToken,
+) {
     let mut logged = false;
     loop {
         match tokio::net::TcpListener::bind(listen).await {
             Ok(listener) => {
                 info!(%listen, "status endpoint listening");
-                return endpoint.serve(listener).await;
+                return endpoint.serve(listener, cancel).await;
             }
             Err(e) => {
                 if !logged {

@@ -191,18 +191,10 @@ fn transport(eapi: &EapiConfig) -> anyhow::Result<Transport> {
     })
 }
 
-/// `username:password` on the first line.
+/// `username:password` on the first line; refused when group or others
+/// can read the file.
 fn read_credentials(file: &Path) -> anyhow::Result<Credentials> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("[eapi] credentials_file: cannot read {}", file.display()))?;
-    let line = text.lines().next().unwrap_or_default();
-    match line.split_once(':') {
-        Some((user, password)) if !user.is_empty() => Ok(Credentials::new(user, password)),
-        _ => bail!(
-            "[eapi] credentials_file {}: the first line must be username:password",
-            file.display()
-        ),
-    }
+    Credentials::from_line_file(file).context("[eapi] credentials_file")
 }
 
 #[cfg(test)]
@@ -252,6 +244,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cred");
         std::fs::write(&file, "admin:s3cret:x\n").unwrap();
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(&file, private).unwrap();
         let extra = format!(
             "[vm]\nmanage = false\n[eapi]\ntransport = \"https\"\nurl = \"https://127.0.0.1/command-api\"\ncredentials_file = \"{}\"\n",
             file.display()

@@ -4,16 +4,18 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 use ztps_dhcp::leases::{Lease, LeaseState};
 use ztps_events::Record;
 use ztps_net::iftable::InterfaceTable;
@@ -23,6 +25,20 @@ use super::state::{BridgeStatus, EapiStatus, ForwardingStatus, Shared, VmStatus}
 
 /// How many recent events `/status` shows.
 const RECENT_EVENTS: usize = 50;
+/// A local client sends its request head in microseconds; one that has
+/// not within this time is holding a connection open, and loses it. The
+/// same timer closes a kept-alive connection that sends nothing more.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// No connection lives longer than this, however it trickles.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// File descriptors never spent on status connections: the lease journal
+/// and its compaction, a reload's config file, netlink, eAPI, the webhook,
+/// syslog and the runtime's own all need theirs.
+const FD_RESERVE: u64 = 128;
+/// Connections served at once, at most (and fewer under a low RLIMIT_NOFILE).
+const MAX_CONNECTIONS: u64 = 256;
+/// The floor of the cap, whatever the limit says.
+const MIN_CONNECTIONS: u64 = 4;
 
 /// One lease as `/leases` and `/status` show it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -197,33 +213,97 @@ impl Endpoint {
         }
     }
 
-    /// Serves connections on `listener` until the task is dropped.
-    pub async fn serve(self, listener: TcpListener) {
+    /// Serves connections on `listener` until `cancel` fires. At most
+    /// [`connection_cap`] connections are open at once, the cap following
+    /// RLIMIT_NOFILE as it is now; beyond that new ones wait in the
+    /// kernel's backlog, costing no file descriptor.
+    pub async fn serve(self, listener: TcpListener, cancel: CancellationToken) {
+        let mut cap = connection_cap(soft_nofile());
+        info!(max_connections = cap, "status endpoint limits");
+        let mut connections = JoinSet::new();
+        let mut accept_failing = false;
+        let mut pause = Duration::from_millis(50);
         loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
+            // Reap finished connections so the set stays as small as the cap.
+            while connections.try_join_next().is_some() {}
+            let now = connection_cap(soft_nofile());
+            if now != cap {
+                info!(
+                    max_connections = now,
+                    "status endpoint follows the new descriptor limit"
+                );
+                cap = now;
+            }
+            if connections.len() >= cap {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    _ = connections.join_next() => continue,
+                }
+            }
+            let accepted = tokio::select! {
+                () = cancel.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => {
+                    if accept_failing {
+                        info!("status endpoint accepts connections again");
+                        accept_failing = false;
+                        pause = Duration::from_millis(50);
+                    }
+                    accepted
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: pause, go on.
-                    warn!(error = %e, "status endpoint cannot accept");
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    // Out of file descriptors and the like: said once per
+                    // episode, then waited out with a growing pause.
+                    if !accept_failing {
+                        warn!(error = %e, "status endpoint cannot accept; pausing");
+                        accept_failing = true;
+                    }
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(2));
                     continue;
                 }
             };
             let endpoint = self.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                     let response = endpoint.route(&request);
                     async move { Ok::<_, Infallible>(response) }
                 });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    debug!(%peer, error = %e, "status connection ended with an error");
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Some(HEADER_TIMEOUT))
+                    .max_buf_size(16 << 10)
+                    .serve_connection(TokioIo::new(stream), service);
+                match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        debug!(%peer, error = %e, "status connection ended with an error")
+                    }
+                    Err(_) => debug!(%peer, "status connection outlived its lifetime; closed"),
                 }
             });
         }
+        connections.shutdown().await;
     }
+}
+
+/// The soft RLIMIT_NOFILE, or a conservative guess when unreadable.
+fn soft_nofile() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft)
+}
+
+/// Connections the endpoint may hold under a descriptor limit of `nofile`:
+/// what is left after the reserve, halved (a connection in a pinch holds a
+/// socket and the kernel may lag in freeing it), within the bounds.
+pub fn connection_cap(nofile: u64) -> usize {
+    let spare = nofile.saturating_sub(FD_RESERVE) / 2;
+    usize::try_from(spare.clamp(MIN_CONNECTIONS, MAX_CONNECTIONS)).unwrap_or(4)
 }
 
 #[cfg(test)]
@@ -264,8 +344,8 @@ mod tests {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(endpoint.serve(listener));
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(endpoint.serve(listener, cancel.clone()));
 
         let status = get(addr, "/status").await;
         assert!(status.starts_with("HTTP/1.1 200"), "{status}");
@@ -281,6 +361,65 @@ mod tests {
         assert!(metrics.contains("ztps_events_dropped_total 0"), "{metrics}");
         assert!(get(addr, "/leases").await.ends_with("[]\n"));
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
-        task.abort();
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_in_reserve() {
+        assert_eq!(connection_cap(256), 64);
+        assert_eq!(connection_cap(1024), 256);
+        assert_eq!(connection_cap(1 << 20), 256);
+        assert_eq!(connection_cap(100), 4);
+        for nofile in [160u64, 256, 512, 1024, 4096] {
+            let cap = connection_cap(nofile) as u64;
+            assert!(nofile - cap >= FD_RESERVE, "{nofile}: {cap}");
+        }
+    }
+
+    #[tokio::test]
+    async fn silent_connections_are_closed_and_status_still_answers() {
+        let hub = ztps_events::Hub::spawn(
+            Default::default(),
+            vec![],
+            Arc::new(ztps_events::SystemClock),
+        );
+        let shared = Shared::new(hub.handle(), Default::default(), "c".into());
+        let endpoint = Endpoint {
+            registry: Arc::new(super::super::metrics::registry(&shared)),
+            shared,
+            table: InterfaceTable::new(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(endpoint.serve(listener, cancel.clone()));
+        // More half-open requests than the endpoint will ever hold at once.
+        let cap = connection_cap(soft_nofile());
+        let mut held = Vec::new();
+        for _ in 0..cap + 16 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            held.push(s);
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(120), get(addr, "/status"))
+            .await
+            .expect("status answered despite the half-open connections");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // The held ones were cut by the header timeout: each reads EOF.
+        let mut closed = 0;
+        for mut s in held.drain(..cap) {
+            let mut buf = Vec::new();
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut buf)).await
+            {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, cap);
+        cancel.cancel();
+        task.await.unwrap();
     }
 }

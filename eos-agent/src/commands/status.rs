@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
@@ -13,6 +13,9 @@ use serde_json::Value;
 use crate::cli::StatusArgs;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest `/status` accepted: thousands of leases fit many times
+/// over; more is not the agent answering.
+const MAX_BODY: usize = 32 << 20;
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -55,7 +58,11 @@ async fn get(url: &str) -> anyhow::Result<String> {
         .body(Empty::<Bytes>::new())?;
     let response = sender.send_request(request).await?;
     let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
+    let body = Limited::new(response.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the reply (at most {MAX_BODY} bytes): {e}"))?
+        .to_bytes();
     if !status.is_success() {
         bail!("HTTP {status}");
     }

@@ -7,7 +7,7 @@ mod webhook;
 
 pub use jsonlog::JsonLogSink;
 pub use syslog::{DEFAULT_SYSLOG_SOCKET, SyslogFormat, SyslogSink};
-pub use webhook::{WebhookConfig, WebhookSink, WebhookStats};
+pub use webhook::{MAX_REPLY_BODY, WebhookConfig, WebhookSink, WebhookStats, url_origin};
 
 use crate::{EventsError, Record};
 

@@ -1,8 +1,14 @@
-//! HTTP POST of each record's JSON to a URL, from a task of its own: a
+//! HTTP(S) POST of each record's JSON to a URL, from a task of its own: a
 //! bounded queue (oldest dropped, and counted, when full), retries with
 //! exponential backoff, and never a wait for the caller.
+//!
+//! The URL's path and query are treated as a secret (Slack and Teams put
+//! their token there): logs, errors and stats show only `scheme://host:port`.
+//! Reply bodies are never needed, so at most [`MAX_REPLY_BODY`] bytes of one
+//! are read before the connection is dropped.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,11 +17,18 @@ use http::Uri;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
 
 use super::Sink;
 use crate::{EventsError, Record};
+
+/// Bytes of a reply body read at most; the rest is never received.
+pub const MAX_REPLY_BODY: usize = 4 << 10;
 
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -27,6 +40,9 @@ pub struct WebhookConfig {
     pub max_backoff: Duration,
     /// Connect + request + response, per attempt.
     pub request_timeout: Duration,
+    /// For https: a PEM file of CA certificates trusted besides the
+    /// system's roots (a private CA in front of an internal receiver).
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl Default for WebhookConfig {
@@ -37,6 +53,7 @@ impl Default for WebhookConfig {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
+            extra_ca_file: None,
         }
     }
 }
@@ -50,6 +67,9 @@ pub struct WebhookStats {
     /// Given up after `max_attempts`.
     pub failed: u64,
     pub queued: u64,
+    /// Reply body bytes read, over every attempt (each capped at
+    /// [`MAX_REPLY_BODY`]).
+    pub reply_bytes_read: u64,
 }
 
 #[derive(Debug, Default)]
@@ -59,33 +79,38 @@ struct Shared {
     delivered: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    reply_bytes_read: AtomicU64,
 }
 
 #[derive(Debug)]
 pub struct WebhookSink {
-    url: String,
+    /// `scheme://host:port` only.
+    origin: String,
     capacity: usize,
     shared: Arc<Shared>,
     worker: JoinHandle<()>,
 }
 
 impl WebhookSink {
-    /// Starts the delivery task on the current tokio runtime.
-    /// Only `http://` URLs are accepted.
+    /// Starts the delivery task on the current tokio runtime. `http://`
+    /// and `https://` URLs are accepted; https certificates are checked
+    /// against the system's roots (and `extra_ca_file`).
     pub fn spawn(url: &str, config: WebhookConfig) -> Result<Self, EventsError> {
         let target = Target::parse(url)?;
+        let origin = target.origin.clone();
         let shared = Arc::new(Shared::default());
         let worker = tokio::spawn(run(target, config.clone(), shared.clone()));
         Ok(Self {
-            url: url.to_string(),
+            origin,
             capacity: config.queue_capacity.max(1),
             shared,
             worker,
         })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    /// `scheme://host:port` of the webhook: what may be logged of it.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub fn stats(&self) -> WebhookStats {
@@ -94,6 +119,7 @@ impl WebhookSink {
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),
             queued: lock(&self.shared.queue).len() as u64,
+            reply_bytes_read: self.shared.reply_bytes_read.load(Ordering::Relaxed),
         }
     }
 }
@@ -129,9 +155,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// `scheme://host:port` of `url`, the only part of it fit for a log line.
+pub fn url_origin(url: &str) -> String {
+    let Ok(uri) = url.trim().parse::<Uri>() else {
+        return "<unparseable URL>".into();
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return "<unparseable URL>".into();
+    };
+    let port = authority
+        .port_u16()
+        .or(match scheme {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        })
+        .map_or_else(String::new, |p| format!(":{p}"));
+    // `host()` leaves the userinfo out.
+    format!("{scheme}://{}{port}", authority.host())
+}
+
 #[derive(Debug)]
 struct Target {
-    url: String,
+    origin: String,
+    https: bool,
     host: String,
     port: u16,
     authority: String,
@@ -140,34 +187,36 @@ struct Target {
 
 impl Target {
     fn parse(url: &str) -> Result<Self, EventsError> {
+        let origin = url_origin(url);
         let bad = |reason: &str| EventsError::WebhookUrl {
-            url: url.to_string(),
+            origin: origin.clone(),
             reason: reason.to_string(),
         };
+        // The parser's message may quote the URL: keep it out.
         let uri: Uri = url
+            .trim()
             .parse()
-            .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad(
-                    "https is not supported; point it at an http:// relay on a trusted network",
-                ));
-            }
-            _ => return Err(bad("expected an http:// URL")),
-        }
+            .map_err(|_| bad("not a valid absolute URL"))?;
+        let (https, default_port) = match uri.scheme_str() {
+            Some("http") => (false, 80),
+            Some("https") => (true, 443),
+            _ => return Err(bad("expected an http:// or https:// URL")),
+        };
         let authority = uri.authority().ok_or_else(|| bad("no host"))?;
         if authority.as_str().contains('@') {
-            return Err(bad("credentials in the URL are not supported"));
+            return Err(bad(
+                "credentials in the URL are not supported; put the token in the path (webhook_url_file)",
+            ));
         }
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
         Ok(Self {
-            url: url.to_string(),
+            origin: origin.clone(),
+            https,
             host: host.to_string(),
-            port: authority.port_u16().unwrap_or(80),
+            port: authority.port_u16().unwrap_or(default_port),
             authority: authority.to_string(),
             path: uri
                 .path_and_query()
@@ -176,22 +225,82 @@ impl Target {
     }
 }
 
+/// The TLS client: the system's roots plus the configured extra CA. Reads
+/// files, so it runs on the blocking pool, once.
+fn tls_connector(extra_ca: Option<PathBuf>) -> Result<TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "skipping a system root certificate");
+    }
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    let mut extra = 0;
+    if let Some(path) = &extra_ca {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("bad PEM in {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("bad CA certificate in {}: {e}", path.display()))?;
+            extra += 1;
+        }
+    }
+    if added + extra == 0 {
+        return Err("no trusted root certificates (system store empty, no CA file)".into());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 async fn run(target: Target, config: WebhookConfig, shared: Arc<Shared>) {
     let mut failing = false;
+    let mut tls: Option<Result<TlsConnector, String>> = None;
     loop {
         let next = lock(&shared.queue).pop_front();
         let Some(body) = next else {
             shared.wake.notified().await;
             continue;
         };
+        if target.https && tls.is_none() {
+            let ca = config.extra_ca_file.clone();
+            tls = Some(
+                tokio::task::spawn_blocking(move || tls_connector(ca))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("loading root certificates: {e}"))),
+            );
+        }
+        let connector = match &tls {
+            Some(Ok(c)) => Some(c),
+            Some(Err(reason)) => {
+                if !failing {
+                    tracing::warn!(webhook = %target.origin, %reason, "webhook cannot use TLS; records are dropped");
+                    failing = true;
+                }
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            None => None,
+        };
         let mut backoff = config.initial_backoff;
         let mut attempt = 1;
         loop {
-            match tokio::time::timeout(config.request_timeout, post(&target, body.clone())).await {
+            let attempt_result = tokio::time::timeout(
+                config.request_timeout,
+                post(&target, connector, body.clone(), &shared),
+            )
+            .await;
+            match attempt_result {
                 Ok(Ok(())) => {
                     shared.delivered.fetch_add(1, Ordering::Relaxed);
                     if failing {
-                        tracing::info!(url = %target.url, "webhook delivers again");
+                        tracing::info!(webhook = %target.origin, "webhook delivers again");
                         failing = false;
                     }
                     break;
@@ -203,7 +312,7 @@ async fn run(target: Target, config: WebhookConfig, shared: Arc<Shared>) {
                     };
                     if !failing {
                         // Logged on the change to failing, not on every attempt.
-                        tracing::warn!(url = %target.url, %reason, "webhook delivery failing; retrying with backoff");
+                        tracing::warn!(webhook = %target.origin, %reason, "webhook delivery failing; retrying with backoff");
                         failing = true;
                     }
                     if attempt >= config.max_attempts {
@@ -219,10 +328,38 @@ async fn run(target: Target, config: WebhookConfig, shared: Arc<Shared>) {
     }
 }
 
-async fn post(target: &Target, body: String) -> Result<(), String> {
+async fn post(
+    target: &Target,
+    tls: Option<&TlsConnector>,
+    body: String,
+    shared: &Shared,
+) -> Result<(), String> {
     let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| format!("connecting: {e}"))?;
+    match tls {
+        None => exchange(stream, target, body, shared).await,
+        Some(connector) => {
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|_| "the host is not a valid TLS server name".to_string())?;
+            let stream = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS: {}", chain(&e)))?;
+            exchange(stream, target, body, shared).await
+        }
+    }
+}
+
+async fn exchange<S>(
+    stream: S,
+    target: &Target,
+    body: String,
+    shared: &Shared,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;
@@ -232,15 +369,30 @@ async fn post(target: &Target, body: String) -> Result<(), String> {
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::USER_AGENT, "ztps-agent")
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("building the request: {e}"))?;
+        .map_err(|_| "building the request failed".to_string());
     let result = async {
         let response = sender
-            .send_request(request)
+            .send_request(request?)
             .await
             .map_err(|e| format!("sending: {e}"))?;
         let status = response.status();
-        // Read the body so the exchange completes cleanly.
-        let _ = response.into_body().collect().await;
+        // The body says nothing we need: read a little so that a short
+        // reply completes cleanly, never more, then drop the connection.
+        let mut body = response.into_body();
+        let mut read = 0usize;
+        while read < MAX_REPLY_BODY {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        read = read.saturating_add(data.len());
+                    }
+                }
+                Some(Err(_)) | None => break,
+            }
+        }
+        shared
+            .reply_bytes_read
+            .fetch_add(read as u64, Ordering::Relaxed);
         if status.is_success() {
             Ok(())
         } else {
@@ -250,6 +402,21 @@ async fn post(target: &Target, body: String) -> Result<(), String> {
     .await;
     connection.abort();
     result
+}
+
+/// An error and its causes on one line (the TLS verdict hides in a source).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let s = cause.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -265,14 +432,15 @@ mod tests {
         );
         let t = Target::parse("http://[::1]/").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 80));
-        for bad in [
-            "ftp://x/",
-            "https://x/",
-            "not a url",
-            "http://u:p@x/",
-            "/relative",
-        ] {
-            assert!(Target::parse(bad).is_err(), "{bad}");
+        let t = Target::parse("https://hooks.example/services/T0/B0/secret").unwrap();
+        assert!(t.https);
+        assert_eq!(
+            (t.port, t.origin.as_str()),
+            (443, "https://hooks.example:443")
+        );
+        for bad in ["ftp://x/", "not a url", "http://u:p@x/", "/relative"] {
+            let err = Target::parse(bad).unwrap_err().to_string();
+            assert!(!err.contains("u:p") && !err.contains("relative"), "{err}");
         }
     }
 }
