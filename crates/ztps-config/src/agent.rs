@@ -456,7 +456,11 @@ impl AgentConfig {
     pub(crate) fn check(&self, at: &KeyPath, problems: &mut Problems) {
         if let Some(bridge) = &self.bridge {
             let at = at.key("bridge");
-            checks::rule(problems, at.key("name"), rules::linux_interface(&bridge.name));
+            checks::rule(
+                problems,
+                at.key("name"),
+                rules::linux_interface(&bridge.name),
+            );
             checks::host_address(problems, at.key("address"), &bridge.address, "the bridge");
         }
         if let Some(eapi) = &self.eapi {
@@ -631,6 +635,7 @@ impl AgentConfig {
         // The health check speaks plain HTTP; without a health_url of its
         // own it polls the bootstrap URL.
         if vm.health_url.is_none()
+            && rules::url(&self.dhcp.bootstrap_url, Schemes::HttpOrHttps).is_ok()
             && let Ok(url) = url::Url::parse(&self.dhcp.bootstrap_url)
             && url.scheme() != "http"
         {

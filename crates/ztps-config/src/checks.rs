@@ -86,10 +86,9 @@ pub(crate) fn no_duplicates(
     let mut first_seen: std::collections::HashMap<String, String> = Default::default();
     for (path, key, shown, label) in items {
         match first_seen.get(&key) {
-            Some(first) => problems.push(
-                path,
-                format!("{shown} is already used by {first}; {what}"),
-            ),
+            Some(first) => {
+                problems.push(path, format!("{shown} is already used by {first}; {what}"))
+            }
             None => {
                 first_seen.insert(key, label);
             }

@@ -14,8 +14,8 @@ use crate::agent::{
     ForwardingConfig, StatusConfig, VmConfig,
 };
 use crate::checks;
-use crate::rules;
 use crate::diag::{KeyPath, Problems, Segment};
+use crate::rules;
 use crate::settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 use crate::types::MacAddr;
 
@@ -346,7 +346,9 @@ pub(crate) fn check_leaves(leaves: &[LeafLink], at: &KeyPath, problems: &mut Pro
         {
             problems.push(
                 path.key("system_mac"),
-                format!("{mac} cannot be a switch's system MAC; copy it from the leaf's `show version`"),
+                format!(
+                    "{mac} cannot be a switch's system MAC; copy it from the leaf's `show version`"
+                ),
             );
         }
         let net = link.subnet;
@@ -397,7 +399,10 @@ pub(crate) fn check_leaves(leaves: &[LeafLink], at: &KeyPath, problems: &mut Pro
         "each leaf has its own hostname (ZTPServer names its files after it); give every leaf a distinct name",
     );
     for (key, pins) in [
-        ("serial", leaves.iter().map(|l| l.serial.clone()).collect::<Vec<_>>()),
+        (
+            "serial",
+            leaves.iter().map(|l| l.serial.clone()).collect::<Vec<_>>(),
+        ),
         (
             "system_mac",
             leaves
@@ -507,7 +512,8 @@ impl Spine {
         checks::rule(
             problems,
             at.clone(),
-            rules::hostname(&self.name).map_err(|m| format!("the spine's name is its hostname: {m}")),
+            rules::hostname(&self.name)
+                .map_err(|m| format!("the spine's name is its hostname: {m}")),
         );
         if let Some(serial) = &self.serial {
             checks::rule(problems, at.key("serial"), rules::serial_number(serial));
@@ -564,7 +570,11 @@ impl Spine {
         if self.vm.vcpus == 0 {
             problems.push(vm_at.key("vcpus"), "a VM needs at least 1 vCPU");
         }
-        checks::rule(problems, vm_at.key("machine"), rules::machine_type(&self.vm.machine));
+        checks::rule(
+            problems,
+            vm_at.key("machine"),
+            rules::machine_type(&self.vm.machine),
+        );
         for (key, path) in [
             ("disk", Some(&self.vm.disk)),
             ("seed_disk", self.vm.seed_disk.as_ref()),
@@ -582,12 +592,11 @@ impl Spine {
                 );
             }
         }
-        if let Some(key) = &self.vm.ssh_authorized_key
-            && !is_ssh_public_key(key)
-        {
-            problems.push(
+        if let Some(key) = &self.vm.ssh_authorized_key {
+            checks::rule(
+                problems,
                 vm_at.key("ssh_authorized_key"),
-                "not an OpenSSH public key line; paste one line of ~/.ssh/id_ed25519.pub, like \"ssh-ed25519 AAAA... you@host\"",
+                rules::ssh_public_key(key),
             );
         }
         if self.ztpserver.port == 0 {
@@ -708,21 +717,6 @@ impl Spine {
     }
 }
 
-fn is_ssh_public_key(key: &str) -> bool {
-    let mut parts = key.split_whitespace();
-    let kind = parts.next().unwrap_or_default();
-    let body = parts.next().unwrap_or_default();
-    let known = ["ssh-", "ecdsa-", "sk-"]
-        .iter()
-        .any(|p| kind.starts_with(p));
-    known
-        && !body.is_empty()
-        && body
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-        && !key.trim().contains(['\n', '\r'])
-}
-
 fn is_loopback_name(name: &str) -> bool {
     name.strip_prefix("Loopback")
         .is_some_and(|n| !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit()))
@@ -773,11 +767,8 @@ impl Fabric {
             spine.agent_config().check(&KeyPath::root(), &mut derived);
             for problem in derived.0 {
                 match spine.fabric_path(&at, &problem.path) {
-                    Some(path) => {
-                        if !problems.0.iter().any(|p| p.path == path) {
-                            problems.push(path, problem.message);
-                        }
-                    }
+                    Some(path) if problems.0.iter().any(|p| p.path == path) => {}
+                    Some(path) => problems.push(path, problem.message),
                     None if problems.complete() => problems.push(
                         at.clone(),
                         format!(

@@ -28,8 +28,7 @@ pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
 pub use fabric::{
     AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric,
     FabricDhcpConfig, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier, Spine,
-    VmSpec,
-    ZtpServerConfig,
+    VmSpec, ZtpServerConfig,
 };
 pub use load::{
     MAX_CONFIG_BYTES, load_agent_config, load_fabric, parse_agent_config, parse_fabric, read,

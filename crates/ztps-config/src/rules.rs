@@ -228,6 +228,28 @@ pub fn url(text: &str, schemes: Schemes) -> Result<(), String> {
     Ok(())
 }
 
+/// One OpenSSH public key line (`ssh-ed25519 AAAA... you@host`): a known
+/// key type, a base64 body, an optional comment, nothing more.
+pub fn ssh_public_key(key: &str) -> Result<(), String> {
+    let mut parts = key.split_whitespace();
+    let kind = parts.next().unwrap_or_default();
+    let body = parts.next().unwrap_or_default();
+    let known = ["ssh-", "ecdsa-", "sk-"]
+        .iter()
+        .any(|p| kind.starts_with(p));
+    let valid = known
+        && !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        && !key.chars().any(char::is_control);
+    if valid {
+        Ok(())
+    } else {
+        Err("not an OpenSSH public key line; paste one line of ~/.ssh/id_ed25519.pub, like \"ssh-ed25519 AAAA... you@host\"".into())
+    }
+}
+
 /// The longest bootstrap URL DHCP option 67 can carry.
 pub const MAX_BOOTSTRAP_URL_BYTES: usize = 255;
 
@@ -265,11 +287,21 @@ mod tests {
             "http://h/a b",
         ] {
             let err = url(bad, Schemes::HttpOrHttps).unwrap_err();
-            assert!(err.contains("not written the way it parses"), "{bad:?}: {err}");
+            assert!(
+                err.contains("not written the way it parses"),
+                "{bad:?}: {err}"
+            );
         }
         let err = url("https://admin:s3cret@127.0.0.1/command-api", Schemes::Https).unwrap_err();
-        assert!(!err.contains("s3cret") && err.contains("credentials file"), "{err}");
-        assert!(url("https://x/", Schemes::Http).unwrap_err().contains("scheme"));
+        assert!(
+            !err.contains("s3cret") && err.contains("credentials file"),
+            "{err}"
+        );
+        assert!(
+            url("https://x/", Schemes::Http)
+                .unwrap_err()
+                .contains("scheme")
+        );
         assert!(url("ftp://x/", Schemes::HttpOrHttps).is_err());
         assert!(url("nonsense", Schemes::HttpOrHttps).is_err());
     }
@@ -283,11 +315,26 @@ mod tests {
         for good in ["Ethernet3", "Ethernet1/1", "Ethernet3/1/4", "Ethernet9999"] {
             assert!(ethernet_interface(good).is_ok(), "{good}");
         }
-        for bad in ["Et3", "Ethernet", "Ethernet0", "Ethernet01", "Ethernet1//2", "Ethernet1/2/3/4", "Ethernet3\n"] {
+        for bad in [
+            "Et3",
+            "Ethernet",
+            "Ethernet0",
+            "Ethernet01",
+            "Ethernet1//2",
+            "Ethernet1/2/3/4",
+            "Ethernet3\n",
+        ] {
             assert!(ethernet_interface(bad).is_err(), "{bad:?}");
         }
         assert!(flash_file_name("EOS-4.33.1F.swi", ".swi").is_ok());
-        for bad in ["", ".swi", "a/b.swi", "EOS.swix", "evil.swi\nSWI=flash:x.swi", "-x.swi"] {
+        for bad in [
+            "",
+            ".swi",
+            "a/b.swi",
+            "EOS.swix",
+            "evil.swi\nSWI=flash:x.swi",
+            "-x.swi",
+        ] {
             assert!(flash_file_name(bad, ".swi").is_err(), "{bad:?}");
         }
         assert!(serial_number("JPE12345678").is_ok());
