@@ -20,14 +20,34 @@ fn example() -> String {
 /// The fields a name goes into, as (text to replace, template, a valid value).
 const FIELDS: &[(&str, &str, &str)] = &[
     ("leaf = \"leaf1\"", "leaf = VALUE", "leaf1"),
-    ("leaf_interface = \"Ethernet49\"", "leaf_interface = VALUE", "Ethernet49"),
-    ("interface = \"Ethernet1\"", "interface = VALUE", "Ethernet1"),
+    (
+        "leaf_interface = \"Ethernet49\"",
+        "leaf_interface = VALUE",
+        "Ethernet49",
+    ),
+    (
+        "interface = \"Ethernet1\"",
+        "interface = VALUE",
+        "Ethernet1",
+    ),
     ("eos_image = \"EOS.swi\"", "eos_image = VALUE", "EOS.swi"),
     ("name = \"ztps\"", "name = VALUE", "ztps"),
     ("vcpus = 1", "vcpus = 1\nmachine = VALUE", "pc"),
-    ("[spines.spine1]\n", "[spines.spine1]\nserial = VALUE\n", "JPE1"),
-    ("", "\n[spines.spine1.agent]\ninstall = \"swix\"\nswix_file = VALUE\n", "a.swix"),
-    ("port = 8080", "url = VALUE", "http://172.16.130.10:8080/bootstrap"),
+    (
+        "[spines.spine1]\n",
+        "[spines.spine1]\nserial = VALUE\n",
+        "JPE1",
+    ),
+    (
+        "",
+        "\n[spines.spine1.agent]\ninstall = \"swix\"\nswix_file = VALUE\n",
+        "a.swix",
+    ),
+    (
+        "port = 8080",
+        "url = VALUE",
+        "http://172.16.130.10:8080/bootstrap",
+    ),
 ];
 
 /// The example with the field set to `value`.

@@ -46,9 +46,8 @@ fn a_missing_section_and_a_bad_url_come_out_together() {
     };
     let text = cut(&example, "[defaults.vm]", "# The first spine");
     let text = cut(&text, "# The ZTPServer appliance.", "# The bootstrap URL");
-    let text = format!(
-        "{text}[spines.spine1.agent.events]\nwebhook_url = \"ftp://hooks.example/x\"\n"
-    );
+    let text =
+        format!("{text}[spines.spine1.agent.events]\nwebhook_url = \"ftp://hooks.example/x\"\n");
     let got = fabric_problems(&text);
     let hook = line_of(&text, "ftp://");
     let spine = line_of(&text, "[spines.spine1]");
@@ -67,7 +66,10 @@ fn a_missing_section_and_a_bad_url_come_out_together() {
 #[test]
 fn missing_keys_do_not_stop_the_other_checks() {
     let text = example()
-        .replace("address = \"172.16.130.10/24\"    # the VM's own address: the VM subnet\n", "")
+        .replace(
+            "address = \"172.16.130.10/24\"    # the VM's own address: the VM subnet\n",
+            "",
+        )
         .replace("leaf = \"leaf2\"", "leaf = \"leaf two\"")
         .replace("eos_image = \"EOS.swi\"", "eos_image = \"EOS.bin\"");
     let got = fabric_problems(&text).join("\n");
@@ -97,15 +99,17 @@ fn duplicate_leaf_names_are_refused_where_the_second_is_written() {
 #[test]
 fn vendor_class_prefixes_allow_the_empty_prefix_alone() {
     let base = "[dhcp]\nbootstrap_url = \"http://192.0.2.1/bootstrap\"\n";
-    let config = parse_agent_config("a.toml", &format!("{base}vendor_class_prefixes = [\"\"]\n"))
-        .unwrap();
+    let config =
+        parse_agent_config("a.toml", &format!("{base}vendor_class_prefixes = [\"\"]\n")).unwrap();
     assert_eq!(config.dhcp.vendor_class_prefixes, [""]);
     let got = agent_problems(&format!(
         "{base}vendor_class_prefixes = [\"Arista\", \"\"]\n"
     ));
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
-        got[0].starts_with("a.toml:3:25: dhcp.vendor_class_prefixes: an empty prefix matches every client"),
+        got[0].starts_with(
+            "a.toml:3:25: dhcp.vendor_class_prefixes: an empty prefix matches every client"
+        ),
         "{got:?}"
     );
     // In the fabric too, reported where the fabric wrote it.
@@ -135,21 +139,26 @@ fn every_mac_field_takes_the_eos_dotted_form() {
     let fabric = parse_fabric(&[("f.toml".into(), text)]).unwrap();
     let spine = fabric.spine(None).unwrap();
     assert_eq!(spine.vm.mac.to_string(), "08:00:27:85:0c:f8");
-    assert_eq!(
-        spine.system_mac.unwrap().to_string(),
-        "44:4c:a8:00:11:01"
-    );
+    assert_eq!(spine.system_mac.unwrap().to_string(), "44:4c:a8:00:11:01");
     let agent = parse_agent_config(
         "a.toml",
         "[dhcp]\nbootstrap_url = \"http://192.0.2.1/b\"\n[[dhcp.subnets]]\nsubnet = \"10.0.0.0/24\"\nreservations = [{ address = \"10.0.0.5\", mac = \"0800.2785.0c01\" }]\n",
     )
     .unwrap();
     assert_eq!(
-        agent.dhcp.subnets[0].reservations[0].mac.unwrap().to_string(),
+        agent.dhcp.subnets[0].reservations[0]
+            .mac
+            .unwrap()
+            .to_string(),
         "08:00:27:85:0c:01"
     );
-    let got = agent_problems("[dhcp]\nbootstrap_url = \"http://192.0.2.1/b\"\n[vm]\nmanage = false\nmac = \"0800.2785\"\n");
-    assert!(got[0].starts_with("a.toml:5:7: vm.mac: \"0800.2785\" is not a MAC address"), "{got:?}");
+    let got = agent_problems(
+        "[dhcp]\nbootstrap_url = \"http://192.0.2.1/b\"\n[vm]\nmanage = false\nmac = \"0800.2785\"\n",
+    );
+    assert!(
+        got[0].starts_with("a.toml:5:7: vm.mac: \"0800.2785\" is not a MAC address"),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -174,7 +183,12 @@ fn credentials_are_refused_in_every_url_without_echoing_them() {
     let keys: Vec<&str> = got.iter().map(|g| g.split(": ").nth(1).unwrap()).collect();
     assert_eq!(
         keys,
-        ["eapi.url", "dhcp.bootstrap_url", "vm.health_url", "events.webhook_url"],
+        [
+            "eapi.url",
+            "dhcp.bootstrap_url",
+            "vm.health_url",
+            "events.webhook_url"
+        ],
         "{got:#?}"
     );
     for g in &got {
@@ -187,7 +201,10 @@ fn deep_nesting_and_huge_text_are_refused_before_parsing() {
     let deep = format!("a = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let got = agent_problems(&deep);
     assert_eq!(got.len(), 1);
-    assert!(got[0].starts_with("a.toml:1:69: arrays and tables nest more than 64 deep"), "{got:?}");
+    assert!(
+        got[0].starts_with("a.toml:1:69: arrays and tables nest more than 64 deep"),
+        "{got:?}"
+    );
     let deep_tables = format!("a = {}1{}\n", "{b = ".repeat(100_000), "}".repeat(100_000));
     assert!(parse_agent_config("a.toml", &deep_tables).is_err());
     // Brackets inside strings and comments do not count.
@@ -218,20 +235,24 @@ fn unreasonable_files_are_refused_before_reading() {
     let big = dir.path().join("big.toml");
     std::fs::write(&big, vec![b'#'; 4 * 1024 * 1024 + 1]).unwrap();
     let err = ztps_config::load_fabric(&[&big]).unwrap_err().to_string();
-    assert!(err.contains("is 4194305 bytes; a configuration file may have at most 4194304 bytes (4 MiB)"), "{err}");
+    assert!(
+        err.contains(
+            "is 4194305 bytes; a configuration file may have at most 4194304 bytes (4 MiB)"
+        ),
+        "{err}"
+    );
     let latin1 = dir.path().join("latin1.toml");
     std::fs::write(&latin1, b"a = \"\xe9\"\n").unwrap();
-    let err = ztps_config::load_fabric(&[&latin1]).unwrap_err().to_string();
+    let err = ztps_config::load_fabric(&[&latin1])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is not UTF-8 text (byte 5"), "{err}");
 }
 
 #[test]
 fn a_derived_problem_is_reported_at_the_fabric_key_that_causes_it() {
     // An https bootstrap URL: the VM health check (http only) would poll it.
-    let text = example().replace(
-        "port = 8080",
-        "url = \"https://ztp.example.net/bootstrap\"",
-    );
+    let text = example().replace("port = 8080", "url = \"https://ztp.example.net/bootstrap\"");
     let line = line_of(&text, "https://ztp.example.net");
     let got = fabric_problems(&text);
     assert_eq!(got.len(), 1, "{got:?}");
@@ -244,5 +265,8 @@ fn a_derived_problem_is_reported_at_the_fabric_key_that_causes_it() {
     // A bootstrap URL too long for option 67, from the VM address.
     let long = format!("url = \"http://172.16.130.10:8080/{}\"", "b".repeat(250));
     let got = fabric_problems(&example().replace("port = 8080", &long));
-    assert!(got[0].contains("ztpserver.url: is 276 bytes; DHCP option 67 carries at most 255"), "{got:?}");
+    assert!(
+        got[0].contains("ztpserver.url: is 276 bytes; DHCP option 67 carries at most 255"),
+        "{got:?}"
+    );
 }
