@@ -181,8 +181,21 @@ fn transport(eapi: &EapiConfig) -> anyhow::Result<Transport> {
     })
 }
 
-/// `username:password` on the first line.
+/// `username:password` on the first line, from a file that only its owner
+/// can read (a password readable by others is refused, not used).
 fn read_credentials(file: &Path) -> anyhow::Result<Credentials> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(file)
+        .with_context(|| format!("[eapi] credentials_file: cannot read {}", file.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "[eapi] credentials_file {} has mode {:04o}: group or others can read it; make it readable by its owner only (chmod 600)",
+            file.display(),
+            mode & 0o7777
+        );
+    }
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("[eapi] credentials_file: cannot read {}", file.display()))?;
     let line = text.lines().next().unwrap_or_default();
@@ -245,10 +258,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cred");
         std::fs::write(&file, "admin:s3cret:x\n").unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let extra = format!(
             "[vm]\nmanage = false\n[eapi]\ntransport = \"https\"\nurl = \"https://127.0.0.1/command-api\"\ncredentials_file = \"{}\"\n",
             file.display()
         );
+        let err = settings(&extra).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("has mode 0644: group or others can read it"),
+            "{err:#}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let s = settings(&extra).unwrap();
         match s.eapi.unwrap().transport {
             Transport::Https {
