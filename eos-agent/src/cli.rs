@@ -26,6 +26,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         ztps-agent check --config /mnt/flash/ztps-agent.toml\n  \
         ztps-agent check --fabric site.toml --fabric spine1.toml\n\n\
+        `run`, `render` and `bundle` apply the same rules: what check accepts, they accept. \
+        Files must be regular files of at most 4 MiB.\n\n\
         Exit status: 0 when valid, 1 when any problem was found.")]
     Check(CheckArgs),
     /// Render one file for a spine to stdout.
@@ -46,7 +48,8 @@ pub enum Command {
         .extensions/<swix_file> (this binary as a SWIX), ztps-agent (this binary, when \
         agent.install = \"flash\"), ztps-seed.img (the appliance's NoCloud seed) and \
         MANIFEST.sha256 (check with `sha256sum -c MANIFEST.sha256` inside DIR). Copy DIR's \
-        contents to /mnt/flash/.\n\n\
+        contents to /mnt/flash/. ztps-agent.toml may hold a webhook token, so it is written \
+        with mode 0600 (here and by `render agent-config --out`).\n\n\
         A non-empty DIR is refused unless --force; the bundle is built beside DIR and renamed \
         into place, so DIR holds either the old contents or the whole new bundle.")]
     Bundle(BundleArgs),

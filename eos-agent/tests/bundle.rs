@@ -127,6 +127,8 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
     assert_eq!(std::fs::read(out.join("ztps-agent")).unwrap(), binary);
     assert_eq!(mode(&out.join("ztps-agent")), 0o755);
     assert_eq!(mode(&out.join("startup-config")), 0o644);
+    // The agent config may carry a webhook token: owner only.
+    assert_eq!(mode(&out.join("ztps-agent.toml")), 0o600);
     assert_eq!(mode(&out), 0o755);
     assert_eq!(
         std::fs::read_to_string(out.join("boot-extensions")).unwrap(),
@@ -284,11 +286,42 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
 }
 
 #[test]
+fn secret_bearing_files_are_owner_only() {
+    // Rendered to a file, the agent config (here with a webhook token) is
+    // 0600 as in the bundle; other artifacts stay 0644.
+    let tmp = tempfile::tempdir().unwrap();
+    let fabric = tmp.path().join("webhook.toml");
+    let text_in = std::fs::read_to_string(example_fabric()).unwrap()
+        + "\n[spines.spine1.agent.events]\nwebhook_url = \"https://hooks.example.net/ztps?token=s3cret\"\n";
+    std::fs::write(&fabric, text_in).unwrap();
+    let agent = Path::new(env!("CARGO_BIN_EXE_ztps-agent"));
+    for (kind, want) in [("agent-config", 0o600), ("startup-config", 0o644)] {
+        let out = tmp.path().join(kind);
+        let done = run(
+            agent,
+            &[
+                "render",
+                kind,
+                "--fabric",
+                fabric.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(done.status.success(), "{}", text(&done.stderr));
+        assert_eq!(mode(&out), want, "{kind}");
+    }
+    let written = std::fs::read_to_string(tmp.path().join("agent-config")).unwrap();
+    assert!(written.contains("token=s3cret"), "{written}");
+}
+
+#[test]
 fn a_failed_bundle_leaves_no_directory_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("flash");
     let fabric = tmp.path().join("no-leaf-port.toml");
-    // ZTPServer data needs each leaf's own port; without it the bundle fails.
+    // ZTPServer data needs each leaf's own port; without it the bundle
+    // fails, at load, as `check` does.
     let text_in = std::fs::read_to_string(example_fabric())
         .unwrap()
         .replace("leaf_interface = \"Ethernet49\"\n", "");
@@ -306,7 +339,7 @@ fn a_failed_bundle_leaves_no_directory_behind() {
     assert_eq!(failed.status.code(), Some(1));
     let err = text(&failed.stderr);
     assert!(
-        err.contains("spines.spine1.leaves[0].leaf_interface is missing (leaf leaf1)"),
+        err.contains(":54:1: spines.spine1.leaves[0].leaf_interface: is missing (leaf leaf1)"),
         "{err}"
     );
     assert!(!out.exists());

@@ -46,6 +46,9 @@ fn check_prints_all_three_mistakes_with_positions_and_fails() {
             "{name}:5:17: dhcp.bootstrap_url: \"tftp://172.16.130.10/bootstrap\" uses scheme \"tftp\""
         ),
         format!("{name}:9:7: vm.mac: 01:00:5e:00:00:01 is a multicast address"),
+        // What `run` would refuse, `check` reports: the VM is restarted
+        // through eAPI, and [eapi] is absent.
+        format!("{name}:8:1: vm.backend: backend \"eos\" restarts the VM through eAPI"),
     ];
     for line in &expected {
         assert!(
@@ -53,7 +56,7 @@ fn check_prints_all_three_mistakes_with_positions_and_fails() {
             "missing {line:?} in:\n{stderr}"
         );
     }
-    assert!(stderr.contains("3 problems found"), "{stderr}");
+    assert!(stderr.contains("4 problems found"), "{stderr}");
     assert!(text(&out.stdout).is_empty());
 }
 
@@ -112,7 +115,12 @@ fn check_validates_fabric_files() {
 fn check_reports_an_unreadable_file() {
     let out = agent(&["check", "--config", "/nonexistent/ztps-agent.toml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).starts_with("error: cannot read /nonexistent/ztps-agent.toml"));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("cannot read /nonexistent/ztps-agent.toml: No such file"),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with("1 problem found\n"), "{stderr}");
 }
 
 #[test]
@@ -188,4 +196,325 @@ fn help_shows_an_example_for_each_command() {
             "{help}"
         );
     }
+}
+
+/// The example fabric with `from` replaced by `to` (or `to` appended when
+/// `from` is empty), written to a file, and
+/// `FILE:LINE:COL` of the value on the line that holds `marker`.
+fn hostile_fabric(from: &str, to: &str, marker: &str) -> (tempfile::TempDir, String, String) {
+    let example = std::fs::read_to_string(repo().join("examples/fabric.toml")).unwrap();
+    // An empty `from` appends (new tables go last, where they end no other).
+    let text = if from.is_empty() {
+        format!("{example}{to}")
+    } else {
+        assert!(example.contains(from), "{from:?} is not in the example");
+        example.replacen(from, to, 1)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hostile.toml");
+    std::fs::write(&file, &text).unwrap();
+    let (line, content) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(marker))
+        .unwrap();
+    let value_at = content.find(" = ").unwrap() + 3;
+    let name = file.display().to_string();
+    let position = format!("{name}:{}:{}", line + 1, value_at + 1);
+    (dir, name, position)
+}
+
+/// `check` rejects the hostile fabric with the problem at its position, and
+/// the consumer refuses it with the very same lines and writes nothing of it.
+fn rejected_everywhere(
+    from: &str,
+    to: &str,
+    marker: &str,
+    key: &str,
+    problem: &str,
+    consumer: &[&str],
+) {
+    let (dir, file, position) = hostile_fabric(from, to, marker);
+    let check = agent(&["check", "--fabric", &file]);
+    let check_err = text(&check.stderr);
+    assert_eq!(check.status.code(), Some(1), "{check_err}");
+    let expected = format!("{position}: {key}: ");
+    let line = check_err
+        .lines()
+        .find(|l| l.starts_with(&expected))
+        .unwrap_or_else(|| panic!("no {expected:?} in:\n{check_err}"));
+    assert!(line.contains(problem), "{line}");
+    assert!(check_err.ends_with("\n1 problem found\n"), "{check_err}");
+    assert!(!check_err.contains("\nusername"), "{check_err}");
+
+    let out = dir.path().join("out");
+    let mut args: Vec<&str> = consumer.to_vec();
+    args.extend(["--fabric", &file]);
+    let out_arg = out.display().to_string();
+    if consumer
+        .iter()
+        .any(|a| ["bundle", "ztpserver", "seed"].contains(a))
+    {
+        args.extend(["--out", &out_arg]);
+    }
+    let consumed = agent(&args);
+    let consumed_err = text(&consumed.stderr);
+    assert_eq!(
+        consumed.status.code(),
+        Some(1),
+        "{consumer:?}: {consumed_err}"
+    );
+    for problem in check_err.lines().filter(|l| l.starts_with(&file)) {
+        assert!(
+            consumed_err.contains(problem),
+            "{consumer:?} does not say {problem:?}:\n{consumed_err}"
+        );
+    }
+    assert!(
+        text(&consumed.stdout).is_empty(),
+        "{consumer:?} wrote output"
+    );
+    assert!(!out.exists(), "{consumer:?} wrote {}", out.display());
+}
+
+const NEWLINE: &str = "contains the control character U+000A (line feed)";
+
+#[test]
+fn hostile_leaf_names_never_reach_the_startup_config() {
+    rejected_everywhere(
+        "leaf = \"leaf1\"",
+        "leaf = \"leaf1\\nusername evil privilege 15 nopassword\"",
+        "evil",
+        "spines.spine1.leaves[0].leaf",
+        NEWLINE,
+        &["render", "startup-config"],
+    );
+    rejected_everywhere(
+        "leaf = \"leaf1\"",
+        "leaf = \"leaf1 username evil privilege 15 nopassword\"",
+        "evil",
+        "spines.spine1.leaves[0].leaf",
+        "is not a host name",
+        &["render", "startup-config-snippet"],
+    );
+    rejected_everywhere(
+        "[spines.spine1]\n",
+        "[spines.spine1]\nserial = \"JPE1\\nusername evil privilege 15 nopassword\"\n",
+        "evil",
+        "spines.spine1.serial",
+        NEWLINE,
+        &["render", "startup-config"],
+    );
+    rejected_everywhere(
+        "interface = \"Ethernet1\"",
+        "interface = \"Ethernet1\\r\\nusername evil\"",
+        "evil",
+        "spines.spine1.leaves[0].interface",
+        "U+000D (carriage return)",
+        &["render", "startup-config"],
+    );
+}
+
+#[test]
+fn hostile_image_names_never_reach_the_boot_config() {
+    rejected_everywhere(
+        "eos_image = \"EOS.swi\"",
+        "eos_image = \"EOS.swi\\nSWI=flash:evil.swi\"",
+        "evil",
+        "defaults.eos_image",
+        NEWLINE,
+        &["render", "boot-config"],
+    );
+    rejected_everywhere(
+        "eos_image = \"EOS.swi\"",
+        "eos_image = \"../evil.swi\"",
+        "evil",
+        "defaults.eos_image",
+        "is not a file name on flash",
+        &["render", "boot-config"],
+    );
+}
+
+#[test]
+fn hostile_swix_names_never_reach_boot_extensions_or_the_manifest() {
+    rejected_everywhere(
+        "",
+        "\n[spines.spine1.agent]\ninstall = \"swix\"\nswix_file = \"ztps-agent.swix\\nevil.swix\"\n",
+        "evil",
+        "spines.spine1.agent.swix_file",
+        NEWLINE,
+        &["render", "boot-extensions"],
+    );
+    rejected_everywhere(
+        "",
+        "\n[spines.spine1.agent]\nswix_file = \"ztps-agent.swix\\n0000  evil.swix\"\n",
+        "evil",
+        "spines.spine1.agent.swix_file",
+        NEWLINE,
+        &["bundle"],
+    );
+    rejected_everywhere(
+        "",
+        "\n[spines.spine1.agent]\nswix_file = \"../../evil.swix\"\n",
+        "evil",
+        "spines.spine1.agent.swix_file",
+        "is not a file name on flash",
+        &["bundle"],
+    );
+}
+
+#[test]
+fn hostile_vm_names_never_reach_the_domain_xml() {
+    rejected_everywhere(
+        "name = \"ztps\"",
+        "name = \"ztps</name><evil/>\"",
+        "evil",
+        "spines.spine1.vm.name",
+        "is not a host name",
+        &["render", "domain-xml"],
+    );
+    rejected_everywhere(
+        "nic_model = \"e1000\"",
+        "nic_model = \"e1000\"\nmachine = \"pc\\u0000evil\"",
+        "evil",
+        "spines.spine1.vm.machine",
+        "U+0000 (NUL)",
+        &["render", "domain-xml"],
+    );
+}
+
+#[test]
+fn hostile_urls_never_reach_the_agent_config_or_option_67() {
+    rejected_everywhere(
+        "port = 8080",
+        "url = \"http://172.16.130.10:8080/bootstrap\\nevil\"",
+        "evil",
+        "spines.spine1.ztpserver.url",
+        NEWLINE,
+        &["render", "agent-config"],
+    );
+    // The URL parser would encode the space; option 67 would carry it raw.
+    rejected_everywhere(
+        "port = 8080",
+        "url = \"http://172.16.130.10:8080/boot strap/evil\"",
+        "evil",
+        "spines.spine1.ztpserver.url",
+        "is not written the way it parses",
+        &["render", "agent-config"],
+    );
+    rejected_everywhere(
+        "",
+        "\n[spines.spine1.agent.events]\nwebhook_url = \"https://admin:evilpw@hooks.example/x\"\n",
+        "evil",
+        "spines.spine1.agent.events.webhook_url",
+        "takes no credentials",
+        &["render", "agent-config"],
+    );
+    rejected_everywhere(
+        "transport = \"unix-socket\"",
+        "transport = \"https\"\nurl = \"https://admin:evilpw@127.0.0.1/command-api\"\ncredentials_file = \"/mnt/flash/c\"",
+        "evil",
+        "spines.spine1.eapi.url",
+        "credentials file",
+        &["render", "agent-config"],
+    );
+}
+
+#[test]
+fn hostile_leaf_ports_never_reach_the_ztpserver_data() {
+    rejected_everywhere(
+        "leaf_interface = \"Ethernet49\"",
+        "leaf_interface = \"Ethernet49\\\": \\\"evil\"",
+        "evil",
+        "spines.spine1.leaves[0].leaf_interface",
+        "is not an EOS Ethernet port",
+        &["render", "ztpserver"],
+    );
+    rejected_everywhere(
+        "leaf = \"leaf2\"",
+        "leaf = \"../../etc/evil\"",
+        "evil",
+        "spines.spine1.leaves[1].leaf",
+        "is not a host name",
+        &["render", "seed"],
+    );
+    rejected_everywhere(
+        "leaf = \"leaf2\"",
+        "leaf = \"leaf1\" # evil",
+        "evil",
+        "spines.spine1.leaves[1].leaf",
+        "is already used by leaves[0]",
+        &["render", "ztpserver"],
+    );
+}
+
+#[test]
+fn unreasonable_files_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(5 * 1024 * 1024)).unwrap();
+    let fifo_s = fifo.display().to_string();
+    let big_s = big.display().to_string();
+    let dir_s = dir.path().display().to_string();
+    for (file, why) in [
+        ("/dev/zero", "is a character device, not a regular file"),
+        (fifo_s.as_str(), "is a FIFO, not a regular file"),
+        (dir_s.as_str(), "is a directory, not a regular file"),
+        (
+            big_s.as_str(),
+            "bytes; a configuration file may have at most 4194304 bytes (4 MiB)",
+        ),
+    ] {
+        for args in [
+            vec!["check", "--fabric", file],
+            vec!["check", "--config", file],
+            vec!["render", "boot-config", "--fabric", file],
+        ] {
+            let out = agent(&args);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{file}: ")) && stderr.contains(why),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_reports_every_input_in_one_run() {
+    // A bad agent config and a bad fabric: both are reported.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("a.toml");
+    std::fs::write(
+        &config,
+        "[dhcp]\nbootstrap_url = \"http://x/\"\nlease_time_secs = 1\n",
+    )
+    .unwrap();
+    let out = agent(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        "--fabric",
+        "/dev/zero",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a.toml:3:19: dhcp.lease_time_secs: 1 seconds is too short"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/dev/zero: is a character device"),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with("2 problems found\n"), "{stderr}");
 }

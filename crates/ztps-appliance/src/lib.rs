@@ -2,17 +2,17 @@
 //!
 //! One image serves every site: what differs per site arrives on a cloud-init
 //! NoCloud seed disk ([`seed`]), and what ZTPServer serves to each leaf is
-//! generated from a plain description of the spine and its leaves
-//! ([`ztpserver`]). Inputs are plain structs so that the fabric description
-//! maps onto them without this crate knowing it.
+//! generated from the spine's leaf links as the fabric describes them
+//! ([`ztpserver`], which takes ztps-config's own [`ztps_config::LeafLink`]).
+//! Names are checked with ztps-config's rules, the ones `check` applies.
 
 mod error;
 mod fat;
-pub mod interface;
 pub mod seed;
 mod yaml;
 pub mod ztpserver;
 
 pub use error::Error;
 pub use seed::{NicMatch, SeedSpec, write_seed_image};
-pub use ztpserver::{DataFile, LeafSpec, NodeIdentifier, ZtpsFabric};
+pub use ztps_config::{LeafLink, NodeIdentifier};
+pub use ztpserver::{DataFile, ZtpsFabric};

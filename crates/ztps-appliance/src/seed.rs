@@ -17,7 +17,10 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::fat;
-use crate::ztpserver::{self, DataFile, NodeIdentifier, check_hostname};
+use ztps_config::{NodeIdentifier, rules};
+use ztps_types::MacAddr;
+
+use crate::ztpserver::{self, DataFile, check_hostname};
 
 /// Where ZTPServer's data files go inside the appliance.
 pub const DATA_ROOT: &str = "/usr/share/ztpserver";
@@ -55,7 +58,7 @@ pub struct SeedSpec {
 #[serde(rename_all = "lowercase")]
 pub enum NicMatch {
     Name(String),
-    Mac(String),
+    Mac(MacAddr),
 }
 
 impl Default for NicMatch {
@@ -97,7 +100,7 @@ impl SeedSpec {
         ztpserver::check_server_url(&self.server_url)?;
         match &self.nic {
             NicMatch::Name(name) => check_nic_name(name)?,
-            NicMatch::Mac(mac) => check_mac(mac)?,
+            NicMatch::Mac(_) => {}
         }
         for file in &self.ztpserver_files {
             check_data_path(&file.path)?;
@@ -177,7 +180,7 @@ impl SeedSpec {
         let id = match &self.nic {
             NicMatch::Name(name) => name.clone(),
             NicMatch::Mac(mac) => {
-                nic["match"] = json!({"macaddress": mac.to_ascii_lowercase()});
+                nic["match"] = json!({"macaddress": mac.to_string()});
                 "appliance".to_owned()
             }
         };
@@ -229,51 +232,12 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn check_ssh_key(key: &str) -> Result<(), Error> {
-    let key = key.trim();
-    let mut parts = key.split_whitespace();
-    let kind = parts.next().unwrap_or_default();
-    let body = parts.next().unwrap_or_default();
-    let known = kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-");
-    let body_ok = !body.is_empty()
-        && body
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='));
-    if !known || !body_ok || key.contains(['\n', '\r']) {
-        return Err(Error::invalid(
-            "ssh_authorized_key",
-            key,
-            "expected one OpenSSH public key line",
-        ));
-    }
-    Ok(())
+    rules::ssh_public_key(key.trim())
+        .map_err(|reason| Error::invalid("ssh_authorized_key", key, reason))
 }
 
 fn check_nic_name(name: &str) -> Result<(), Error> {
-    if name.is_empty()
-        || name.len() > 15
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(Error::invalid("nic", name, "not a Linux interface name"));
-    }
-    Ok(())
-}
-
-fn check_mac(mac: &str) -> Result<(), Error> {
-    let parts: Vec<&str> = mac.split(':').collect();
-    if parts.len() != 6
-        || !parts
-            .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
-    {
-        return Err(Error::invalid(
-            "nic",
-            mac,
-            "expected a MAC address like 52:54:00:12:34:56",
-        ));
-    }
-    Ok(())
+    rules::linux_interface(name).map_err(|reason| Error::invalid("nic", name, reason))
 }
 
 fn check_data_path(path: &str) -> Result<(), Error> {
@@ -363,7 +327,7 @@ mod tests {
     #[test]
     fn mac_match_and_dns_and_key() {
         let mut s = spec();
-        s.nic = NicMatch::Mac("52:54:00:AB:CD:EF".into());
+        s.nic = NicMatch::Mac("52:54:00:AB:CD:EF".parse().unwrap());
         s.dns = vec![Ipv4Addr::new(192, 0, 2, 53)];
         s.ssh_authorized_key = Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1 admin@site".into());
         let files = s.render().unwrap();
@@ -392,7 +356,6 @@ mod tests {
             |s| s.address = "192.0.2.10/32".parse().unwrap(),
             |s| s.server_url = "ztps:8080".into(),
             |s| s.ssh_authorized_key = Some("hello\nworld".into()),
-            |s| s.nic = NicMatch::Mac("52:54:00".into()),
             |s| s.nic = NicMatch::Name("a very long interface name".into()),
             |s| s.ztpserver_files[0].path = "../etc/shadow".into(),
             |s| s.ztpserver_files[0].path = "/etc/shadow".into(),

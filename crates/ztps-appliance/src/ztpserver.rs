@@ -18,56 +18,31 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use ztps_config::rules;
+use ztps_config::{LeafLink, NodeIdentifier, Spine};
+
 use crate::Error;
-use crate::interface::canonical_ethernet;
 use crate::yaml::quoted;
 
 /// One spine and the leaves cabled to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZtpsFabric {
     /// The spine's hostname, as its LLDP advertises it to the leaves.
     pub spine: String,
-    pub leaves: Vec<LeafSpec>,
-    /// How ZTPServer names node folders (and what `LeafSpec` field pins a leaf).
+    /// The fabric's own links; each needs its `leaf_interface`.
+    pub leaves: Vec<LeafLink>,
+    /// How ZTPServer names node folders (and which `LeafLink` field pins a leaf).
     #[serde(default)]
     pub identifier: NodeIdentifier,
 }
 
-/// One leaf and its point-to-point link to the spine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeafSpec {
-    /// Hostname of the leaf; also the name of its definition and config files.
-    pub name: String,
-    /// The spine's interface towards this leaf, in any EOS form (`Ethernet3`, `Et3`).
-    pub spine_interface: String,
-    /// The leaf's interface towards the spine, in any EOS form.
-    pub leaf_interface: String,
-    /// The leaf's address on the link, with its prefix (`10.0.0.1/31`).
-    pub leaf_address: Ipv4Net,
-    /// The spine's address on the same link: the leaf's default gateway.
-    pub spine_address: Ipv4Addr,
-    /// Pins the pattern to this serial number (with `NodeIdentifier::SerialNumber`).
-    #[serde(default)]
-    pub serial: Option<String>,
-    /// Pins the pattern to this system MAC (with `NodeIdentifier::SystemMac`).
-    #[serde(default)]
-    pub system_mac: Option<String>,
-}
-
-/// ZTPServer's `identifier` setting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeIdentifier {
-    #[default]
-    SerialNumber,
-    SystemMac,
-}
-
-impl NodeIdentifier {
-    fn as_conf(self) -> &'static str {
-        match self {
-            NodeIdentifier::SerialNumber => "serialnumber",
-            NodeIdentifier::SystemMac => "systemmac",
+impl ZtpsFabric {
+    /// The ZTPServer view of a spine of the fabric.
+    pub fn of_spine(spine: &Spine) -> Self {
+        ZtpsFabric {
+            spine: spine.name.clone(),
+            leaves: spine.leaves.clone(),
+            identifier: spine.ztpserver.identifier,
         }
     }
 }
@@ -80,11 +55,12 @@ pub struct DataFile {
     pub contents: String,
 }
 
-/// A leaf whose fields have been checked and put in canonical form.
+/// A leaf whose fields have been checked.
 struct Leaf<'a> {
-    spec: &'a LeafSpec,
-    spine_interface: String,
-    leaf_interface: String,
+    link: &'a LeafLink,
+    leaf_interface: &'a str,
+    leaf_address: Ipv4Net,
+    spine_address: Ipv4Addr,
     node: Option<String>,
 }
 
@@ -100,26 +76,26 @@ pub fn render(fabric: &ZtpsFabric) -> Result<Vec<DataFile>, Error> {
         ));
     }
     let mut by_name: BTreeMap<&str, Leaf<'_>> = BTreeMap::new();
-    let mut by_port: BTreeMap<String, &str> = BTreeMap::new();
-    for spec in &fabric.leaves {
-        let leaf = check_leaf(spec, fabric.identifier)?;
-        if let Some(prev) = by_port.insert(leaf.spine_interface.clone(), &spec.name) {
+    let mut by_port: BTreeMap<&str, &str> = BTreeMap::new();
+    for link in &fabric.leaves {
+        let leaf = check_leaf(link, fabric.identifier)?;
+        if let Some(prev) = by_port.insert(&link.interface, &link.leaf) {
             return Err(Error::Duplicate {
                 what: "spine interface",
-                value: leaf.spine_interface,
+                value: link.interface.clone(),
                 first: prev.to_owned(),
-                second: spec.name.clone(),
+                second: link.leaf.clone(),
             });
         }
-        if by_name.contains_key(spec.name.as_str()) {
+        if by_name.contains_key(link.leaf.as_str()) {
             return Err(Error::Duplicate {
                 what: "leaf name",
-                value: spec.name.clone(),
-                first: spec.name.clone(),
-                second: spec.name.clone(),
+                value: link.leaf.clone(),
+                first: link.leaf.clone(),
+                second: link.leaf.clone(),
             });
         }
-        by_name.insert(&spec.name, leaf);
+        by_name.insert(&link.leaf, leaf);
     }
 
     let mut files = vec![DataFile {
@@ -129,7 +105,7 @@ pub fn render(fabric: &ZtpsFabric) -> Result<Vec<DataFile>, Error> {
     for leaf in by_name.values() {
         match &leaf.node {
             None => files.push(DataFile {
-                path: format!("definitions/{}", leaf.spec.name),
+                path: format!("definitions/{}", leaf.link.leaf),
                 contents: definition(leaf),
             }),
             Some(node) => {
@@ -144,7 +120,7 @@ pub fn render(fabric: &ZtpsFabric) -> Result<Vec<DataFile>, Error> {
             }
         }
         files.push(DataFile {
-            path: format!("files/configs/{}", leaf.spec.name),
+            path: format!("files/configs/{}", leaf.link.leaf),
             contents: startup_config(&fabric.spine, leaf),
         });
     }
@@ -170,7 +146,7 @@ pub fn server_conf(server_url: &str, identifier: NodeIdentifier) -> Result<Strin
          \n\
          [neighbordb]\n\
          filename = neighbordb\n",
-        identifier.as_conf()
+        identifier.as_str()
     ))
 }
 
@@ -192,95 +168,54 @@ pub(crate) fn check_server_url(url: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A hostname label as EOS and Linux accept it: letters, digits, `-`, `.`,
-/// `_`; which also keeps it a safe file name and free of YAML/`:` syntax.
+/// A host name, by ztps-config's rule (the one `check` applies).
 pub(crate) fn check_hostname(field: &'static str, name: &str) -> Result<(), Error> {
-    if name.is_empty() || name.len() > 63 {
-        return Err(Error::invalid(field, name, "must have 1 to 63 characters"));
-    }
-    if name.starts_with(['.', '-']) {
-        return Err(Error::invalid(
-            field,
-            name,
-            "must not start with '.' or '-'",
-        ));
-    }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
-    {
-        return Err(Error::invalid(
-            field,
-            name,
-            format!("character {bad:?} is not allowed"),
-        ));
-    }
-    Ok(())
+    rules::hostname(name).map_err(|reason| Error::invalid(field, name, reason))
 }
 
-fn check_leaf(spec: &LeafSpec, identifier: NodeIdentifier) -> Result<Leaf<'_>, Error> {
-    check_hostname("leaf name", &spec.name)?;
-    let spine_interface = canonical_ethernet("spine_interface", &spec.spine_interface)?;
-    let leaf_interface = canonical_ethernet("leaf_interface", &spec.leaf_interface)?;
-    let net = spec.leaf_address.trunc();
-    if !net.contains(&spec.spine_address) {
+fn check_leaf(link: &LeafLink, identifier: NodeIdentifier) -> Result<Leaf<'_>, Error> {
+    check_hostname("leaf name", &link.leaf)?;
+    rules::ethernet_interface(&link.interface)
+        .map_err(|reason| Error::invalid("interface", &link.interface, reason))?;
+    // neighbordb matches a leaf by its own port towards the spine; there is
+    // no safe guess for it.
+    let leaf_interface = link.leaf_interface.as_deref().ok_or_else(|| {
+        Error::invalid(
+            "leaf_interface",
+            "",
+            format!(
+                "missing for leaf {}; ZTPServer matches each leaf by its port towards the spine, so give it as EOS names it, like Ethernet49",
+                link.leaf
+            ),
+        )
+    })?;
+    rules::ethernet_interface(leaf_interface)
+        .map_err(|reason| Error::invalid("leaf_interface", leaf_interface, reason))?;
+    let prefix = link.subnet.prefix_len();
+    if !(30..=31).contains(&prefix) {
         return Err(Error::invalid(
-            "spine_address",
-            spec.spine_address.to_string(),
-            format!("not in the leaf's subnet {net}"),
+            "subnet",
+            link.subnet.to_string(),
+            "a leaf link is a /30 or /31",
         ));
     }
-    if spec.spine_address == spec.leaf_address.addr() {
-        return Err(Error::invalid(
-            "leaf_address",
-            spec.leaf_address.to_string(),
-            "same as the spine's address",
-        ));
+    let leaf_address = Ipv4Net::new(link.leaf_address(), prefix)
+        .map_err(|e| Error::invalid("subnet", link.subnet.to_string(), e.to_string()))?;
+    if let Some(serial) = &link.serial {
+        rules::serial_number(serial).map_err(|reason| Error::invalid("serial", serial, reason))?;
     }
-    let serial = spec.serial.as_deref().map(check_serial).transpose()?;
-    let mac = spec.system_mac.as_deref().map(normalise_mac).transpose()?;
     let node = match identifier {
-        NodeIdentifier::SerialNumber => serial,
-        NodeIdentifier::SystemMac => mac,
+        NodeIdentifier::SerialNumber => link.serial.clone(),
+        // ZTPServer's own form of a system MAC: 12 hex digits.
+        NodeIdentifier::SystemMac => link.system_mac.map(|mac| mac.to_bare_hex()),
     };
     Ok(Leaf {
-        spec,
-        spine_interface,
+        link,
         leaf_interface,
+        leaf_address,
+        spine_address: link.spine_address().addr(),
         node,
     })
-}
-
-fn check_serial(serial: &str) -> Result<String, Error> {
-    if serial.is_empty()
-        || serial.len() > 64
-        || !serial
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(Error::invalid(
-            "serial",
-            serial,
-            "letters, digits and '-' only",
-        ));
-    }
-    Ok(serial.to_owned())
-}
-
-/// ZTPServer's own form of a system MAC: 12 lowercase hex digits, no separators.
-fn normalise_mac(mac: &str) -> Result<String, Error> {
-    let digits: String = mac
-        .chars()
-        .filter(|c| !matches!(c, ':' | '.' | '-'))
-        .collect();
-    if digits.len() != 12 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::invalid(
-            "system_mac",
-            mac,
-            "expected 12 hex digits (aa:bb:cc:dd:ee:ff)",
-        ));
-    }
-    Ok(digits.to_ascii_lowercase())
 }
 
 fn neighbordb<'a>(spine: &str, leaves: impl Iterator<Item = &'a Leaf<'a>>) -> String {
@@ -292,7 +227,7 @@ fn neighbordb<'a>(spine: &str, leaves: impl Iterator<Item = &'a Leaf<'a>>) -> St
     let mut any = false;
     for leaf in leaves {
         any = true;
-        let name = &leaf.spec.name;
+        let name = &leaf.link.leaf;
         let _ = writeln!(out, "  - name: {}", quoted(name));
         let _ = writeln!(out, "    definition: {}", quoted(name));
         let _ = writeln!(out, "    interfaces:");
@@ -312,8 +247,8 @@ fn node_pattern(spine: &str, leaf: &Leaf<'_>) -> String {
          name: {}\n\
          interfaces:\n  \
            - {}\n",
-        leaf.spec.name,
-        quoted(&leaf.spec.name),
+        leaf.link.leaf,
+        quoted(&leaf.link.leaf),
         lldp_neighbour(spine, leaf)
     )
 }
@@ -322,13 +257,13 @@ fn node_pattern(spine: &str, leaf: &Leaf<'_>) -> String {
 fn lldp_neighbour(spine: &str, leaf: &Leaf<'_>) -> String {
     format!(
         "{}: {}",
-        quoted(&leaf.leaf_interface),
-        quoted(&format!("{spine}:{}", leaf.spine_interface))
+        quoted(leaf.leaf_interface),
+        quoted(&format!("{spine}:{}", leaf.link.interface))
     )
 }
 
 fn definition(leaf: &Leaf<'_>) -> String {
-    let name = &leaf.spec.name;
+    let name = &leaf.link.leaf;
     format!(
         "# Rendered by ztps-eos: Day-1 definition of {name}.\n\
          name: {}\n\
@@ -344,7 +279,6 @@ fn definition(leaf: &Leaf<'_>) -> String {
 }
 
 fn startup_config(spine: &str, leaf: &Leaf<'_>) -> String {
-    let spec = leaf.spec;
     format!(
         "! Day-1 startup-config of {name}, rendered by ztps-eos.\n\
          hostname {name}\n\
@@ -359,11 +293,11 @@ fn startup_config(spine: &str, leaf: &Leaf<'_>) -> String {
          ip route 0.0.0.0/0 {gw}\n\
          !\n\
          end\n",
-        name = spec.name,
+        name = leaf.link.leaf,
         leaf_if = leaf.leaf_interface,
-        spine_if = leaf.spine_interface,
-        addr = spec.leaf_address,
-        gw = spec.spine_address,
+        spine_if = leaf.link.interface,
+        addr = leaf.leaf_address,
+        gw = leaf.spine_address,
     )
 }
 
@@ -371,19 +305,18 @@ fn startup_config(spine: &str, leaf: &Leaf<'_>) -> String {
 mod tests {
     use super::*;
 
-    pub(crate) fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8) -> LeafSpec {
-        LeafSpec {
-            name: name.into(),
-            spine_interface: spine_if.into(),
-            leaf_interface: leaf_if.into(),
-            leaf_address: format!("10.0.0.{}/31", 2 * n + 1).parse().unwrap(),
-            spine_address: Ipv4Addr::new(10, 0, 0, 2 * n),
+    pub(crate) fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8) -> LeafLink {
+        LeafLink {
+            interface: spine_if.into(),
+            leaf: name.into(),
+            leaf_interface: Some(leaf_if.into()),
+            subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
             serial: None,
             system_mac: None,
         }
     }
 
-    fn fabric(leaves: Vec<LeafSpec>) -> ZtpsFabric {
+    fn fabric(leaves: Vec<LeafLink>) -> ZtpsFabric {
         ZtpsFabric {
             spine: "spine1".into(),
             leaves,
@@ -393,7 +326,7 @@ mod tests {
 
     #[test]
     fn neighbordb_uses_long_forms_for_both_ends() {
-        let files = render(&fabric(vec![leaf("leaf1", "Et3", "et49", 0)])).unwrap();
+        let files = render(&fabric(vec![leaf("leaf1", "Ethernet3", "Ethernet49", 0)])).unwrap();
         let db = &files[0];
         assert_eq!(db.path, "neighbordb");
         assert!(
@@ -408,8 +341,8 @@ mod tests {
     #[test]
     fn each_leaf_gets_definition_and_config() {
         let files = render(&fabric(vec![
-            leaf("leaf2", "Et4", "Et49", 1),
-            leaf("leaf1", "Et3", "Et49", 0),
+            leaf("leaf2", "Ethernet4", "Ethernet49", 1),
+            leaf("leaf1", "Ethernet3", "Ethernet49", 0),
         ]))
         .unwrap();
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
@@ -433,10 +366,10 @@ mod tests {
 
     #[test]
     fn node_pins_follow_the_identifier() {
-        let mut l = leaf("leaf1", "Et3", "Et49", 0);
+        let mut l = leaf("leaf1", "Ethernet3", "Ethernet49", 0);
         l.serial = Some("JPE123".into());
-        l.system_mac = Some("00:1C:73:aa:bb:01".into());
-        let mut f = fabric(vec![l, leaf("leaf2", "Et4", "Et49", 1)]);
+        l.system_mac = Some("001c.73aa.bb01".parse().unwrap());
+        let mut f = fabric(vec![l, leaf("leaf2", "Ethernet4", "Ethernet49", 1)]);
         let paths = |f: &ZtpsFabric| {
             render(f)
                 .unwrap()
@@ -456,8 +389,8 @@ mod tests {
     #[test]
     fn rejects_bad_fabrics() {
         let dup_port = fabric(vec![
-            leaf("a", "Et3", "Et49", 0),
-            leaf("b", "Ethernet3", "Et49", 1),
+            leaf("a", "Ethernet3", "Ethernet49", 0),
+            leaf("b", "Ethernet3", "Ethernet49", 1),
         ]);
         assert!(matches!(
             render(&dup_port),
@@ -467,8 +400,8 @@ mod tests {
             })
         ));
         let dup_name = fabric(vec![
-            leaf("a", "Et3", "Et49", 0),
-            leaf("a", "Et4", "Et49", 1),
+            leaf("a", "Ethernet3", "Ethernet49", 0),
+            leaf("a", "Ethernet4", "Ethernet49", 1),
         ]);
         assert!(matches!(
             render(&dup_name),
@@ -477,18 +410,31 @@ mod tests {
                 ..
             })
         ));
-        let mut off_link = leaf("a", "Et3", "Et49", 0);
-        off_link.spine_address = Ipv4Addr::new(10, 9, 9, 9);
-        assert!(render(&fabric(vec![off_link])).is_err());
-        assert!(render(&fabric(vec![leaf("../x", "Et3", "Et49", 0)])).is_err());
-        assert!(render(&fabric(vec![leaf("a", "Management1", "Et49", 0)])).is_err());
-        let mut bad_spine = fabric(vec![leaf("a", "Et3", "Et49", 0)]);
+        let mut no_port = leaf("a", "Ethernet3", "Ethernet49", 0);
+        no_port.leaf_interface = None;
+        assert!(render(&fabric(vec![no_port])).is_err());
+        let mut wide = leaf("a", "Ethernet3", "Ethernet49", 0);
+        wide.subnet = "10.0.0.0/24".parse().unwrap();
+        assert!(render(&fabric(vec![wide])).is_err());
+        assert!(render(&fabric(vec![leaf("../x", "Ethernet3", "Ethernet49", 0)])).is_err());
+        assert!(render(&fabric(vec![leaf("a", "Management1", "Ethernet49", 0)])).is_err());
+        assert!(render(&fabric(vec![leaf("a", "Ethernet3", "Et49", 0)])).is_err());
+        assert!(
+            render(&fabric(vec![leaf(
+                "a\nhostname evil",
+                "Ethernet3",
+                "Ethernet49",
+                0
+            )]))
+            .is_err()
+        );
+        let mut bad_spine = fabric(vec![leaf("a", "Ethernet3", "Ethernet49", 0)]);
         bad_spine.spine = "spine 1".into();
         assert!(render(&bad_spine).is_err());
         assert!(render(&fabric(vec![])).is_err());
-        let mut bad_mac = leaf("a", "Et3", "Et49", 0);
-        bad_mac.system_mac = Some("00:1c".into());
-        assert!(render(&fabric(vec![bad_mac])).is_err());
+        let mut bad_serial = leaf("a", "Ethernet3", "Ethernet49", 0);
+        bad_serial.serial = Some("x y".into());
+        assert!(render(&fabric(vec![bad_serial])).is_err());
     }
 
     #[test]

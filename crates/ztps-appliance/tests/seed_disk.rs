@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ztps_appliance::ztpserver::{self, render};
-use ztps_appliance::{LeafSpec, NicMatch, NodeIdentifier, SeedSpec, ZtpsFabric, write_seed_image};
+use ztps_appliance::{LeafLink, NicMatch, NodeIdentifier, SeedSpec, ZtpsFabric, write_seed_image};
 
 fn tools_present(tools: &[&str]) -> bool {
     for tool in tools {
@@ -27,12 +27,11 @@ fn tools_present(tools: &[&str]) -> bool {
 fn spec() -> SeedSpec {
     let fabric = ZtpsFabric {
         spine: "spine1".into(),
-        leaves: vec![LeafSpec {
-            name: "leaf1".into(),
-            spine_interface: "Et3".into(),
-            leaf_interface: "Et49".into(),
-            leaf_address: "10.0.0.1/31".parse().unwrap(),
-            spine_address: Ipv4Addr::new(10, 0, 0, 0),
+        leaves: vec![LeafLink {
+            interface: "Ethernet3".into(),
+            leaf: "leaf1".into(),
+            leaf_interface: Some("Ethernet49".into()),
+            subnet: "10.0.0.0/31".parse().unwrap(),
             serial: None,
             system_mac: None,
         }],
@@ -175,13 +174,12 @@ print(json.dumps({"hostname": user["hostname"], "version": net["version"],
     assert_eq!(v["db"], db[0].contents);
 }
 
-fn spec_leaves() -> Vec<LeafSpec> {
-    vec![LeafSpec {
-        name: "leaf1".into(),
-        spine_interface: "Et3".into(),
-        leaf_interface: "Et49".into(),
-        leaf_address: "10.0.0.1/31".parse().unwrap(),
-        spine_address: Ipv4Addr::new(10, 0, 0, 0),
+fn spec_leaves() -> Vec<LeafLink> {
+    vec![LeafLink {
+        interface: "Ethernet3".into(),
+        leaf: "leaf1".into(),
+        leaf_interface: Some("Ethernet49".into()),
+        subnet: "10.0.0.0/31".parse().unwrap(),
         serial: None,
         system_mac: None,
     }]

@@ -2,13 +2,12 @@
 //! in the project's venv) and served to leaves through its WSGI application.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
 use ztps_appliance::ztpserver::{self, server_conf};
-use ztps_appliance::{LeafSpec, NodeIdentifier, ZtpsFabric};
+use ztps_appliance::{LeafLink, NodeIdentifier, ZtpsFabric};
 
 fn venv_python() -> Option<std::path::PathBuf> {
     let venv = std::env::var("ZTPS_VENV").unwrap_or_else(|_| "/var/cache/ztps-eos/venv".into());
@@ -30,13 +29,12 @@ fn venv_python() -> Option<std::path::PathBuf> {
     None
 }
 
-fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8, serial: Option<&str>) -> LeafSpec {
-    LeafSpec {
-        name: name.into(),
-        spine_interface: spine_if.into(),
-        leaf_interface: leaf_if.into(),
-        leaf_address: format!("10.0.0.{}/31", 2 * n + 1).parse().unwrap(),
-        spine_address: Ipv4Addr::new(10, 0, 0, 2 * n),
+fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8, serial: Option<&str>) -> LeafLink {
+    LeafLink {
+        interface: spine_if.into(),
+        leaf: name.into(),
+        leaf_interface: Some(leaf_if.into()),
+        subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
         serial: serial.map(Into::into),
         system_mac: None,
     }
@@ -107,8 +105,8 @@ fn each_leaf_receives_its_own_definition_and_config() {
     let fabric = ZtpsFabric {
         spine: "spine1".into(),
         leaves: vec![
-            leaf("leaf1", "Et3", "Et49", 0, None),
-            leaf("leaf2", "Et4", "Et49", 1, None),
+            leaf("leaf1", "Ethernet3", "Ethernet49", 0, None),
+            leaf("leaf2", "Ethernet4", "Ethernet49", 1, None),
         ],
         identifier: NodeIdentifier::SerialNumber,
     };
@@ -149,7 +147,7 @@ fn lldp_short_port_names_do_not_match_issue_172() {
     let dir = tempfile::tempdir().unwrap();
     let fabric = ZtpsFabric {
         spine: "spine1".into(),
-        leaves: vec![leaf("leaf1", "Et3", "Ethernet49", 0, None)],
+        leaves: vec![leaf("leaf1", "Ethernet3", "Ethernet49", 0, None)],
         identifier: NodeIdentifier::SerialNumber,
     };
     let conf = data_root(&python, &fabric, dir.path());

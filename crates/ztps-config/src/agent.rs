@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks;
 use crate::diag::{KeyPath, Problems};
-use crate::types::{MacAddr, interface_key};
+use crate::fabric::{LeafLink, check_leaves};
+use crate::rules::{self, MAX_BOOTSTRAP_URL_BYTES, Schemes};
+use crate::types::{MacAddr, interface_key, kernel_interface_name};
 
 /// Where EOS keeps the agent config: persistent flash.
 pub const DEFAULT_AGENT_CONFIG_PATH: &str = "/mnt/flash/ztps-agent.toml";
@@ -38,6 +40,11 @@ pub struct AgentConfig {
     pub events: EventsConfig,
     #[serde(default)]
     pub status: StatusConfig,
+    /// The planned leaf links: the agent expects each leaf's hostname as the
+    /// LLDP neighbour on its port. Derived from the fabric's
+    /// `[[spines.NAME.leaves]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<LeafLink>,
 }
 
 /// The Linux bridge the VM's NIC is attached to, and the spine's address on it
@@ -188,7 +195,7 @@ fn default_lease_time() -> u32 {
 }
 
 fn default_lease_file() -> PathBuf {
-    "/mnt/flash/ztps-leases.json".into()
+    "/mnt/flash/ztps-leases.journal".into()
 }
 
 impl DhcpConfig {
@@ -439,6 +446,7 @@ impl AgentConfig {
             vm: Some(VmConfig::default()),
             events: EventsConfig::default(),
             status: StatusConfig::default(),
+            leaves: Vec::new(),
         }
     }
 
@@ -456,18 +464,37 @@ impl AgentConfig {
         toml::to_string(self).map_err(crate::Error::Serialize)
     }
 
+    /// The expected LLDP neighbour (the leaf's hostname) by the kernel name
+    /// of the spine's port.
+    pub fn lldp_expected(&self) -> std::collections::BTreeMap<String, String> {
+        self.leaves
+            .iter()
+            .filter_map(|l| Some((kernel_interface_name(&l.interface)?, l.leaf.clone())))
+            .collect()
+    }
+
+    /// Every rule of the agent config: `check` reports exactly what `run`
+    /// would refuse.
     pub(crate) fn check(&self, at: &KeyPath, problems: &mut Problems) {
         if let Some(bridge) = &self.bridge {
             let at = at.key("bridge");
-            checks::linux_ifname(problems, at.key("name"), &bridge.name);
+            checks::rule(
+                problems,
+                at.key("name"),
+                rules::linux_interface(&bridge.name),
+            );
             checks::host_address(problems, at.key("address"), &bridge.address, "the bridge");
         }
         if let Some(eapi) = &self.eapi {
             check_eapi(eapi, &at.key("eapi"), problems);
         }
+        // Before [dhcp]: a fabric reports the include list's problems at the
+        // leaves it is derived from, and the leaves' own come first.
+        check_leaves(&self.leaves, &at.key("leaves"), problems);
         self.check_dhcp(at, problems);
         if let Some(vm) = &self.vm {
             Self::check_vm(vm, &at.key("vm"), problems);
+            self.check_vm_needs(vm, at, problems);
         }
         self.check_events(&at.key("events"), problems);
         if !self.status.listen.ip().is_loopback() {
@@ -484,13 +511,26 @@ impl AgentConfig {
     fn check_dhcp(&self, root: &KeyPath, problems: &mut Problems) {
         let at = &root.key("dhcp");
         let dhcp = &self.dhcp;
-        checks::http_url(problems, at.key("bootstrap_url"), &dhcp.bootstrap_url);
-        if dhcp.vendor_class_prefixes.is_empty() {
+        checks::url(
+            problems,
+            at.key("bootstrap_url"),
+            &dhcp.bootstrap_url,
+            Schemes::HttpOrHttps,
+        );
+        if dhcp.bootstrap_url.len() > MAX_BOOTSTRAP_URL_BYTES {
             problems.push(
-                at.key("vendor_class_prefixes"),
-                "an empty list answers no client; list prefixes such as [\"Arista\"] (or [\"\"] to answer every client)",
+                at.key("bootstrap_url"),
+                format!(
+                    "is {} bytes; DHCP option 67 carries at most {MAX_BOOTSTRAP_URL_BYTES}, so write a shorter URL",
+                    dhcp.bootstrap_url.len()
+                ),
             );
         }
+        checks::rule(
+            problems,
+            at.key("vendor_class_prefixes"),
+            rules::vendor_class_prefixes(&dhcp.vendor_class_prefixes),
+        );
         if dhcp.lease_time_secs < 60 {
             problems.push(
                 at.key("lease_time_secs"),
@@ -530,7 +570,15 @@ impl AgentConfig {
             nets.push((path.key("subnet"), subnet.subnet));
             check_subnet(subnet, &path, problems);
         }
-        checks::no_overlaps(problems, &nets);
+        for (i, link) in self.leaves.iter().enumerate() {
+            nets.push((
+                root.key("leaves").index(i).key("subnet"),
+                link.subnet.trunc(),
+            ));
+        }
+        if problems.complete() {
+            checks::no_overlaps(problems, &nets);
+        }
         let mut seen = Vec::new();
         for (i, subnet) in dhcp.subnets.iter().enumerate() {
             if let Some(name) = &subnet.interface {
@@ -546,20 +594,16 @@ impl AgentConfig {
     }
 
     fn check_vm(vm: &VmConfig, at: &KeyPath, problems: &mut Problems) {
-        if vm.name.is_empty() || vm.name.contains('/') {
-            problems.push(
-                at.key("name"),
-                format!(
-                    "{:?} is not a VM name; use letters, digits, - or _",
-                    vm.name
-                ),
-            );
-        }
+        checks::rule(
+            problems,
+            at.key("name"),
+            rules::hostname(&vm.name).map_err(|m| format!("the VM's name: {m}")),
+        );
         if let Some(mac) = &vm.mac {
             check_nic_mac(problems, at.key("mac"), mac);
         }
         if let Some(url) = &vm.health_url {
-            checks::http_url(problems, at.key("health_url"), url);
+            checks::url(problems, at.key("health_url"), url, Schemes::Http);
         }
         if vm.restart_backoff_initial_secs == 0 {
             problems.push(
@@ -584,6 +628,49 @@ impl AgentConfig {
         }
     }
 
+    /// What a supervised VM needs from the rest of the config.
+    fn check_vm_needs(&self, vm: &VmConfig, root: &KeyPath, problems: &mut Problems) {
+        if !vm.manage {
+            return;
+        }
+        let at = root.key("vm");
+        match &self.bridge {
+            None => problems.push(
+                at.key("manage"),
+                "the VM is supervised through its tap on the bridge, but [bridge] is absent; add [bridge], or set manage = false",
+            ),
+            Some(bridge) if vm.mac.is_none() => problems.push(
+                at.key("mac"),
+                format!(
+                    "is missing: the agent recognises the VM's tap on {} by the VM's MAC; add mac = \"52:54:00:..\" (the MAC in the VM's domain XML), or set manage = false",
+                    bridge.name
+                ),
+            ),
+            Some(_) => {}
+        }
+        if vm.backend == VmBackend::Eos && self.eapi.is_none() {
+            problems.push(
+                at.key("backend"),
+                "backend \"eos\" restarts the VM through eAPI, but [eapi] is absent; add [eapi], or use backend = \"libvirt\"",
+            );
+        }
+        // The health check speaks plain HTTP; without a health_url of its
+        // own it polls the bootstrap URL.
+        if vm.health_url.is_none()
+            && rules::url(&self.dhcp.bootstrap_url, Schemes::HttpOrHttps).is_ok()
+            && let Ok(url) = url::Url::parse(&self.dhcp.bootstrap_url)
+            && url.scheme() != "http"
+        {
+            problems.push(
+                root.key("dhcp").key("bootstrap_url"),
+                format!(
+                    "uses {}, but the VM's health check (which polls this URL when vm.health_url is not set) speaks only http; set vm.health_url to an http:// URL of the ZTPServer",
+                    url.scheme()
+                ),
+            );
+        }
+    }
+
     fn check_events(&self, at: &KeyPath, problems: &mut Problems) {
         let events = &self.events;
         if events.webhook_url.is_some() && events.webhook_url_file.is_some() {
@@ -593,7 +680,7 @@ impl AgentConfig {
             );
         }
         if let Some(url) = &events.webhook_url {
-            checks::http_url(problems, at.key("webhook_url"), url);
+            checks::url(problems, at.key("webhook_url"), url, Schemes::HttpOrHttps);
         }
         if events.json_log.is_some() && events.json_log_max_bytes < 4096 {
             problems.push(
@@ -672,6 +759,9 @@ fn check_subnet(subnet: &SubnetConfig, at: &KeyPath, problems: &mut Problems) {
                 "give exactly one of mac, client_id or serial to say whom this address is for",
             );
         }
+        if let Some(serial) = &reservation.serial {
+            checks::rule(problems, path.key("serial"), rules::serial_number(serial));
+        }
         if let Some(id) = &reservation.client_id
             && !is_hex_bytes(id)
         {
@@ -702,10 +792,12 @@ pub(crate) fn check_nic_mac(problems: &mut Problems, path: KeyPath, mac: &MacAdd
 }
 
 pub(crate) fn check_eapi(eapi: &EapiConfig, at: &KeyPath, problems: &mut Problems) {
+    if let Some(url) = &eapi.url {
+        checks::url(problems, at.key("url"), url, Schemes::Https);
+    }
     if eapi.transport == EapiTransport::Https {
         match &eapi.url {
-            Some(url) if url.starts_with("https://") => checks::http_url(problems, at.key("url"), url),
-            Some(url) => problems.push(at.key("url"), format!("{url:?} must start with https:// for transport \"https\"")),
+            Some(_) => {}
             None => problems.push(
                 at.key("transport"),
                 "transport \"https\" needs url (like https://127.0.0.1/command-api) and credentials_file",

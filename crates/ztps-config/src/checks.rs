@@ -1,27 +1,24 @@
-//! Checks shared by both documents.
+//! Checks shared by both documents. Each rule about a single value is a
+//! public function in [`crate::rules`]; these wrap them with a key path.
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::diag::{KeyPath, Problems};
+use crate::rules::{self, Schemes};
 
-/// Requires an absolute http(s) URL with a host.
-pub(crate) fn http_url(problems: &mut Problems, path: KeyPath, text: &str) {
-    match url::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-        Ok(url) => problems.push(
-            path,
-            format!(
-                "{text:?} uses scheme {:?}; it must be an http:// or https:// URL with a host, like http://172.16.130.10:8080/bootstrap",
-                url.scheme()
-            ),
-        ),
-        Err(e) => problems.push(
-            path,
-            format!("{text:?} is not a URL ({e}); write an http:// or https:// URL, like http://172.16.130.10:8080/bootstrap"),
-        ),
+/// Pushes the rule's message, when it has one, at `path`.
+pub(crate) fn rule(problems: &mut Problems, path: KeyPath, result: Result<(), String>) {
+    if let Err(message) = result {
+        problems.push(path, message);
     }
+}
+
+/// A URL of the given schemes, with a host, without credentials, written
+/// exactly as it parses.
+pub(crate) fn url(problems: &mut Problems, path: KeyPath, text: &str, schemes: Schemes) {
+    rule(problems, path, rules::url(text, schemes));
 }
 
 /// Whether two networks share any address.
@@ -78,16 +75,23 @@ pub(crate) fn is_host_of(net: &Ipv4Net, addr: Ipv4Addr) -> bool {
         && (net.prefix_len() >= 31 || (addr != net.network() && addr != net.broadcast()))
 }
 
-/// A Linux interface name: 1 to 15 bytes, no `/`, no whitespace.
-pub(crate) fn linux_ifname(problems: &mut Problems, path: KeyPath, name: &str) {
-    if name.is_empty()
-        || name.len() > 15
-        || name.contains('/')
-        || name.chars().any(char::is_whitespace)
-    {
-        problems.push(
-            path,
-            format!("{name:?} is not a Linux interface name; use 1 to 15 characters without '/' or spaces, like br0"),
-        );
+/// Reports the same value given twice in a list of names, at the later one.
+/// Each item is (where, comparison key, the value as shown, how to name it
+/// when a later one repeats it).
+pub(crate) fn no_duplicates(
+    problems: &mut Problems,
+    items: impl IntoIterator<Item = (KeyPath, String, String, String)>,
+    what: &str,
+) {
+    let mut first_seen: std::collections::HashMap<String, String> = Default::default();
+    for (path, key, shown, label) in items {
+        match first_seen.get(&key) {
+            Some(first) => {
+                problems.push(path, format!("{shown} is already used by {first}; {what}"))
+            }
+            None => {
+                first_seen.insert(key, label);
+            }
+        }
     }
 }

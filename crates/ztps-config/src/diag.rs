@@ -173,10 +173,28 @@ pub(crate) struct Problem {
 }
 
 /// Collects problems found by the checks, each tied to a key path.
-#[derive(Debug, Default)]
-pub(crate) struct Problems(pub Vec<Problem>);
+#[derive(Debug)]
+pub(crate) struct Problems(pub Vec<Problem>, bool);
+
+impl Default for Problems {
+    fn default() -> Self {
+        Problems(Vec::new(), true)
+    }
+}
 
 impl Problems {
+    /// `complete` is `false` when placeholders stand in for missing values:
+    /// then the checks that relate several values are skipped, since one of
+    /// them may be a placeholder.
+    pub fn new(complete: bool) -> Self {
+        Problems(Vec::new(), complete)
+    }
+
+    /// Whether the checks that relate several values may run.
+    pub fn complete(&self) -> bool {
+        self.1
+    }
+
     pub fn push(&mut self, path: KeyPath, message: impl Into<String>) {
         self.0.push(Problem {
             path,

@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::agent::{
-    self, AgentConfig, AutoP2pConfig, BridgeConfig, DhcpConfig, EapiConfig, EventsConfig,
+    AgentConfig, AutoP2pConfig, BridgeConfig, DhcpConfig, EapiConfig, EventsConfig,
     ForwardingConfig, StatusConfig, VmConfig,
 };
 use crate::checks;
 use crate::diag::{KeyPath, Problems, Segment};
+use crate::rules;
 use crate::settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
-use crate::types::{MacAddr, interface_key, kernel_interface_name};
+use crate::types::MacAddr;
 
 /// The least memory the ZTPServer appliance boots and serves with.
 pub const MIN_VM_MEMORY_MIB: u32 = 1024;
@@ -219,6 +220,9 @@ pub struct ZtpServerConfig {
     /// The bootstrap URL; defaults to `http://<vm address>:<port>/bootstrap`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// How ZTPServer names a node: which of a leaf's `serial` or
+    /// `system_mac` pins it.
+    pub identifier: NodeIdentifier,
 }
 
 impl Default for ZtpServerConfig {
@@ -226,6 +230,26 @@ impl Default for ZtpServerConfig {
         ZtpServerConfig {
             port: 8080,
             url: None,
+            identifier: NodeIdentifier::default(),
+        }
+    }
+}
+
+/// ZTPServer's `identifier` setting: what names a node's folder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeIdentifier {
+    #[default]
+    SerialNumber,
+    SystemMac,
+}
+
+impl NodeIdentifier {
+    /// As ZTPServer's configuration writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeIdentifier::SerialNumber => "serialnumber",
+            NodeIdentifier::SystemMac => "systemmac",
         }
     }
 }
@@ -252,19 +276,28 @@ impl Default for FabricDhcpConfig {
     }
 }
 
-/// One routed point-to-point link from this spine to a leaf.
+/// One routed point-to-point link from this spine to a leaf: the same type
+/// in the fabric, in the agent config derived from it (the agent's LLDP
+/// expectations) and in the ZTPServer data rendered for the leaves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeafLink {
-    /// The spine's port, EOS name (`Ethernet3`, `Ethernet1/1`).
+    /// The spine's port, EOS name in full (`Ethernet3`, `Ethernet1/1`).
     pub interface: String,
-    /// The leaf's hostname, for descriptions and events.
+    /// The leaf's hostname: its LLDP system name, its ZTPServer files.
     pub leaf: String,
+    /// The leaf's port towards the spine, EOS name in full (`Ethernet49`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaf_interface: Option<String>,
     /// A /31 or /30; the spine takes the first host address, the leaf the other.
     #[serde(with = "crate::types::ipv4_net")]
     pub subnet: Ipv4Net,
+    /// The leaf's serial number: pins it in ZTPServer (identifier `serialnumber`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// The leaf's system MAC: pins it in ZTPServer (identifier `systemmac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_mac: Option<MacAddr>,
 }
 
 impl LeafLink {
@@ -280,6 +313,117 @@ impl LeafLink {
         let net = self.subnet.trunc();
         let offset = if net.prefix_len() >= 31 { 1 } else { 2 };
         host_net(net, offset).addr()
+    }
+}
+
+/// The rules of a list of leaf links, in the fabric and in the agent config
+/// alike.
+pub(crate) fn check_leaves(leaves: &[LeafLink], at: &KeyPath, problems: &mut Problems) {
+    for (i, link) in leaves.iter().enumerate() {
+        let path = at.index(i);
+        checks::rule(
+            problems,
+            path.key("interface"),
+            rules::ethernet_interface(&link.interface),
+        );
+        checks::rule(
+            problems,
+            path.key("leaf"),
+            rules::hostname(&link.leaf).map_err(|m| format!("the leaf's hostname: {m}")),
+        );
+        if let Some(port) = &link.leaf_interface {
+            checks::rule(
+                problems,
+                path.key("leaf_interface"),
+                rules::ethernet_interface(port),
+            );
+        }
+        if let Some(serial) = &link.serial {
+            checks::rule(problems, path.key("serial"), rules::serial_number(serial));
+        }
+        if let Some(mac) = &link.system_mac
+            && (mac.is_zero() || mac.is_multicast())
+        {
+            problems.push(
+                path.key("system_mac"),
+                format!(
+                    "{mac} cannot be a switch's system MAC; copy it from the leaf's `show version`"
+                ),
+            );
+        }
+        let net = link.subnet;
+        match net.prefix_len() {
+            32 => problems.push(
+                path.key("subnet"),
+                format!("{net} is a single host; a leaf link needs a /30 or /31"),
+            ),
+            30 | 31 => {
+                if net.addr() != net.network() {
+                    problems.push(
+                        path.key("subnet"),
+                        format!(
+                            "{net} has host bits set; write the link's network address, {}",
+                            net.trunc()
+                        ),
+                    );
+                }
+            }
+            n => problems.push(
+                path.key("subnet"),
+                format!("{net} is a /{n}; a leaf link needs a /30 or /31"),
+            ),
+        }
+    }
+    checks::no_duplicates(
+        problems,
+        leaves.iter().enumerate().map(|(i, l)| {
+            (
+                at.index(i).key("interface"),
+                crate::types::interface_key(&l.interface),
+                l.interface.clone(),
+                format!("leaves[{i}]"),
+            )
+        }),
+        "each spine port carries one leaf link",
+    );
+    checks::no_duplicates(
+        problems,
+        leaves.iter().enumerate().map(|(i, l)| {
+            (
+                at.index(i).key("leaf"),
+                l.leaf.to_ascii_lowercase(),
+                l.leaf.clone(),
+                format!("leaves[{i}]"),
+            )
+        }),
+        "each leaf has its own hostname (ZTPServer names its files after it); give every leaf a distinct name",
+    );
+    for (key, pins) in [
+        (
+            "serial",
+            leaves.iter().map(|l| l.serial.clone()).collect::<Vec<_>>(),
+        ),
+        (
+            "system_mac",
+            leaves
+                .iter()
+                .map(|l| l.system_mac.map(|m| m.to_string()))
+                .collect(),
+        ),
+    ] {
+        checks::no_duplicates(
+            problems,
+            pins.iter().enumerate().filter_map(|(i, pin)| {
+                let pin = pin.as_ref()?;
+                Some((
+                    at.index(i).key(key),
+                    pin.to_ascii_lowercase(),
+                    pin.clone(),
+                    format!("leaves[{i}]"),
+                ))
+            }),
+            "each leaf is a different switch",
+        );
     }
 }
 
@@ -348,6 +492,7 @@ impl Spine {
                 ntp_servers: self.dhcp.ntp_servers.clone(),
                 ..DhcpConfig::with_bootstrap_url(self.bootstrap_url())
             },
+            leaves: self.leaves.clone(),
             vm: Some(VmConfig {
                 name: self.vm.name.clone(),
                 mac: Some(self.vm.mac),
@@ -358,56 +503,40 @@ impl Spine {
         }
     }
 
+    /// The rules about what only the fabric says; everything the derived
+    /// agent config carries is checked there and reported back here (see
+    /// [`Spine::fabric_path`]).
     fn check(&self, at: &KeyPath, problems: &mut Problems) {
         let vm_at = at.key("vm");
         let vm_net = self.vm_subnet();
-        if self.name.is_empty() || self.name.chars().any(char::is_whitespace) {
-            problems.push(
-                at.clone(),
-                format!(
-                    "{:?} is not a usable spine name; use letters, digits, - or _",
-                    self.name
-                ),
-            );
+        checks::rule(
+            problems,
+            at.clone(),
+            rules::hostname(&self.name)
+                .map_err(|m| format!("the spine's name is its hostname: {m}")),
+        );
+        if let Some(serial) = &self.serial {
+            checks::rule(problems, at.key("serial"), rules::serial_number(serial));
         }
-        if self.eos_image.is_empty() || self.eos_image.contains(['/', ' ']) {
-            problems.push(
-                at.key("eos_image"),
-                format!(
-                    "{:?} is not a file name on flash; write the image's name, like EOS.swi",
-                    self.eos_image
-                ),
-            );
-        }
+        checks::rule(
+            problems,
+            at.key("eos_image"),
+            rules::flash_file_name(&self.eos_image, ".swi"),
+        );
         if self.bgp_asn == Some(0) {
             problems.push(
                 at.key("bgp_asn"),
                 "0 is reserved; an ASN is 1 to 4294967295",
             );
         }
-        if self.agent.swix_file.is_empty()
-            || self.agent.swix_file.contains('/')
-            || !self.agent.swix_file.ends_with(".swix")
-        {
-            problems.push(
-                at.key("agent").key("swix_file"),
-                format!(
-                    "{:?} is not a SWIX file name; write one like ztps-agent.swix",
-                    self.agent.swix_file
-                ),
-            );
-        }
-        agent::check_eapi(&self.eapi, &at.key("eapi"), problems);
+        checks::rule(
+            problems,
+            at.key("agent").key("swix_file"),
+            rules::flash_file_name(&self.agent.swix_file, ".swix"),
+        );
 
         // The VM subnet: the VM, the bridge and the loopback share it.
         checks::host_address(problems, vm_at.key("address"), &self.vm.address, "the VM");
-        checks::linux_ifname(problems, at.key("bridge").key("name"), &self.bridge.name);
-        checks::host_address(
-            problems,
-            at.key("bridge").key("address"),
-            &self.bridge.address,
-            "the bridge",
-        );
         if !is_loopback_name(&self.loopback.name) {
             problems.push(
                 at.key("loopback").key("name"),
@@ -417,6 +546,83 @@ impl Spine {
                 ),
             );
         }
+        if problems.complete() {
+            self.check_vm_subnet(at, vm_net, problems);
+        }
+
+        if let Some(mac) = &self.system_mac
+            && (mac.is_zero() || mac.is_multicast())
+        {
+            problems.push(
+                at.key("system_mac"),
+                format!("{mac} cannot be a switch's system MAC; copy it from `show version`"),
+            );
+        }
+        if self.vm.memory_mib < MIN_VM_MEMORY_MIB {
+            problems.push(
+                vm_at.key("memory_mib"),
+                format!(
+                    "{} MiB is below the appliance's minimum; give at least {MIN_VM_MEMORY_MIB}",
+                    self.vm.memory_mib
+                ),
+            );
+        }
+        if self.vm.vcpus == 0 {
+            problems.push(vm_at.key("vcpus"), "a VM needs at least 1 vCPU");
+        }
+        checks::rule(
+            problems,
+            vm_at.key("machine"),
+            rules::machine_type(&self.vm.machine),
+        );
+        for (key, path) in [
+            ("disk", Some(&self.vm.disk)),
+            ("seed_disk", self.vm.seed_disk.as_ref()),
+            ("emulator", self.vm.emulator.as_ref()),
+        ] {
+            if let Some(path) = path
+                && !path.is_absolute()
+            {
+                problems.push(
+                    vm_at.key(key),
+                    format!(
+                        "{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        if let Some(key) = &self.vm.ssh_authorized_key {
+            checks::rule(
+                problems,
+                vm_at.key("ssh_authorized_key"),
+                rules::ssh_public_key(key),
+            );
+        }
+        if self.ztpserver.port == 0 {
+            problems.push(
+                at.key("ztpserver").key("port"),
+                "0 is not a port; the ZTPServer listens on 8080 by default",
+            );
+        }
+        if !self.leaves.is_empty() {
+            // ZTPServer matches each leaf by its port towards the spine.
+            for (i, link) in self.leaves.iter().enumerate() {
+                if link.leaf_interface.is_none() {
+                    problems.push(
+                        at.key("leaves").index(i).key("leaf_interface"),
+                        format!(
+                            "is missing (leaf {}); ZTPServer recognises each leaf by its port towards the spine, so give it as EOS names it, like Ethernet49",
+                            link.leaf
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The bridge and the loopback sit in the VM subnet, each on its own address.
+    fn check_vm_subnet(&self, at: &KeyPath, vm_net: Ipv4Net, problems: &mut Problems) {
         let members = [
             (
                 at.key("bridge").key("address"),
@@ -465,167 +671,50 @@ impl Spine {
                 ),
             );
         }
+    }
 
-        agent::check_nic_mac(problems, vm_at.key("mac"), &self.vm.mac);
-        if let Some(mac) = &self.system_mac
-            && (mac.is_zero() || mac.is_multicast())
-        {
-            problems.push(
-                at.key("system_mac"),
-                format!("{mac} cannot be a switch's system MAC; copy it from `show version`"),
-            );
-        }
-        if self.vm.memory_mib < MIN_VM_MEMORY_MIB {
-            problems.push(
-                vm_at.key("memory_mib"),
-                format!(
-                    "{} MiB is below the appliance's minimum; give at least {MIN_VM_MEMORY_MIB}",
-                    self.vm.memory_mib
-                ),
-            );
-        }
-        if self.vm.vcpus == 0 {
-            problems.push(vm_at.key("vcpus"), "a VM needs at least 1 vCPU");
-        }
-        if self.vm.name.is_empty()
-            || !self
-                .vm
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            problems.push(
-                vm_at.key("name"),
-                format!(
-                    "{:?} is not a VM name; use letters, digits, '-', '_' or '.'",
-                    self.vm.name
-                ),
-            );
-        }
-        if self.vm.machine.is_empty() || self.vm.machine.contains(char::is_whitespace) {
-            problems.push(
-                vm_at.key("machine"),
-                format!(
-                    "{:?} is not a QEMU machine type; use one like pc or q35",
-                    self.vm.machine
-                ),
-            );
-        }
-        for (key, path) in [
-            ("disk", Some(&self.vm.disk)),
-            ("seed_disk", self.vm.seed_disk.as_ref()),
-            ("emulator", self.vm.emulator.as_ref()),
-        ] {
-            if let Some(path) = path
-                && !path.is_absolute()
-            {
-                problems.push(
-                    vm_at.key(key),
-                    format!(
-                        "{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk",
-                        path.display()
-                    ),
-                );
-            }
-        }
-
-        if let Some(key) = &self.vm.ssh_authorized_key
-            && !is_ssh_public_key(key)
-        {
-            problems.push(
-                vm_at.key("ssh_authorized_key"),
-                "not an OpenSSH public key line; paste one line of ~/.ssh/id_ed25519.pub, like \"ssh-ed25519 AAAA... you@host\"",
-            );
-        }
-        if self.ztpserver.port == 0 {
-            problems.push(
-                at.key("ztpserver").key("port"),
-                "0 is not a port; the ZTPServer listens on 8080 by default",
-            );
-        }
-        let url_path = if self.ztpserver.url.is_some() {
-            at.key("ztpserver").key("url")
-        } else {
-            at.key("vm").key("address")
+    /// The fabric key a key of the derived agent config comes from, so a
+    /// problem found in the derived config is reported where the operator
+    /// wrote the value. `None` for what is not written in the fabric.
+    fn fabric_path(&self, at: &KeyPath, derived: &KeyPath) -> Option<KeyPath> {
+        let segments = derived.segments();
+        let key = |i: usize| match segments.get(i) {
+            Some(Segment::Key(k)) => Some(k.as_str()),
+            _ => None,
         };
-        checks::http_url(problems, url_path, &self.bootstrap_url());
-        if self.dhcp.vendor_class_prefixes.is_empty() {
-            problems.push(
-                at.key("dhcp").key("vendor_class_prefixes"),
-                "an empty list answers no client; list prefixes such as [\"Arista\"]",
-            );
+        let rest = |from: usize, mut base: KeyPath| {
+            for segment in segments.iter().skip(from) {
+                base = match segment {
+                    Segment::Key(k) => base.key(k),
+                    Segment::Index(i) => base.index(*i),
+                };
+            }
+            base
+        };
+        if self.agent.sets(derived) {
+            return Some(rest(0, at.key("agent")));
         }
-        if self.dhcp.lease_time_secs < 60 {
-            problems.push(
-                at.key("dhcp").key("lease_time_secs"),
-                format!(
-                    "{} seconds is too short; use at least 60",
-                    self.dhcp.lease_time_secs
-                ),
-            );
-        }
-        self.check_leaves(at, problems);
-    }
-
-    fn check_leaves(&self, at: &KeyPath, problems: &mut Problems) {
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for (i, link) in self.leaves.iter().enumerate() {
-            let path = at.key("leaves").index(i);
-            match kernel_interface_name(&link.interface) {
-                Some(_) if link.interface.starts_with("Ethernet") => {}
-                _ => problems.push(
-                    path.key("interface"),
-                    format!("{:?} is not an EOS Ethernet port; write it as EOS does, like Ethernet3 or Ethernet1/1", link.interface),
-                ),
-            }
-            if let Some(first) = seen.insert(interface_key(&link.interface), i) {
-                problems.push(
-                    path.key("interface"),
-                    format!("{} is already used by leaves[{first}]; each spine port carries one leaf link", link.interface),
-                );
-            }
-            if link.leaf.is_empty() {
-                problems.push(path.key("leaf"), "give the leaf's hostname");
-            }
-            let net = link.subnet;
-            match net.prefix_len() {
-                32 => problems.push(
-                    path.key("subnet"),
-                    format!("{net} is a single host; a leaf link needs a /30 or /31"),
-                ),
-                30 | 31 => {
-                    if net.addr() != net.network() {
-                        problems.push(
-                            path.key("subnet"),
-                            format!(
-                                "{net} has host bits set; write the link's network address, {}",
-                                net.trunc()
-                            ),
-                        );
-                    }
+        match (key(0)?, key(1)) {
+            ("bridge" | "eapi" | "leaves", _) => Some(rest(0, at.clone())),
+            ("dhcp", Some("bootstrap_url")) => Some(if self.ztpserver.url.is_some() {
+                at.key("ztpserver").key("url")
+            } else {
+                at.key("vm").key("address")
+            }),
+            (
+                "dhcp",
+                Some("vendor_class_prefixes" | "lease_time_secs" | "dns_servers" | "ntp_servers"),
+            ) => Some(rest(0, at.clone())),
+            ("dhcp", Some("auto_p2p")) => match segments.get(3) {
+                Some(Segment::Index(i)) if key(2) == Some("include") => {
+                    Some(at.key("leaves").index(*i).key("interface"))
                 }
-                n => problems.push(
-                    path.key("subnet"),
-                    format!("{net} is a /{n}; a leaf link needs a /30 or /31"),
-                ),
-            }
+                _ => None,
+            },
+            ("vm", Some("name" | "mac")) => Some(rest(0, at.clone())),
+            _ => None,
         }
     }
-}
-
-fn is_ssh_public_key(key: &str) -> bool {
-    let mut parts = key.split_whitespace();
-    let kind = parts.next().unwrap_or_default();
-    let body = parts.next().unwrap_or_default();
-    let known = ["ssh-", "ecdsa-", "sk-"]
-        .iter()
-        .any(|p| kind.starts_with(p));
-    known
-        && !body.is_empty()
-        && body
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-        && !key.trim().contains(['\n', '\r'])
 }
 
 fn is_loopback_name(name: &str) -> bool {
@@ -666,36 +755,29 @@ impl Fabric {
                 nets.push((at.key("leaves").index(i).key("subnet"), link.subnet.trunc()));
             }
         }
-        checks::no_overlaps(problems, &nets);
-        // Only a fabric without problems of its own is worth deriving from:
-        // otherwise the same mistake would be reported twice.
-        if !problems.0.is_empty() {
-            return;
+        if problems.complete() {
+            checks::no_overlaps(problems, &nets);
         }
+        // The agent config each spine derives must be valid too; its rules
+        // are the agent config's own, reported at the fabric key that set
+        // the value, once per key.
         for (name, spine) in &self.spines {
-            let mut derived = Problems::default();
+            let at = spines_at.key(name);
+            let mut derived = Problems::new(problems.complete());
             spine.agent_config().check(&KeyPath::root(), &mut derived);
             for problem in derived.0 {
-                // A value the operator set under [spines.NAME.agent] is
-                // reported where it was written.
-                if spine.agent.sets(&problem.path) {
-                    let mut at = spines_at.key(name).key("agent");
-                    for segment in problem.path.segments() {
-                        at = match segment {
-                            Segment::Key(key) => at.key(key),
-                            Segment::Index(i) => at.index(*i),
-                        };
-                    }
-                    problems.push(at, problem.message);
-                    continue;
-                }
-                problems.push(
-                    spines_at.key(name),
-                    format!(
-                        "the derived agent config would be invalid: {}: {}",
-                        problem.path, problem.message
+                match spine.fabric_path(&at, &problem.path) {
+                    Some(path) if problems.0.iter().any(|p| p.path == path) => {}
+                    Some(path) => problems.push(path, problem.message),
+                    None if problems.complete() => problems.push(
+                        at.clone(),
+                        format!(
+                            "the derived agent config would be invalid: {}: {}",
+                            problem.path, problem.message
+                        ),
                     ),
-                );
+                    None => {}
+                }
             }
         }
     }

@@ -10,6 +10,7 @@ mod checks;
 mod diag;
 mod fabric;
 mod load;
+pub mod rules;
 mod settings;
 mod source;
 #[doc(hidden)]
@@ -26,10 +27,12 @@ pub use agent::{
 pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
 pub use fabric::{
     AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric,
-    FabricDhcpConfig, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, Spine, VmSpec,
-    ZtpServerConfig,
+    FabricDhcpConfig, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier, Spine,
+    VmSpec, ZtpServerConfig,
 };
-pub use load::{load_agent_config, load_fabric, parse_agent_config, parse_fabric};
+pub use load::{
+    MAX_CONFIG_BYTES, load_agent_config, load_fabric, parse_agent_config, parse_fabric, read,
+};
 pub use settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 pub use types::{MacAddr, kernel_interface_name};
 
@@ -43,6 +46,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Not a file to read as configuration (a directory, a FIFO, a device,
+    /// too big, not UTF-8); refused before reading or parsing.
+    #[error("{}: {reason}", path.display())]
+    Unreasonable { path: PathBuf, reason: String },
     /// Every problem found, one per line.
     #[error("{0}")]
     Invalid(Diagnostics),

@@ -1,7 +1,16 @@
 //! Loading: read, parse, merge, deserialize and check, collecting every
 //! problem on the way instead of stopping at the first.
+//!
+//! One run reports everything: a value of the wrong type is reported and
+//! dropped (its default takes its place), a missing required value is
+//! reported and replaced by a placeholder, and the checks then run on what is
+//! left. Problems about placeholders, dropped values or strings already
+//! reported for control characters are not reported a second time, and the
+//! checks that relate several values run only when nothing had to be
+//! replaced.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,11 +20,18 @@ use crate::Error;
 use crate::agent::AgentConfig;
 use crate::diag::{Diagnostic, Diagnostics, KeyPath, Problems, Segment};
 use crate::fabric::Fabric;
-use crate::source::{self, Entry, SourceFile};
+use crate::rules;
+use crate::source::{self, Entry, Node, SourceFile};
 
 /// Enough to report every mistake a person makes in one file, and a bound on
 /// the work a hostile file can cause.
 const MAX_DIAGNOSTICS: usize = 200;
+/// The largest configuration file read: a fabric of hundreds of spines is
+/// well below it; anything bigger is refused before it is read.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+/// Rounds of deserialization one load may take (each drops a bad value or
+/// fills in a placeholder): a bound on the work a hostile file can cause.
+const MAX_ROUNDS: usize = 1000;
 
 /// Reads and checks an agent config file.
 pub fn load_agent_config(path: &Path) -> Result<AgentConfig, Error> {
@@ -26,16 +42,11 @@ pub fn load_agent_config(path: &Path) -> Result<AgentConfig, Error> {
 /// Checks an agent config given as text; `name` is used in diagnostics.
 pub fn parse_agent_config(name: &str, text: &str) -> Result<AgentConfig, Error> {
     let mut tree = parse_all(&[(name.to_string(), text.to_string())])?;
-    let mut diagnostics = Vec::new();
-    let (config, complete) = deserialize_collecting::<AgentConfig>(&mut tree, &mut diagnostics);
-    if let Some(config) = &config
-        && complete
-    {
-        let mut problems = Problems::default();
-        config.check(&KeyPath::root(), &mut problems);
-        locate(&tree, problems, &mut diagnostics);
-    }
-    finish(config, diagnostics)
+    load_tree(
+        &mut tree,
+        |_: &mut AgentConfig| {},
+        |config, problems| config.check(&KeyPath::root(), problems),
+    )
 }
 
 /// Reads the fabric files, merges them in order and checks the result.
@@ -55,29 +66,86 @@ pub fn parse_fabric(files: &[(String, String)]) -> Result<Fabric, Error> {
     }
     let mut tree = parse_all(files)?;
     apply_defaults(&mut tree);
-    let mut diagnostics = Vec::new();
-    let (fabric, complete) = deserialize_collecting::<Fabric>(&mut tree, &mut diagnostics);
-    let fabric = fabric.map(|mut fabric| {
-        for (name, spine) in &mut fabric.spines {
-            spine.name.clone_from(name);
-        }
-        fabric
-    });
-    if let Some(fabric) = &fabric
-        && complete
-    {
-        let mut problems = Problems::default();
-        fabric.check(&mut problems);
-        locate(&tree, problems, &mut diagnostics);
-    }
-    finish(fabric, diagnostics)
+    load_tree(
+        &mut tree,
+        |fabric: &mut Fabric| {
+            for (name, spine) in &mut fabric.spines {
+                spine.name.clone_from(name);
+            }
+        },
+        |fabric, problems| fabric.check(problems),
+    )
 }
 
-fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
+/// Reads a configuration file, refusing what is not one: anything but a
+/// regular file (a directory, a FIFO, `/dev/zero`), a file over
+/// [`MAX_CONFIG_BYTES`], text that is not UTF-8.
+pub fn read(path: &Path) -> Result<String, Error> {
+    let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
+    };
+    let unreasonable = |reason: String| Error::Unreasonable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // The type is checked before opening: opening a FIFO would block.
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(unreasonable(format!(
+            "is {}, not a regular file; give a TOML file",
+            file_kind(&meta)
+        )));
+    }
+    let too_big = |size: u64| {
+        unreasonable(format!(
+            "is {size} bytes; a configuration file may have at most {MAX_CONFIG_BYTES} bytes (4 MiB)"
+        ))
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    // The file may have been replaced since; fstat and a bounded read keep
+    // the promise anyway.
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(unreasonable(format!(
+            "is {}, not a regular file; give a TOML file",
+            file_kind(&meta)
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        unreasonable(format!(
+            "is not UTF-8 text (byte {} is not); TOML files are UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
     })
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Parses every file (reporting every syntax error) and merges them in order.
@@ -85,6 +153,21 @@ pub(crate) fn parse_all(files: &[(String, String)]) -> Result<Entry, Error> {
     let mut merged: Option<Entry> = None;
     let mut diagnostics = Vec::new();
     for (name, text) in files {
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            diagnostics.push(Diagnostic {
+                location: None,
+                path: KeyPath::root(),
+                message: format!(
+                    "{name} has {} bytes; a configuration file may have at most {MAX_CONFIG_BYTES} bytes (4 MiB)",
+                    text.len()
+                ),
+            });
+            continue;
+        }
+        if let Some(diagnostic) = source::too_deep(name, text) {
+            diagnostics.push(diagnostic);
+            continue;
+        }
         match source::parse(Arc::new(SourceFile::new(name.clone(), text.clone()))) {
             Ok(entry) => {
                 merged = Some(match merged {
@@ -126,17 +209,133 @@ fn apply_defaults(tree: &mut Entry) {
     }
 }
 
+/// Paths whose problems are already reported (or are of our own making):
+/// later problems at them are not reported again.
+#[derive(Debug, Default)]
+struct Suppressed {
+    /// Everything at or below these paths.
+    subtrees: Vec<KeyPath>,
+    /// These paths only (a key with a control character: the table under it
+    /// is still checked).
+    exact: Vec<KeyPath>,
+}
+
+impl Suppressed {
+    fn covers(&self, path: &KeyPath) -> bool {
+        self.exact.contains(path) || self.subtrees.iter().any(|s| is_prefix(s, path))
+    }
+
+    /// Whether `path` is at, below or above a suppressed subtree.
+    fn touches(&self, path: &KeyPath) -> bool {
+        self.subtrees
+            .iter()
+            .any(|s| is_prefix(s, path) || is_prefix(path, s))
+    }
+}
+
+/// Deserializes and checks a parsed (and merged) tree.
+fn load_tree<T: DeserializeOwned>(
+    tree: &mut Entry,
+    fixup: impl FnOnce(&mut T),
+    check: impl FnOnce(&T, &mut Problems),
+) -> Result<T, Error> {
+    let mut diagnostics = Vec::new();
+    let mut suppressed = Suppressed::default();
+    control_characters(tree, &KeyPath::root(), &mut diagnostics, &mut suppressed);
+    let (value, complete) = deserialize_collecting::<T>(tree, &mut diagnostics, &mut suppressed);
+    let value = value.map(|mut value| {
+        fixup(&mut value);
+        value
+    });
+    if let Some(value) = &value {
+        let mut problems = Problems::new(complete);
+        check(value, &mut problems);
+        for problem in problems.0 {
+            if !suppressed.covers(&problem.path) {
+                diagnostics.push(tree.diagnose(&problem.path, false, problem.message));
+            }
+        }
+    }
+    if !complete {
+        // A placeholder stands in for a missing value: never hand it out.
+        return Err(Error::Invalid(Diagnostics(unique(diagnostics))));
+    }
+    finish(value, diagnostics)
+}
+
+/// Reports every string (and key) with a control character.
+fn control_characters(
+    entry: &Entry,
+    path: &KeyPath,
+    diagnostics: &mut Vec<Diagnostic>,
+    suppressed: &mut Suppressed,
+) {
+    if diagnostics.len() >= MAX_DIAGNOSTICS {
+        return;
+    }
+    match &entry.node {
+        Node::Table(table) => {
+            for (key, child) in table {
+                let child_path = path.key(key);
+                if let Err(message) = rules::no_control_characters(key) {
+                    diagnostics.push(entry.diagnose(
+                        &KeyPath::root().key(key),
+                        true,
+                        format!("the key {message}"),
+                    ));
+                    suppressed.exact.push(child_path.clone());
+                }
+                control_characters(child, &child_path, diagnostics, suppressed);
+            }
+        }
+        Node::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                control_characters(item, &path.index(i), diagnostics, suppressed);
+            }
+        }
+        Node::Scalar(toml::Value::String(text)) => {
+            if let Err(message) = rules::no_control_characters(text) {
+                diagnostics.push(entry.diagnose(&KeyPath::root(), false, message));
+                suppressed.subtrees.push(path.clone());
+            }
+        }
+        Node::Scalar(_) => {}
+    }
+}
+
+/// What a missing required value is replaced with, tried in turn until one
+/// has the type the field wants: a table for a section, an empty string for
+/// text, then values of the typed fields (networks, addresses, MACs, ...).
+fn placeholders() -> [toml::Value; 8] {
+    use toml::Value;
+    [
+        Value::Table(toml::Table::new()),
+        Value::String(String::new()),
+        Value::String("0.0.0.0/32".into()),
+        Value::String("0.0.0.0".into()),
+        Value::String("02:00:00:00:00:00".into()),
+        Value::Integer(0),
+        Value::Boolean(false),
+        Value::Array(Vec::new()),
+    ]
+}
+
 /// Deserializes `T`, and on each error records it, removes the offending
-/// value and tries again, so that one run reports every type error and
-/// unknown key. Returns whether the value is complete enough for semantic
-/// checks: `false` once a required value had to be dropped.
+/// value (or fills in a missing one) and tries again, so that one run reports
+/// every type error, unknown key and missing key. Returns whether the value
+/// is complete: `false` once a placeholder stands in for a required value.
 fn deserialize_collecting<T: DeserializeOwned>(
     tree: &mut Entry,
     diagnostics: &mut Vec<Diagnostic>,
+    suppressed: &mut Suppressed,
 ) -> (Option<T>, bool) {
-    let mut removed: Vec<KeyPath> = Vec::new();
+    // The placeholder tried at each path, by index into `placeholders()`.
+    let mut tried: HashMap<KeyPath, usize> = HashMap::new();
     let mut complete = true;
-    while diagnostics.len() < MAX_DIAGNOSTICS {
+    for _ in 0..MAX_ROUNDS {
+        if diagnostics.len() >= MAX_DIAGNOSTICS {
+            break;
+        }
         let error = match serde_path_to_error::deserialize::<_, T>(tree.to_value()) {
             Ok(value) => return (Some(value), complete),
             Err(error) => error,
@@ -145,32 +344,36 @@ fn deserialize_collecting<T: DeserializeOwned>(
         let message = error.into_inner().message().to_string();
         if let Some(field) = missing_field(&message) {
             let missing = path.key(field);
-            if removed
-                .iter()
-                .any(|r| is_prefix(r, &missing) || is_prefix(&missing, r))
-            {
-                // We caused this by dropping a bad required value: drop its
-                // container as well and go on, but skip the semantic checks.
-                complete = false;
-                let container = container_of(&path);
-                if !tree.remove(&container) {
-                    return (None, false);
-                }
-                removed.push(container);
-                continue;
+            complete = false;
+            // A required value we removed ourselves was reported already.
+            if !suppressed.touches(&missing) {
+                diagnostics.push(tree.diagnose(
+                    &missing,
+                    false,
+                    "this key is required but missing".into(),
+                ));
             }
-            diagnostics.push(tree.diagnose(
-                &missing,
-                false,
-                "this key is required but missing".into(),
-            ));
-            // Nothing to remove: the value cannot be completed by us.
-            return (None, false);
+            if !tree.insert(&missing, placeholders()[0].clone()) {
+                return (None, false);
+            }
+            tried.insert(missing.clone(), 0);
+            suppressed.subtrees.push(missing);
+            continue;
+        }
+        if let Some(index) = tried.get_mut(&path) {
+            // Our placeholder has the wrong type: the next one.
+            *index += 1;
+            match placeholders().get(*index) {
+                Some(next) if tree.insert(&path, next.clone()) => continue,
+                _ => return (None, false),
+            }
         }
         let unknown = message.starts_with("unknown field");
-        diagnostics.push(tree.diagnose(&path, unknown, describe(&message)));
+        if !suppressed.covers(&path) {
+            diagnostics.push(tree.diagnose(&path, unknown, describe(&message)));
+        }
         if tree.remove(&path) {
-            removed.push(path);
+            suppressed.subtrees.push(path);
             continue;
         }
         // A bad array element, or a value that is already emptied: drop the
@@ -179,7 +382,7 @@ fn deserialize_collecting<T: DeserializeOwned>(
         if container == path || !tree.remove(&container) {
             return (None, false);
         }
-        removed.push(container);
+        suppressed.subtrees.push(container);
     }
     (None, false)
 }
@@ -243,19 +446,17 @@ fn convert_path(path: &serde_path_to_error::Path) -> KeyPath {
     KeyPath::from_segments(segments)
 }
 
-fn locate(tree: &Entry, problems: Problems, diagnostics: &mut Vec<Diagnostic>) {
-    for problem in problems.0 {
-        diagnostics.push(tree.diagnose(&problem.path, false, problem.message));
-    }
+/// Defaults laid under several spines report the same mistake once each.
+fn unique(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut seen = BTreeSet::new();
+    diagnostics
+        .into_iter()
+        .filter(|d| seen.insert(d.clone()))
+        .collect()
 }
 
 fn finish<T>(value: Option<T>, diagnostics: Vec<Diagnostic>) -> Result<T, Error> {
-    // Defaults laid under several spines report the same mistake once each.
-    let mut seen = BTreeSet::new();
-    let unique: Vec<Diagnostic> = diagnostics
-        .into_iter()
-        .filter(|d| seen.insert(d.clone()))
-        .collect();
+    let unique = unique(diagnostics);
     match value {
         Some(value) if unique.is_empty() => Ok(value),
         _ => Err(Error::Invalid(Diagnostics(unique))),

@@ -170,6 +170,76 @@ fn convert_value(file: &Arc<SourceFile>, value: &toml::de::DeValue<'_>, path: &K
     }
 }
 
+/// A plain value as a node (only the placeholders the loader inserts: no
+/// nested origins are needed).
+fn node_of(value: toml::Value) -> Node {
+    match value {
+        toml::Value::Table(table) if table.is_empty() => Node::Table(BTreeMap::new()),
+        toml::Value::Array(items) if items.is_empty() => Node::Array(Vec::new()),
+        other => Node::Scalar(other),
+    }
+}
+
+/// How deeply arrays and inline tables may nest. Real configurations nest a
+/// few levels; the bound keeps a hostile file from exhausting the stack of
+/// the parser or of the recursive walks over the tree.
+pub(crate) const MAX_NESTING: usize = 64;
+
+/// A diagnostic when brackets or braces nest deeper than [`MAX_NESTING`],
+/// counted outside strings and comments.
+pub(crate) fn too_deep(name: &str, text: &str) -> Option<Diagnostic> {
+    let file = SourceFile::new(name, text);
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            quote @ (b'"' | b'\'') => {
+                let triple = bytes.get(i..i + 3) == Some(&[quote, quote, quote][..]);
+                let width = if triple { 3 } else { 1 };
+                i += width;
+                while i < bytes.len() {
+                    if quote == b'"' && bytes[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if bytes[i] == quote
+                        && (!triple || bytes.get(i..i + 3) == Some(&[quote, quote, quote][..]))
+                    {
+                        i += width - 1;
+                        break;
+                    }
+                    if !triple && bytes[i] == b'\n' {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(Diagnostic {
+                        location: Some(file.location(i)),
+                        path: KeyPath::root(),
+                        message: format!(
+                            "arrays and tables nest more than {MAX_NESTING} deep here; a configuration needs a few levels"
+                        ),
+                    });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 impl Entry {
     /// Overlays `over` on `self`: tables merge key by key, recursively; any
     /// other value (arrays included) is replaced whole by the later one.
@@ -264,6 +334,47 @@ impl Entry {
                     true
                 }
                 _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Sets the value at `path`, creating it in its (existing) parent table
+    /// or replacing an array element; the new node takes the parent's
+    /// origin. `false` when the parent is missing or not a container.
+    pub fn insert(&mut self, path: &KeyPath, value: toml::Value) -> bool {
+        let Some((last, parents)) = path.segments().split_last() else {
+            return false;
+        };
+        let mut entry = self;
+        for segment in parents {
+            let next = match (&mut entry.node, segment) {
+                (Node::Table(table), Segment::Key(key)) => table.get_mut(key),
+                (Node::Array(items), Segment::Index(i)) => items.get_mut(*i),
+                _ => None,
+            };
+            match next {
+                Some(next) => entry = next,
+                None => return false,
+            }
+        }
+        let mut origin = entry.origin.clone();
+        origin.path = KeyPath::from_segments(path.segments().to_vec());
+        let new = Entry {
+            node: node_of(value),
+            origin,
+        };
+        match (&mut entry.node, last) {
+            (Node::Table(table), Segment::Key(key)) => {
+                table.insert(key.clone(), new);
+                true
+            }
+            (Node::Array(items), Segment::Index(i)) => match items.get_mut(*i) {
+                Some(item) => {
+                    *item = new;
+                    true
+                }
+                None => false,
             },
             _ => false,
         }

@@ -22,7 +22,11 @@ fn assert_has(got: &[String], needle: &str) {
 
 #[test]
 fn minimal_config_takes_every_default() {
-    let config = parse_agent_config("a.toml", &format!("{MINIMAL}[eapi]\n[vm]\n")).unwrap();
+    let config = parse_agent_config(
+        "a.toml",
+        &format!("{MINIMAL}[eapi]\n[vm]\nmac = \"52:54:00:00:00:01\"\n"),
+    )
+    .unwrap();
     assert_eq!(config.bridge.as_ref().unwrap().name, "br0");
     assert!(config.forwarding.enable);
     let eapi = config.eapi.as_ref().unwrap();
@@ -169,10 +173,11 @@ listen = \"0.0.0.0:8087\"
         "vm.restart_backoff_max_secs: 10 is below restart_backoff_initial_secs (100)",
         "events.webhook_url_file: both webhook_url and webhook_url_file are set",
         "status.listen: 0.0.0.0:8087 is not a loopback address",
+        "a.toml:12:1: vm.mac: is missing: the agent recognises the VM's tap",
     ] {
         assert_has(&got, needle);
     }
-    assert_eq!(got.len(), 10, "{}", got.join("\n"));
+    assert_eq!(got.len(), 11, "{}", got.join("\n"));
 }
 
 #[test]
@@ -204,8 +209,9 @@ fn bad_list_elements_and_addresses_are_explained() {
         [
             "a.toml:2:11: bridge.address: \"172.16.130.254\" is not an IPv4 address with prefix; write the prefix length too, like 10.1.1.0/31 or 172.16.130.254/24",
             "a.toml:4:16: dhcp.dns_servers[0]: not an IPv4 address; write one like 10.1.1.1",
+            "a.toml:5:19: dhcp.lease_time_secs: 30 seconds is too short; use at least 60",
         ],
-        "a required value lost to a type error skips the semantic checks (lease_time_secs)"
+        "a required value lost to a type error still lets the other values be checked"
     );
 }
 

@@ -95,7 +95,7 @@ fn without_settings_the_agent_config_is_the_derived_one() {
     let config = plain.spine(None).unwrap().agent_config();
     assert_eq!(
         config.dhcp.lease_file,
-        Path::new("/mnt/flash/ztps-leases.json")
+        Path::new("/mnt/flash/ztps-leases.journal")
     );
     assert_eq!(config.vm.as_ref().unwrap().backend, VmBackend::Eos);
     assert_eq!(config.vm.as_ref().unwrap().startup_grace_secs, 300);
@@ -176,7 +176,7 @@ fn the_ztpserver_url_is_the_bootstrap_url_without_its_path() {
         "http://172.16.130.10:8080"
     );
     let fabric =
-        load("[spines.spine1.ztpserver]\nurl = \"https://ztp.example.net/bootstrap\"\n").unwrap();
+        load("[spines.spine1.ztpserver]\nurl = \"https://ztp.example.net/bootstrap\"\n[spines.spine1.agent.vm]\nhealth_url = \"http://172.16.130.10:8080/bootstrap\"\n").unwrap();
     assert_eq!(
         fabric.spine(None).unwrap().ztpserver_url(),
         "https://ztp.example.net"

@@ -92,7 +92,7 @@ fn a_later_file_overrides_and_is_blamed_for_its_values() {
             "spine1.toml:2:14: spines.spine1.vm.memory_mib: 256 MiB is below the appliance's minimum; give at least 1024"
         ]
     );
-    let over = "[spines.spine1.vm]\nmemory_mib = 4096\n[[spines.spine1.leaves]]\ninterface = \"Ethernet9\"\nleaf = \"x\"\nsubnet = \"10.9.9.0/31\"\n";
+    let over = "[spines.spine1.vm]\nmemory_mib = 4096\n[[spines.spine1.leaves]]\ninterface = \"Ethernet9\"\nleaf = \"x\"\nleaf_interface = \"Ethernet49\"\nsubnet = \"10.9.9.0/31\"\n";
     let fabric = parse_fabric(&files(&[("site.toml", &example()), ("spine1.toml", over)])).unwrap();
     let spine = fabric.spine(Some("spine1")).unwrap();
     assert_eq!(spine.vm.memory_mib, 4096);

@@ -1,8 +1,8 @@
-//! The agent config turned into what each step runs with, with the checks
-//! that only the agent can make (a config that validates but cannot run is
-//! a fatal misconfiguration at start-up and a rejected reload later).
+//! The agent config turned into what each step runs with. Every rule lives in
+//! ztps-config, so `check` refuses exactly what would not run; this only
+//! converts (and reads the eAPI credentials file, the one input that is not
+//! in the config).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -89,24 +89,17 @@ impl Settings {
                 timeout: e.timeout(),
                 watch: WatchSettings {
                     poll_interval: e.poll_interval(),
-                    lldp_expected: BTreeMap::new(),
+                    // The planned leaf links, from the fabric through the
+                    // rendered agent config.
+                    lldp_expected: config.lldp_expected(),
                 },
             }),
             None => None,
         };
         let vm = if let Some(v) = config.vm.as_ref().filter(|v| v.manage) {
-            let Some(bridge) = &config.bridge else {
-                bail!(
-                    "[vm] is supervised through its tap on the bridge, but [bridge] is absent; \
-                     add [bridge] or set manage = false in [vm]"
-                );
-            };
-            let Some(mac) = v.mac else {
-                bail!(
-                    "[vm] mac is missing: the agent recognises the VM's tap on {} by the VM's MAC; \
-                     add mac = \"52:54:00:..\" (the MAC in the VM's domain XML) or set manage = false",
-                    bridge.name
-                );
+            // ztps-config requires both for a supervised VM.
+            let (Some(_), Some(mac)) = (&config.bridge, v.mac) else {
+                bail!("[vm] is supervised but [bridge] or vm.mac is absent");
             };
             let settings = VmSettings {
                 name: v.name.clone(),
@@ -124,9 +117,6 @@ impl Settings {
                 },
             };
             settings.health_check()?;
-            if settings.backend == VmBackend::Eos && eapi.is_none() {
-                bail!("[vm] backend \"eos\" restarts the VM through eAPI, which is not configured");
-            }
             Some(settings)
         } else {
             None
@@ -210,8 +200,12 @@ mod tests {
 
     #[test]
     fn a_managed_vm_needs_its_mac() {
+        // Refused by the config's own check, with its position.
         let err = settings("[vm]\n").unwrap_err();
-        assert!(err.to_string().contains("[vm] mac is missing"), "{err}");
+        assert!(
+            format!("{err:#}").contains("t.toml:6:1: vm.mac: is missing"),
+            "{err:#}"
+        );
         // The default backend, eos, restarts the VM through eAPI.
         let err = settings("[vm]\nmac = \"52:54:00:00:00:01\"\n").unwrap_err();
         assert!(err.to_string().contains("eAPI"), "{err}");
@@ -234,8 +228,7 @@ mod tests {
         assert!(s.forwarding, "[forwarding] keeps its default");
         assert_eq!(s.dhcp.bootstrap_url, "http://192.0.2.1/bootstrap");
         let vm_alone = format!("{dhcp_only}[vm]\nmac = \"52:54:00:00:00:01\"\n");
-        let config = ztps_config::parse_agent_config("t.toml", &vm_alone).unwrap();
-        let err = Settings::new(Path::new("t.toml"), config).unwrap_err();
+        let err = ztps_config::parse_agent_config("t.toml", &vm_alone).unwrap_err();
         assert!(err.to_string().contains("[bridge] is absent"), "{err}");
     }
 
@@ -244,12 +237,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cred");
         std::fs::write(&file, "admin:s3cret:x\n").unwrap();
-        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-        std::fs::set_permissions(&file, private).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let extra = format!(
             "[vm]\nmanage = false\n[eapi]\ntransport = \"https\"\nurl = \"https://127.0.0.1/command-api\"\ncredentials_file = \"{}\"\n",
             file.display()
         );
+        let err = settings(&extra).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("has mode 644: group or others can read or change it"),
+            "{err:#}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let s = settings(&extra).unwrap();
         match s.eapi.unwrap().transport {
             Transport::Https {
@@ -265,6 +264,56 @@ mod tests {
         std::fs::write(&file, "no colon\n").unwrap();
         let err = settings(&extra).unwrap_err();
         assert!(format!("{err:#}").contains("username:password"), "{err:#}");
+    }
+
+    #[test]
+    fn lldp_expectations_come_from_the_leaf_links() {
+        let s = settings(
+            "[vm]\nmanage = false\n[eapi]\n[[leaves]]\ninterface = \"Ethernet1/1\"\nleaf = \"leaf1\"\nleaf_interface = \"Ethernet49\"\nsubnet = \"10.1.1.0/31\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.eapi.unwrap().watch.lldp_expected,
+            std::collections::BTreeMap::from([("et1_1".to_string(), "leaf1".to_string())])
+        );
+    }
+
+    /// What the config's check refuses, `run` refuses (it loads with the
+    /// same code); what it accepts, `run` converts.
+    #[test]
+    fn check_and_run_agree() {
+        for (extra, needle) in [
+            ("[vm]\n", "vm.mac: is missing"),
+            ("[vm]\nmac = \"52:54:00:00:00:01\"\n", "vm.backend:"),
+            (
+                "[eapi]\n[vm]\nmac = \"5254.0000.0001\"\nhealth_url = \"https://172.16.130.10/\"\n",
+                "vm.health_url:",
+            ),
+            (
+                "[vm]\nmanage = false\n[events]\nwebhook_url = \"ftp://hooks.example/x\"\n",
+                "events.webhook_url:",
+            ),
+            (
+                "[vm]\nmanage = false\n[eapi]\ntransport = \"https\"\nurl = \"https://admin:pw@127.0.0.1/command-api\"\ncredentials_file = \"/x\"\n",
+                "credentials file",
+            ),
+        ] {
+            let text = format!("{BASE}{extra}");
+            let checked = ztps_config::parse_agent_config("t.toml", &text).unwrap_err();
+            let run = settings(extra).unwrap_err();
+            assert!(checked.to_string().contains(needle), "{checked}");
+            assert_eq!(format!("{run:#}"), checked.to_string());
+            assert!(!format!("{run:#}").contains("pw@"), "{run:#}");
+        }
+        for extra in [
+            "[eapi]\n[vm]\nmac = \"5254.0000.0001\"\n",
+            "[vm]\nmanage = false\n[events]\nwebhook_url = \"https://hooks.example/x?token=1\"\n",
+            "[vm]\nbackend = \"libvirt\"\nmac = \"52-54-00-00-00-01\"\n",
+        ] {
+            let text = format!("{BASE}{extra}");
+            ztps_config::parse_agent_config("t.toml", &text).unwrap();
+            settings(extra).unwrap();
+        }
     }
 
     #[test]

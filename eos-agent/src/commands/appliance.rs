@@ -1,54 +1,19 @@
-//! The ZTPServer appliance's Day-1 inputs for one spine: the fabric mapped onto
-//! ztps-appliance's plain input types, and `render seed` / `render ztpserver`.
+//! The ZTPServer appliance's Day-1 inputs for one spine (ztps-appliance takes
+//! the fabric's own leaf links), and `render seed` / `render ztpserver`.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::ValueEnum as _;
-use ipnet::Ipv4Net;
-use ztps_appliance::{DataFile, LeafSpec, NicMatch, SeedSpec, ZtpsFabric};
+use ztps_appliance::{DataFile, NicMatch, SeedSpec, ZtpsFabric};
 use ztps_config::Spine;
 
 use crate::cli::{Kind, RenderArgs};
 
-/// The spine and its leaf links as ZTPServer's data generator takes them.
-pub fn ztpserver_fabric(spine: &Spine) -> anyhow::Result<ZtpsFabric> {
-    let mut leaves = Vec::with_capacity(spine.leaves.len());
-    for (i, link) in spine.leaves.iter().enumerate() {
-        // neighbordb matches a leaf by its own port towards the spine; there
-        // is no safe guess for it.
-        let Some(leaf_interface) = &link.leaf_interface else {
-            bail!(
-                "spines.{}.leaves[{i}].leaf_interface is missing (leaf {}); ZTPServer matches each leaf \
-                 by its port towards the spine, so give it as EOS names it, like Ethernet49",
-                spine.name,
-                link.leaf
-            );
-        };
-        let leaf_address = Ipv4Net::new(link.leaf_address(), link.subnet.prefix_len())
-            .with_context(|| format!("spines.{}.leaves[{i}].subnet", spine.name))?;
-        leaves.push(LeafSpec {
-            name: link.leaf.clone(),
-            spine_interface: link.interface.clone(),
-            leaf_interface: leaf_interface.clone(),
-            leaf_address,
-            spine_address: link.spine_address().addr(),
-            serial: None,
-            system_mac: None,
-        });
-    }
-    Ok(ZtpsFabric {
-        spine: spine.name.clone(),
-        leaves,
-        identifier: Default::default(),
-    })
-}
-
 /// neighbordb, node definitions and startup-config templates for the leaves.
 pub fn ztpserver_files(spine: &Spine) -> anyhow::Result<Vec<DataFile>> {
-    let fabric = ztpserver_fabric(spine)?;
-    ztps_appliance::ztpserver::render(&fabric)
+    ztps_appliance::ztpserver::render(&ZtpsFabric::of_spine(spine))
         .with_context(|| format!("cannot generate ZTPServer data for spine {}", spine.name))
 }
 
@@ -67,9 +32,9 @@ pub fn seed_spec(spine: &Spine) -> anyhow::Result<SeedSpec> {
         dns: spine.dhcp.dns_servers.clone(),
         ssh_authorized_key: spine.vm.ssh_authorized_key.clone(),
         server_url: spine.ztpserver_url(),
-        identifier: Default::default(),
+        identifier: spine.ztpserver.identifier,
         // The fabric names the NIC's MAC, which survives any renaming.
-        nic: NicMatch::Mac(spine.vm.mac.to_string()),
+        nic: NicMatch::Mac(spine.vm.mac),
         ztpserver_files,
     })
 }

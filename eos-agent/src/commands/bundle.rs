@@ -5,7 +5,8 @@
 //! place, so a failure never leaves half a bundle, and an existing bundle is
 //! only replaced (with `--force`) by a complete one.
 
-use std::os::unix::fs::PermissionsExt as _;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -41,6 +42,19 @@ impl BundleFile {
     }
 }
 
+/// Files that may hold a secret are readable by their owner only. The agent
+/// config is one: it may carry a webhook URL with its token (and whatever
+/// secret-bearing key comes next), so it is always written 0600.
+pub const SECRET_MODE: u32 = 0o600;
+
+/// The mode an artifact is written with, by `bundle` and `render --out`.
+pub fn mode_of(artifact: Artifact) -> u32 {
+    match artifact {
+        Artifact::AgentConfig => SECRET_MODE,
+        _ => 0o644,
+    }
+}
+
 /// The spine as the bundle renders it: the domain XML refers to the seed disk
 /// the bundle carries.
 pub fn bundle_spine(spine: &Spine) -> Spine {
@@ -64,7 +78,10 @@ pub fn bundle_files(spine: &Spine) -> anyhow::Result<Vec<BundleFile>> {
     ] {
         let text = ztps_render::render(artifact, &spine)
             .with_context(|| format!("cannot render {artifact}"))?;
-        files.push(BundleFile::text(artifact.file_name(), text));
+        files.push(BundleFile {
+            mode: mode_of(artifact),
+            ..BundleFile::text(artifact.file_name(), text)
+        });
     }
     // The seed checks the ZTPServer data; before the slow packaging, so a
     // mistake is reported at once.
@@ -181,7 +198,14 @@ fn install(out: &Path, files: &[BundleFile]) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        std::fs::write(&path, &file.bytes)
+        // Created with its mode: a secret is never readable by others, not
+        // even for a moment.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(file.mode)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&file.bytes))
             .and_then(|()| {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))
             })

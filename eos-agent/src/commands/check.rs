@@ -32,7 +32,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the problems of one load; other failures (unreadable file) end the command.
+/// Prints the problems of one load and counts them. A file that cannot be
+/// read (or is no configuration file at all: a directory, a FIFO, a device,
+/// too big) is one problem; the other input is still checked.
 fn report(result: Result<(), Error>) -> anyhow::Result<usize> {
     match result {
         Ok(()) => Ok(0),
@@ -42,8 +44,13 @@ fn report(result: Result<(), Error>) -> anyhow::Result<usize> {
             }
             Ok(list.len())
         }
-        Err(error @ (Error::UnknownSpine { .. } | Error::NoSpines)) => {
-            eprintln!("{error}");
+        Err(
+            error @ (Error::UnknownSpine { .. }
+            | Error::NoSpines
+            | Error::Unreasonable { .. }
+            | Error::Read { .. }),
+        ) => {
+            eprintln!("{:#}", anyhow::Error::from(error));
             Ok(1)
         }
         Err(error) => Err(error.into()),

@@ -16,7 +16,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let text = ztps_render::render(artifact, spine)
         .with_context(|| format!("cannot render {artifact}"))?;
     if let Some(out) = &args.out {
-        super::files::write_atomic(out, text.as_bytes(), 0o644)?;
+        super::files::write_atomic(out, text.as_bytes(), super::bundle::mode_of(artifact))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut stdout = std::io::stdout().lock();

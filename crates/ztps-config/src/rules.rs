@@ -1,0 +1,350 @@
+//! The rules for single values, one function each. The loader applies them
+//! to every field they govern (as located problems); renderers and other
+//! crates that take these values call the same functions instead of keeping
+//! their own copy. Each `Err` is a message saying what is wrong and what
+//! would be valid.
+
+/// Which URL schemes a field takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schemes {
+    /// `http://` only (the VM health check speaks plain HTTP).
+    Http,
+    /// `https://` only (eAPI over HTTPS).
+    Https,
+    /// `http://` or `https://`.
+    HttpOrHttps,
+}
+
+impl Schemes {
+    fn allows(self, scheme: &str) -> bool {
+        match self {
+            Schemes::Http => scheme == "http",
+            Schemes::Https => scheme == "https",
+            Schemes::HttpOrHttps => matches!(scheme, "http" | "https"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Schemes::Http => "an http:// URL",
+            Schemes::Https => "an https:// URL",
+            Schemes::HttpOrHttps => "an http:// or https:// URL",
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Schemes::Https => "https://127.0.0.1/command-api",
+            _ => "http://172.16.130.10:8080/bootstrap",
+        }
+    }
+}
+
+/// What a control character is called in a message.
+fn char_name(c: char) -> String {
+    let name = match c {
+        '\n' => " (line feed)",
+        '\r' => " (carriage return)",
+        '\t' => " (tab)",
+        '\0' => " (NUL)",
+        '\u{1b}' => " (escape)",
+        _ => "",
+    };
+    format!("U+{:04X}{name}", u32::from(c))
+}
+
+/// No control characters (line breaks, tabs, escapes, NUL, DEL, C1): every
+/// value is one line of printable text, so none can add a line to a file
+/// rendered from it.
+pub fn no_control_characters(text: &str) -> Result<(), String> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "contains the control character {}; write the value on one line, without control characters",
+            char_name(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A host name as EOS's `hostname` and Linux accept it, which also keeps it
+/// a safe file name (ZTPServer names files after leaves) and free of
+/// YAML or CLI syntax: 1 to 63 letters, digits, `-`, `.` or `_`, not
+/// starting with `-` or `.`.
+pub fn hostname(name: &str) -> Result<(), String> {
+    const RULE: &str = "a host name is 1 to 63 letters, digits, '-', '.' or '_', not starting with '-' or '.', like leaf1";
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!("{name:?} is not a host name; {RULE}"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        return Err(format!(
+            "{name:?} is not a host name: {bad:?} is not allowed; {RULE}"
+        ));
+    }
+    if name.starts_with(['-', '.']) {
+        return Err(format!("{name:?} is not a host name; {RULE}"));
+    }
+    Ok(())
+}
+
+/// An Ethernet port as EOS names it in full: `Ethernet` and one to three
+/// numbers from 1 to 9999 separated by `/` (`Ethernet3`, `Ethernet1/1`,
+/// `Ethernet3/1/4`), no leading zeros. LLDP reports ports in this form, so
+/// it is also what a neighbour is compared with.
+pub fn ethernet_interface(name: &str) -> Result<(), String> {
+    let valid = name.strip_prefix("Ethernet").is_some_and(|rest| {
+        let numbers: Vec<&str> = rest.split('/').collect();
+        numbers.len() <= 3
+            && numbers.iter().all(|n| {
+                !n.is_empty()
+                    && n.len() <= 4
+                    && n.bytes().all(|b| b.is_ascii_digit())
+                    && !n.starts_with('0')
+            })
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not an EOS Ethernet port; write it in full as EOS does: Ethernet and 1 to 3 numbers from 1 separated by '/', like Ethernet3 or Ethernet1/1"
+        ))
+    }
+}
+
+/// A file name on flash with the given extension (`.swi`, `.swix`): 1 to
+/// 100 letters, digits, `-`, `.` or `_`, not starting with `-` or `.`.
+pub fn flash_file_name(name: &str, extension: &str) -> Result<(), String> {
+    let rule = format!(
+        "a file name on flash is 1 to 100 letters, digits, '-', '.' or '_', not starting with '-' or '.', and ends in {extension}"
+    );
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && name.len() > extension.len()
+        && name.ends_with(extension);
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a file name on flash; {rule}"))
+    }
+}
+
+/// A serial number as a switch reports it: 1 to 64 letters, digits or `-`.
+pub fn serial_number(serial: &str) -> Result<(), String> {
+    let valid = !serial.is_empty()
+        && serial.len() <= 64
+        && serial
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{serial:?} is not a serial number; write it as `show version` prints it: 1 to 64 letters, digits or '-', like JPE12345678"
+        ))
+    }
+}
+
+/// A Linux interface name: 1 to 15 bytes, no `/`, `:` or whitespace, not
+/// `.` or `..`.
+pub fn linux_interface(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', ':'])
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a Linux interface name; use 1 to 15 characters without '/', ':' or spaces, like br0"
+        ))
+    }
+}
+
+/// A QEMU machine type: 1 to 64 letters, digits, `-`, `.` or `_`.
+pub fn machine_type(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a QEMU machine type; use letters, digits, '-', '.' or '_', like pc or q35"
+        ))
+    }
+}
+
+/// An absolute URL of the given schemes with a host, without credentials,
+/// written exactly as it parses: what the operator wrote is what a client
+/// (or DHCP option 67) gets, byte for byte.
+pub fn url(text: &str, schemes: Schemes) -> Result<(), String> {
+    let want = schemes.describe();
+    let example = schemes.example();
+    let parsed = match url::Url::parse(text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return Err(format!(
+                "{text:?} is not a URL ({e}); write {want} with a host, like {example}"
+            ));
+        }
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let mut shown = parsed.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        return Err(format!(
+            "{:?} carries a user name or password (user:password@); a URL ends up in logs, /status and events, so it takes no credentials: remove them, and give credentials in a credentials file (eapi.credentials_file)",
+            shown.as_str()
+        ));
+    }
+    if !schemes.allows(parsed.scheme()) {
+        return Err(format!(
+            "{text:?} uses scheme {:?}; it must be {want} with a host, like {example}",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{text:?} has no host; write {want} with a host, like {example}"
+        ));
+    }
+    if parsed.as_str() != text {
+        return Err(format!(
+            "{text:?} is not written the way it parses (it reads as {:?}); write {:?}",
+            parsed.as_str(),
+            parsed.as_str()
+        ));
+    }
+    Ok(())
+}
+
+/// One OpenSSH public key line (`ssh-ed25519 AAAA... you@host`): a known
+/// key type, a base64 body, an optional comment, nothing more.
+pub fn ssh_public_key(key: &str) -> Result<(), String> {
+    let mut parts = key.split_whitespace();
+    let kind = parts.next().unwrap_or_default();
+    let body = parts.next().unwrap_or_default();
+    let known = ["ssh-", "ecdsa-", "sk-"]
+        .iter()
+        .any(|p| kind.starts_with(p));
+    let valid = known
+        && !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        && !key.chars().any(char::is_control);
+    if valid {
+        Ok(())
+    } else {
+        Err("not an OpenSSH public key line; paste one line of ~/.ssh/id_ed25519.pub, like \"ssh-ed25519 AAAA... you@host\"".into())
+    }
+}
+
+/// The longest bootstrap URL DHCP option 67 can carry.
+pub const MAX_BOOTSTRAP_URL_BYTES: usize = 255;
+
+/// DHCP vendor class prefixes: at least one; `[""]` alone answers every
+/// client, an empty prefix beside others is a mistake.
+pub fn vendor_class_prefixes(prefixes: &[String]) -> Result<(), String> {
+    if prefixes.is_empty() {
+        return Err(
+            "an empty list answers no client; list prefixes such as [\"Arista\"] (or [\"\"] to answer every client)"
+                .into(),
+        );
+    }
+    if prefixes.len() > 1 && prefixes.iter().any(String::is_empty) {
+        return Err(
+            "an empty prefix matches every client, which makes the other prefixes meaningless; write [\"\"] alone to answer every client, or list only non-empty prefixes"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_round_trip() {
+        assert!(url("http://172.16.130.10:8080/bootstrap", Schemes::Http).is_ok());
+        assert!(url("https://hooks.example.net/ztps?t=1", Schemes::HttpOrHttps).is_ok());
+        for bad in [
+            "http://172.16.130.10:8080/bootstrap\n",
+            "http://172.16.130.10:8080",
+            "HTTP://host/",
+            "http://host:80/",
+            "http://h/a b",
+        ] {
+            let err = url(bad, Schemes::HttpOrHttps).unwrap_err();
+            assert!(
+                err.contains("not written the way it parses"),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = url("https://admin:s3cret@127.0.0.1/command-api", Schemes::Https).unwrap_err();
+        assert!(
+            !err.contains("s3cret") && err.contains("credentials file"),
+            "{err}"
+        );
+        assert!(
+            url("https://x/", Schemes::Http)
+                .unwrap_err()
+                .contains("scheme")
+        );
+        assert!(url("ftp://x/", Schemes::HttpOrHttps).is_err());
+        assert!(url("nonsense", Schemes::HttpOrHttps).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(hostname("leaf1.dc1").is_ok());
+        for bad in ["", "-a", ".a", "a b", "a\nb", "a/b", "a:b", &"x".repeat(64)] {
+            assert!(hostname(bad).is_err(), "{bad:?}");
+        }
+        for good in ["Ethernet3", "Ethernet1/1", "Ethernet3/1/4", "Ethernet9999"] {
+            assert!(ethernet_interface(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "Et3",
+            "Ethernet",
+            "Ethernet0",
+            "Ethernet01",
+            "Ethernet1//2",
+            "Ethernet1/2/3/4",
+            "Ethernet3\n",
+        ] {
+            assert!(ethernet_interface(bad).is_err(), "{bad:?}");
+        }
+        assert!(flash_file_name("EOS-4.33.1F.swi", ".swi").is_ok());
+        for bad in [
+            "",
+            ".swi",
+            "a/b.swi",
+            "EOS.swix",
+            "evil.swi\nSWI=flash:x.swi",
+            "-x.swi",
+        ] {
+            assert!(flash_file_name(bad, ".swi").is_err(), "{bad:?}");
+        }
+        assert!(serial_number("JPE12345678").is_ok());
+        assert!(serial_number("JPE 1").is_err());
+        assert!(linux_interface("br0").is_ok());
+        assert!(linux_interface("br:0").is_err());
+        assert!(vendor_class_prefixes(&["".into()]).is_ok());
+        assert!(vendor_class_prefixes(&["".into(), "Arista".into()]).is_err());
+        assert!(vendor_class_prefixes(&[]).is_err());
+        assert!(no_control_characters("a\u{7f}").is_err());
+        assert!(no_control_characters("a\u{85}").is_err());
+    }
+}
