@@ -51,8 +51,15 @@ fn ingress(selector: u8) -> Ingress {
             name: name.into(),
             up: true,
             mac: vec![2, 0, 0, 0, 0, selector],
-            ipv4: vec![Ipv4Net { addr: Ipv4Addr::from(addr), prefix_len }],
-            kind: if selector & 0x80 != 0 { "bridge".into() } else { String::new() },
+            ipv4: vec![Ipv4Net {
+                addr: Ipv4Addr::from(addr),
+                prefix_len,
+            }],
+            kind: if selector & 0x80 != 0 {
+                "bridge".into()
+            } else {
+                String::new()
+            },
         },
         // Relayed requests on et3 come from a relay at 10.5.0.1, port 67.
         source: if selector % 4 == 2 {
@@ -64,7 +71,9 @@ fn ingress(selector: u8) -> Ingress {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, packet)) = data.split_first() else { return };
+    let Some((&selector, packet)) = data.split_first() else {
+        return;
+    };
     let mut state = state().lock().unwrap_or_else(|e| e.into_inner());
     let now_ms = 1_800_000_000_000 + u64::from(selector) * 7_000;
     if let Some(reply) = handle(&mut state, &ingress(selector), packet, now_ms) {

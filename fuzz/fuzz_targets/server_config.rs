@@ -12,12 +12,16 @@ use ztps_dhcp::handler::State;
 use ztps_dhcp::metrics::Metrics;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(config) = ServerConfig::from_toml(text) {
         assert!(config.lease_time >= 60);
         for s in &config.subnets {
             for r in &s.ranges {
-                assert!(r.start <= r.end && s.network.contains(&r.start) && s.network.contains(&r.end));
+                assert!(
+                    r.start <= r.end && s.network.contains(&r.start) && s.network.contains(&r.end)
+                );
             }
         }
         let _ = State::new(Arc::new(config), Arc::new(Metrics::default()));

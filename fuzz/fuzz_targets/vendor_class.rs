@@ -8,11 +8,17 @@ use ztps_dhcp::class::{is_member, parse_vendor_class};
 
 fuzz_target!(|data: &[u8]| {
     let info = parse_vendor_class(data);
-    for field in [&info.model, &info.hw_revision, &info.serial].into_iter().flatten() {
+    for field in [&info.model, &info.hw_revision, &info.serial]
+        .into_iter()
+        .flatten()
+    {
         assert!(!field.contains(';'));
         assert!(field.chars().all(|c| c.is_ascii_graphic() || c == ' '));
     }
     let prefixes = vec!["Arista".to_string()];
-    assert_eq!(is_member(Some(data), &prefixes), data.starts_with(b"Arista"));
+    assert_eq!(
+        is_member(Some(data), &prefixes),
+        data.starts_with(b"Arista")
+    );
     assert!(is_member(Some(data), &[String::new()]));
 });
