@@ -213,7 +213,7 @@ fn a_fatal_misconfiguration_exits_non_zero_with_file_line_and_fix() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("[vm] mac is missing") && stderr.contains("manage = false"),
+        stderr.contains("bad.toml:5:1: vm.mac: is missing") && stderr.contains("manage = false"),
         "{stderr}"
     );
     assert_eq!(

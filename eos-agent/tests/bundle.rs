@@ -140,10 +140,12 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
         "{startup}"
     );
 
-    // The SWIX holds an RPM that installs exactly this binary.
+    // The SWIX holds an RPM that installs exactly this binary; the example
+    // boots EOS.swi, which may have a 32-bit userland, so the RPM is i686.
     let rpm = rpm_of_swix(
         &out.join(".extensions/ztps-agent.swix"),
         &tmp.path().join("unzipped"),
+        "i686",
     );
     let listed = run_ok(
         Command::new("rpm")
@@ -362,7 +364,7 @@ fn swix_packages_the_running_binary() {
     let agent = stripped_agent(tmp.path());
     let swix = tmp.path().join("out.swix");
     let done = Command::new(&agent)
-        .args(["swix", "--version", "2.5.1", "--out"])
+        .args(["swix", "--version", "2.5.1", "--arch", "x86_64", "--out"])
         .arg(&swix)
         .env("SOURCE_DATE_EPOCH", "1717171717")
         .output()
@@ -374,7 +376,7 @@ fn swix_packages_the_running_binary() {
         text(&done.stdout)
     );
 
-    let rpm = rpm_of_swix(&swix, &tmp.path().join("unzipped"));
+    let rpm = rpm_of_swix(&swix, &tmp.path().join("unzipped"), "x86_64");
     let manifest = std::fs::read_to_string(tmp.path().join("unzipped/manifest.txt")).unwrap();
     assert!(
         manifest.contains("primaryRpm: ztps-agent-2.5.1-1.x86_64.rpm"),
@@ -401,6 +403,16 @@ fn swix_packages_the_running_binary() {
             "the RPM installed other bytes"
         );
     }
+
+    // Without --arch the RPM is i686: it installs on every EOS userland.
+    let default = tmp.path().join("default.swix");
+    let done = Command::new(&agent)
+        .args(["swix", "--version", "2.5.1", "--out"])
+        .arg(&default)
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    rpm_of_swix(&default, &tmp.path().join("unzipped-default"), "i686");
 }
 
 #[test]

@@ -92,7 +92,7 @@ pub fn bundle_files(spine: &Spine) -> anyhow::Result<Vec<BundleFile>> {
     });
     files.push(BundleFile {
         path: format!(".extensions/{}", spine.agent.swix_file),
-        bytes: swix::own_swix(None)?,
+        bytes: swix::own_swix(None, &spine.eos_image)?,
         mode: 0o644,
     });
     if spine.agent.install == AgentInstall::Flash {

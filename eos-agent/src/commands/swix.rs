@@ -20,9 +20,12 @@ pub fn agent_spec(version: Option<&str>) -> anyhow::Result<PackageSpec> {
     Ok(spec)
 }
 
-/// The SWIX of the running binary, in memory.
-pub fn own_swix(version: Option<&str>) -> anyhow::Result<Vec<u8>> {
-    let spec = agent_spec(version)?;
+/// The SWIX of the running binary, in memory, for a switch that boots
+/// `eos_image`: an x86_64 RPM for a 64-bit image (EOS64*.swi), otherwise
+/// i686, the one a 32-bit userland's rpm accepts.
+pub fn own_swix(version: Option<&str>, eos_image: &str) -> anyhow::Result<Vec<u8>> {
+    let mut spec = agent_spec(version)?;
+    spec.arch = Arch::for_eos_image(eos_image);
     let binary = own_binary()?;
     let (bytes, _) = ztps_swix::swix_bytes(&spec, &binary).context("cannot build the SWIX")?;
     Ok(bytes)

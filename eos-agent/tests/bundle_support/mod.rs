@@ -47,14 +47,15 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The RPM inside a SWIX, extracted with the real `unzip`.
-pub fn rpm_of_swix(swix: &Path, dir: &Path) -> PathBuf {
+/// The RPM inside a SWIX, extracted with the real `unzip`; `arch` is the
+/// architecture its name must carry.
+pub fn rpm_of_swix(swix: &Path, dir: &Path, arch: &str) -> PathBuf {
     let list = text(&run_ok(Command::new("unzip").arg("-Z1").arg(swix)).stdout);
     let names: Vec<&str> = list.lines().collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert_eq!(names[0], "manifest.txt");
     let rpm = names[1];
-    assert!(rpm.ends_with(".x86_64.rpm"), "{rpm}");
+    assert!(rpm.ends_with(&format!(".{arch}.rpm")), "{rpm}");
     run_ok(
         Command::new("unzip")
             .args(["-q", "-o"])
