@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{discover, eventually, flaky_server, silent_server};
 use ztps_events::{
@@ -97,7 +97,9 @@ async fn a_webhook_that_never_answers_does_not_block_the_hub() {
             max_attempts: 2,
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(50),
-            request_timeout: Duration::from_secs(30),
+            // Longer than any test runs: a hub that waited on the webhook
+            // would hang, and the bounds below would fail it.
+            request_timeout: Duration::from_secs(3600),
             extra_ca_file: None,
         },
     )
@@ -109,15 +111,9 @@ async fn a_webhook_that_never_answers_does_not_block_the_hub() {
     let hub = Hub::spawn(HubConfig::default(), sinks, Arc::new(SystemClock));
     let handle = hub.handle();
 
-    let started = Instant::now();
     for i in 0..100u8 {
         handle.emit(discover("et3", i, &format!("JPE{i}")));
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "emit waited: {:?}",
-        started.elapsed()
-    );
 
     // Every event reaches the ring buffer while the webhook hangs on its first request.
     eventually("all 100 records", Duration::from_secs(5), || {
@@ -138,12 +134,10 @@ async fn a_webhook_that_never_answers_does_not_block_the_hub() {
         .collect();
     assert_eq!(serials, ["JPE97", "JPE98", "JPE99"]);
 
-    let started = Instant::now();
-    let sinks = hub.shutdown().await;
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "shutdown waited on the webhook"
-    );
+    // The webhook still hangs on its first request: shutdown must not wait for it.
+    let sinks = tokio::time::timeout(Duration::from_secs(60), hub.shutdown())
+        .await
+        .expect("shutdown waited on the webhook");
     assert_eq!(
         std::fs::read_to_string(&log_path).unwrap().lines().count(),
         100
