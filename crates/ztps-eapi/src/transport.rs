@@ -95,27 +95,7 @@ impl Transport {
     }
 }
 
-/// `scheme://host:port` of `url`, the only part of a URL that may be
-/// logged: userinfo is a credential, and a path or query can be one too
-/// (Slack and Teams webhooks carry their token in the path).
-pub fn url_origin(url: &str) -> String {
-    let Ok(uri) = url.trim().parse::<http::Uri>() else {
-        return "<unparseable URL>".into();
-    };
-    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return "<unparseable URL>".into();
-    };
-    let port = authority
-        .port_u16()
-        .or(match scheme {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        })
-        .map_or_else(String::new, |p| format!(":{p}"));
-    // `host()` is the authority without its userinfo.
-    format!("{scheme}://{}{port}", authority.host())
-}
+pub use ztps_types::url_origin;
 
 /// Refuses a secret-bearing file that group or others can read or write,
 /// or that belongs to someone other than root or this process. Checked on

@@ -19,6 +19,7 @@ use tokio::net::UnixStream;
 use crate::jsonrpc::{self, Format};
 use crate::transport::{https_url, url_origin};
 use crate::{Command, EapiError, Transport, tls};
+use ztps_types::error_chain;
 
 /// A connected-or-connectable eAPI endpoint.
 pub(crate) struct Wire {
@@ -218,7 +219,7 @@ async fn send_unix(
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| transport(format!("request: {}", chain(&e))))?;
+        .map_err(|e| transport(format!("request: {}", error_chain(&e))))?;
     let status = response.status();
     let too_large = || EapiError::ReplyTooLarge {
         endpoint: endpoint.to_string(),
@@ -242,7 +243,7 @@ async fn send_unix(
         Err(e) => {
             return Err(transport(format!(
                 "reading the reply: {}",
-                chain(e.as_ref())
+                error_chain(e.as_ref())
             )));
         }
     };
@@ -335,7 +336,7 @@ fn from_jsonrpsee(
             }
             EapiError::Transport {
                 endpoint: endpoint_s,
-                reason: chain(e.as_ref()),
+                reason: error_chain(e.as_ref()),
             }
         }
         other => EapiError::MalformedReply {
@@ -357,19 +358,4 @@ fn is_too_large(err: &(dyn std::error::Error + 'static)) -> bool {
         Some(Error::Http(HttpError::Stream(e))) => e.is::<http_body_util::LengthLimitError>(),
         _ => false,
     }
-}
-
-/// An error and its causes on one line ("connection refused" hides deep in hyper errors).
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let s = cause.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = cause.source();
-    }
-    text
 }

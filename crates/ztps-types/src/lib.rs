@@ -3,5 +3,7 @@
 //! supervisor cannot disagree on what a valid value is.
 
 mod mac;
+mod redact;
 
 pub use mac::{MacAddr, MacParseError};
+pub use redact::{error_chain, url_origin};

@@ -155,25 +155,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `scheme://host:port` of `url`, the only part of it fit for a log line.
-pub fn url_origin(url: &str) -> String {
-    let Ok(uri) = url.trim().parse::<Uri>() else {
-        return "<unparseable URL>".into();
-    };
-    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return "<unparseable URL>".into();
-    };
-    let port = authority
-        .port_u16()
-        .or(match scheme {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        })
-        .map_or_else(String::new, |p| format!(":{p}"));
-    // `host()` leaves the userinfo out.
-    format!("{scheme}://{}{port}", authority.host())
-}
+pub use ztps_types::url_origin;
 
 #[derive(Debug)]
 struct Target {
@@ -345,7 +327,7 @@ async fn post(
             let stream = connector
                 .connect(name, stream)
                 .await
-                .map_err(|e| format!("TLS: {}", chain(&e)))?;
+                .map_err(|e| format!("TLS: {}", ztps_types::error_chain(&e)))?;
             exchange(stream, target, body, shared).await
         }
     }
@@ -402,21 +384,6 @@ where
     .await;
     connection.abort();
     result
-}
-
-/// An error and its causes on one line (the TLS verdict hides in a source).
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let s = cause.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
