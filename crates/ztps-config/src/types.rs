@@ -1,24 +1,17 @@
 //! Small value types shared by both documents.
 
 pub use ztps_types::MacAddr;
+use ztps_types::ifname::{InterfaceKind, InterfaceName};
 
 /// The Linux name EOS gives an interface: `Ethernet1/1` -> `et1_1`,
 /// `Ethernet3` -> `et3`. A name already in kernel form (`et3`) is returned as
-/// is. `None` for anything that is not an Ethernet port.
+/// is. `None` for anything that is not an Ethernet port. The same rule as the
+/// agent's eAPI view of names (`ztps_types::ifname`), so the two agree.
 pub fn kernel_interface_name(name: &str) -> Option<String> {
-    let numbers = name
-        .strip_prefix("Ethernet")
-        .map(|rest| rest.split('/').collect::<Vec<_>>())
-        .or_else(|| {
-            name.strip_prefix("et")
-                .map(|rest| rest.split('_').collect())
-        })?;
-    let valid = !numbers.is_empty()
-        && numbers.len() <= 3
-        && numbers
-            .iter()
-            .all(|n| !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit()));
-    valid.then(|| format!("et{}", numbers.join("_")))
+    InterfaceName::parse_kernel(name)
+        .or_else(|| InterfaceName::parse_eos(name))
+        .filter(|n| n.kind == InterfaceKind::Ethernet)
+        .map(|n| n.kernel_name())
 }
 
 /// A key to compare interface names by, so that `Ethernet3` and `et3` are

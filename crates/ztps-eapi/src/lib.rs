@@ -10,7 +10,8 @@
 mod client;
 mod command;
 mod error;
-pub mod ifname;
+/// EOS and kernel interface names: one rule for the workspace, in ztps-types.
+pub use ztps_types::ifname;
 mod jsonrpc;
 pub mod models;
 mod retry;

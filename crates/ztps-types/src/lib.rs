@@ -2,6 +2,7 @@
 //! and one parser here, so the config, the DHCP server, the events and the VM
 //! supervisor cannot disagree on what a valid value is.
 
+pub mod ifname;
 mod mac;
 mod redact;
 
