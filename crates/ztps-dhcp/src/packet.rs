@@ -221,8 +221,11 @@ pub fn parse_request(packet: &[u8]) -> Result<Request, Malformed> {
         Some([8]) => MessageType::Inform,
         Some([other]) => return Err(Malformed::UnexpectedMessageType(other)),
     };
+    // Repeated option 61 instances concatenate (RFC 3396), but a client
+    // identifier longer than one option is no real client's, and echoing it
+    // (RFC 6842) would grow the reply past what a client can take: refuse it.
     let client_id = match options.get(61) {
-        Some(id) if id.len() < 2 => {
+        Some(id) if id.len() < 2 || id.len() > 255 => {
             return Err(Malformed::BadOptionLength {
                 code: 61,
                 len: id.len(),
@@ -285,6 +288,36 @@ pub(crate) mod tests {
             "non-UTF-8 kept, not fatal"
         );
         assert_eq!(r.xid, 0x1234_5678);
+    }
+
+    /// Found by the handle_request fuzz target: repeated option 61 instances
+    /// concatenated into a 2 KB client id, which the reply echoed past 1500 bytes.
+    #[test]
+    fn refuses_a_client_id_longer_than_one_option() {
+        let mut opts = vec![53, 1, 1];
+        for _ in 0..6 {
+            opts.push(61);
+            opts.push(200);
+            opts.extend_from_slice(&[7; 200]);
+        }
+        opts.push(255);
+        assert_eq!(
+            parse_request(&raw_request(6, &opts)),
+            Err(Malformed::BadOptionLength {
+                code: 61,
+                len: 1200
+            })
+        );
+        let mut opts = vec![53, 1, 1, 61, 255];
+        opts.extend_from_slice(&[7; 255]);
+        opts.push(255);
+        assert_eq!(
+            parse_request(&raw_request(6, &opts))
+                .unwrap()
+                .client_id
+                .map(|id| id.len()),
+            Some(255)
+        );
     }
 
     #[test]
