@@ -9,7 +9,10 @@ export ZTPS_CACHE=${ZTPS_CACHE:-/var/cache/ztps-eos}
 export ZTPS_VENV=${ZTPS_VENV:-$ZTPS_CACHE/venv}
 export PATH="$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin"
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Every step says when it started, in seconds since the outermost script
+# began: where a slow run spends its time shows in its log.
+export ZTPS_CI_T0=${ZTPS_CI_T0:-$(date +%s)}
+log() { printf '\033[1m==> [%4ss] %s\033[0m\n' "$(( $(date +%s) - ZTPS_CI_T0 ))" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Lines of the named list files, without comments and blank lines.
