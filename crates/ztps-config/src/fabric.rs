@@ -99,7 +99,7 @@ impl Default for AgentInstallConfig {
     fn default() -> Self {
         AgentInstallConfig {
             install: AgentInstall::Flash,
-            swix_file: "ztps-agent.swix".into(),
+            swix_file: format!("ztps-agent-{}.swix", env!("CARGO_PKG_VERSION")),
             dhcp: DhcpSettings::default(),
             status: StatusSettings::default(),
             events: EventsSettings::default(),

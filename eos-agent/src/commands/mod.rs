@@ -4,6 +4,7 @@ mod appliance;
 mod bundle;
 mod check;
 mod files;
+mod readme;
 mod render;
 mod run;
 mod status;

@@ -8,6 +8,9 @@ use anyhow::Context as _;
 use crate::cli::RenderArgs;
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    if let Some(out) = &args.out {
+        super::files::refuse_existing(out, args.force)?;
+    }
     let Some(artifact) = args.kind.artifact() else {
         return super::appliance::run_render(args);
     };
