@@ -79,6 +79,17 @@ pub enum Command {
         Logs go to stderr and syslog (tag ZTPS, facility local0), filtered by RUST_LOG \
         (default info).")]
     Run(RunArgs),
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Examples:\n  \
+        ztps-agent completions bash > /etc/bash_completion.d/ztps-agent\n  \
+        ztps-agent completions zsh > \"${fpath[1]}/_ztps-agent\"\n  \
+        ztps-agent completions fish > ~/.config/fish/completions/ztps-agent.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, or write one per command.
+    #[command(after_help = "Examples:\n  \
+        ztps-agent man | man -l -\n  \
+        ztps-agent man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
     /// Print the running agent's /status as a table.
     #[command(after_help = "Examples:\n  \
         ztps-agent status\n  \
@@ -97,6 +108,29 @@ pub struct RunArgs {
     /// Whatever EOS's ProcMgr appends (--sysdbfd=6, --agenttitle=...): ignored.
     #[arg(hide = true, num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub procmgr_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write ztps-agent.1 and one page per command (ztps-agent-bundle.1, ...)
+    /// into DIR instead of printing ztps-agent.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +216,10 @@ pub struct CheckArgs {
     /// Also require this spine to exist in the fabric.
     #[arg(long, value_name = "NAME", requires = "fabric")]
     pub spine: Option<String>,
+    /// Print one JSON document on stdout ({"valid", "checked", "problems":
+    /// [{"file", "line", "column", "key", "message"}]}) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
