@@ -780,6 +780,28 @@ fn out_files_are_not_overwritten_without_force() {
         "the switch's own\n"
     );
 
+    // The example runs the agent from flash: no boot-extensions line, and
+    // never an empty file that would drop the switch's extensions.
+    let empty = tmp.path().join("boot-extensions");
+    let none = run(
+        agent,
+        &[
+            "render",
+            "boot-extensions",
+            "--fabric",
+            fabric,
+            "--out",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none.stderr).contains("needs no boot-extensions line"),
+        "{}",
+        text(&none.stderr)
+    );
+    assert!(!empty.exists());
+
     let forced = run(
         agent,
         &[
