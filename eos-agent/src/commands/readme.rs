@@ -71,7 +71,8 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
     if !disk_in_bundle {
         let _ = writeln!(
             t,
-            "  (not here) {disk_name:<17} the VM disk: vm-image/build makes it; it goes to {}",
+            "  {:<34} the VM disk, not in this bundle (vm-image/build makes it) -> {}",
+            format!("({disk_name})"),
             disk.display()
         );
     }
@@ -154,6 +155,11 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
         disk.display(),
         spine.vm.disk_format.as_str()
     );
+    if disk.starts_with("/mnt/usb1") {
+        t.push_str(
+            "/mnt/usb1 is the USB stick: it stays in the switch for as long as the VM runs.\n",
+        );
+    }
 
     t.push_str("\n4. The agent binary\n-------------------\n");
     match spine.agent.install {
