@@ -151,7 +151,7 @@ pub struct DhcpConfig {
     /// Serve DHCP at all. `false` (with SIGHUP) stops answering once the
     /// fabric is built, while the bridge, forwarding, the eAPI watch and the
     /// VM keep running.
-    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    #[serde(default = "default_true")]
     pub enabled: bool,
     /// Answer only clients whose option 60 starts with one of these.
     #[serde(default = "default_vendor_classes")]
@@ -197,12 +197,6 @@ fn default_vendor_classes() -> Vec<String> {
 
 fn default_true() -> bool {
     true
-}
-
-// serde's skip_serializing_if hands the field by reference.
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_true(value: &bool) -> bool {
-    *value
 }
 
 fn default_lease_time() -> u32 {
