@@ -107,7 +107,6 @@ fn an_upgrade_keeps_the_leases_and_serves_each_leaf_its_old_address() {
     assert_eq!(known, ["10.1.1.1", "10.1.2.1"], "{status}");
     assert_eq!(lab.dhcp(2).unwrap()["ip"], "10.1.2.1");
     assert_eq!(lab.dhcp(1).unwrap()["ip"], "10.1.1.1");
-    assert!(new.log().contains("9.9.9") || status["version"] == "9.9.9");
 }
 
 #[test]
