@@ -38,25 +38,34 @@ pub enum Command {
         ztps-agent render seed --fabric examples/fabric.toml --out ztps-seed.img\n  \
         ztps-agent render ztpserver --fabric examples/fabric.toml --out ztpserver-data/\n\n\
         `seed` and `ztpserver` write files and need --out (a disk image, a directory); \
-        the other kinds print to stdout, or write FILE with --out.")]
+        the other kinds print to stdout, or write FILE with --out. An existing --out is refused unless --force.")]
     Render(RenderArgs),
     /// Write the whole flash bundle of a spine into a directory.
     #[command(after_help = "Examples:\n  \
-        ztps-agent bundle --fabric examples/fabric.toml --out /tmp/spine1-flash\n  \
-        ztps-agent bundle --fabric site.toml --fabric dc1.toml --spine dc1-spine1 --out flash/ --force\n\n\
-        DIR receives startup-config, ztps.xml, boot-config, boot-extensions, ztps-agent.toml, \
-        .extensions/<swix_file> (this binary as a SWIX), ztps-agent (this binary, when \
-        agent.install = \"flash\"), ztps-seed.img (the appliance's NoCloud seed) and \
-        MANIFEST.sha256 (check with `sha256sum -c MANIFEST.sha256` inside DIR). Copy DIR's \
-        contents to /mnt/flash/. ztps-agent.toml may hold a webhook token, so it is written \
-        with mode 0600 (here and by `render agent-config --out`).\n\n\
+        ztps-agent bundle --fabric examples/fabric.toml --current-flash spine1-flash-copy/ --dry-run\n  \
+        ztps-agent bundle --fabric examples/fabric.toml --current-flash spine1-flash-copy/ --out /tmp/spine1-flash\n  \
+        ztps-agent bundle --fabric examples/fabric.toml --new-switch --vm-disk out/vm-image/ztps.vmdk --out /tmp/spine1-flash\n\n\
+        By default the bundle is for a switch already in service: it never carries a \
+        startup-config or boot-config, only startup-config.snippet (the lines ztps-eos adds, \
+        with the EOS commands that apply them). --new-switch carries a full startup-config \
+        and boot-config instead. With agent.install = \"swix\" the bundle carries \
+        .extensions/<swix_file> and either boot-extensions (the switch's own, from \
+        --current-flash, with the agent's line added) or boot-extensions.add (the line to \
+        append); it never carries an empty boot-extensions. With agent.install = \"flash\" it \
+        carries the ztps-agent binary and no SWIX. Always: ztps.xml, ztps-agent.toml (mode \
+        0600: it may hold a webhook token), ztps-seed.img (the appliance's NoCloud seed), \
+        the VM disk when --vm-disk is given, README.txt (the steps for this spine) and \
+        MANIFEST.sha256 (check with `sha256sum -c MANIFEST.sha256` inside DIR).\n\n\
+        --dry-run writes nothing: it prints every file with its size and sha256 and, with \
+        --current-flash, a unified diff against the file of the same name there.\n\n\
         A non-empty DIR is refused unless --force; the bundle is built beside DIR and renamed \
         into place, so DIR holds either the old contents or the whole new bundle.")]
     Bundle(BundleArgs),
     /// Package this binary as an RPM inside a SWIX (EOS extension).
     #[command(after_help = "Examples:\n  \
-        ztps-agent swix --out ztps-agent.swix\n  \
-        SOURCE_DATE_EPOCH=1717171717 ztps-agent swix --out ztps-agent.swix --version 1.2.0\n\n\
+        ztps-agent swix --out ztps-agent-0.1.0.swix\n  \
+        SOURCE_DATE_EPOCH=1717171717 ztps-agent swix --out ztps-agent-1.2.0.swix --version 1.2.0 --arch x86_64\n\n\
+        An existing FILE is refused unless --force.\n\n\
         The RPM installs the running binary as /usr/bin/ztps-agent. Copy the SWIX to \
         /mnt/flash/.extensions/ and list it in boot-extensions (or `extension NAME`).")]
     Swix(SwixArgs),
@@ -70,6 +79,17 @@ pub enum Command {
         Logs go to stderr and syslog (tag ZTPS, facility local0), filtered by RUST_LOG \
         (default info).")]
     Run(RunArgs),
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Examples:\n  \
+        ztps-agent completions bash > /etc/bash_completion.d/ztps-agent\n  \
+        ztps-agent completions zsh > \"${fpath[1]}/_ztps-agent\"\n  \
+        ztps-agent completions fish > ~/.config/fish/completions/ztps-agent.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, or write one per command.
+    #[command(after_help = "Examples:\n  \
+        ztps-agent man | man -l -\n  \
+        ztps-agent man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
     /// Print the running agent's /status as a table.
     #[command(after_help = "Examples:\n  \
         ztps-agent status\n  \
@@ -91,6 +111,29 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write ztps-agent.1 and one page per command (ztps-agent-bundle.1, ...)
+    /// into DIR instead of printing ztps-agent.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The agent's status endpoint.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8087")]
@@ -109,11 +152,27 @@ pub struct BundleArgs {
     #[arg(long, value_name = "NAME")]
     pub spine: Option<String>,
     /// The directory to write; created when missing.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
     /// Replace the contents of a non-empty DIR.
     #[arg(long)]
     pub force: bool,
+    /// A switch with nothing to keep: carry a full startup-config and
+    /// boot-config. Without it the bundle carries startup-config.snippet and
+    /// never a startup-config or boot-config.
+    #[arg(long)]
+    pub new_switch: bool,
+    /// A copy of the switch's flash (or just its boot-extensions and
+    /// startup-config): boot-extensions is merged with the one there, and
+    /// --dry-run diffs against it.
+    #[arg(long, value_name = "DIR")]
+    pub current_flash: Option<PathBuf>,
+    /// Print every file, its size, sha256 and diff; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The ZTPServer VM disk to carry, under the file name vm.disk gives it.
+    #[arg(long, value_name = "FILE")]
+    pub vm_disk: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +180,9 @@ pub struct SwixArgs {
     /// The SWIX file to write.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Replace FILE when it exists.
+    #[arg(long)]
+    pub force: bool,
     /// The RPM's version; the binary's own version by default.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
@@ -154,6 +216,10 @@ pub struct CheckArgs {
     /// Also require this spine to exist in the fabric.
     #[arg(long, value_name = "NAME", requires = "fabric")]
     pub spine: Option<String>,
+    /// Print one JSON document on stdout ({"valid", "checked", "problems":
+    /// [{"file", "line", "column", "key", "message"}]}) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +237,9 @@ pub struct RenderArgs {
     /// `ztpserver` (a directory); other kinds write this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Replace an existing --out file (or a non-empty directory).
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 /// The artifacts `render` writes, named as on the command line.

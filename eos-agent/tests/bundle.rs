@@ -98,15 +98,15 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
             .current_dir(&out),
     );
     let checked = text(&check.stdout);
+    // A switch in service by default: only the snippet, no startup-config,
+    // boot-config or boot-extensions of ours; a flash install carries no SWIX.
     for name in [
-        "startup-config",
+        "startup-config.snippet",
         "ztps.xml",
-        "boot-config",
-        "boot-extensions",
         "ztps-agent.toml",
-        ".extensions/ztps-agent.swix",
         "ztps-agent",
         "ztps-seed.img",
+        "README.txt",
     ] {
         assert!(
             checked.contains(&format!("{name}: OK")),
@@ -121,43 +121,46 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
             "summary lacks {name} ({size} bytes):\n{summary}"
         );
     }
-    assert_eq!(checked.lines().count(), 8, "{checked}");
+    assert_eq!(checked.lines().count(), 6, "{checked}");
+    for absent in [
+        "startup-config",
+        "boot-config",
+        "boot-extensions",
+        "boot-extensions.add",
+        ".extensions",
+    ] {
+        assert!(
+            !out.join(absent).exists(),
+            "{absent} in a default flash bundle"
+        );
+    }
 
     // Flash install: the binary itself, executable; no extension to install at boot.
     assert_eq!(std::fs::read(out.join("ztps-agent")).unwrap(), binary);
     assert_eq!(mode(&out.join("ztps-agent")), 0o755);
-    assert_eq!(mode(&out.join("startup-config")), 0o644);
+    assert_eq!(mode(&out.join("startup-config.snippet")), 0o644);
     // The agent config may carry a webhook token: owner only.
     assert_eq!(mode(&out.join("ztps-agent.toml")), 0o600);
     assert_eq!(mode(&out), 0o755);
-    assert_eq!(
-        std::fs::read_to_string(out.join("boot-extensions")).unwrap(),
-        ""
-    );
-    let startup = std::fs::read_to_string(out.join("startup-config")).unwrap();
+    let snippet = std::fs::read_to_string(out.join("startup-config.snippet")).unwrap();
     assert!(
-        startup.contains("exec /mnt/flash/ztps-agent run"),
-        "{startup}"
+        snippet.contains("exec /mnt/flash/ztps-agent run")
+            && snippet.contains("copy flash:startup-config.snippet running-config")
+            && !snippet.contains("hostname"),
+        "{snippet}"
     );
-
-    // The SWIX holds an RPM that installs exactly this binary; the example
-    // boots EOS.swi, which may have a 32-bit userland, so the RPM is i686.
-    let rpm = rpm_of_swix(
-        &out.join(".extensions/ztps-agent.swix"),
-        &tmp.path().join("unzipped"),
-        "i686",
-    );
-    let listed = run_ok(
-        Command::new("rpm")
-            .args(["-qlp", "--nosignature"])
-            .arg(&rpm),
-    );
-    assert_eq!(text(&listed.stdout), "/usr/bin/ztps-agent\n");
-    if ztps_testkit::netns_available("bundle rpm --root install") {
-        assert!(
-            rpm_install(&rpm, &tmp.path().join("root")) == binary,
-            "the RPM installed other bytes"
-        );
+    let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
+    for step in [
+        "ztps-eos bundle for spine spine1",
+        "spine# bash cp /mnt/usb1/ztps/ztps-agent /mnt/flash/ztps-agent",
+        "NOT for this bundle: fullrecover erases the whole flash",
+        "sha256sum -c MANIFEST.sha256",
+        "spine# show daemon ztps",
+        "spine# bash /mnt/flash/ztps-agent status",
+        "ztps.xml opens /mnt/usb1/ztps.vmdk",
+        "When it does not run",
+    ] {
+        assert!(readme.contains(step), "README lacks {step:?}:\n{readme}");
     }
 
     // The domain XML is valid for libvirt and attaches the bundle's seed read-only.
@@ -228,11 +231,8 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
 
     // --force replaces it whole: here with the SWIX install mode.
     let swix_mode = tmp.path().join("swix-mode.toml");
-    std::fs::write(
-        &swix_mode,
-        "[spines.spine1.agent]\ninstall = \"swix\"\nswix_file = \"ztps-agent-1.swix\"\n",
-    )
-    .unwrap();
+    std::fs::write(&swix_mode, "[spines.spine1.agent]\ninstall = \"swix\"\n").unwrap();
+    let swix_name = format!("ztps-agent-{}.swix", env!("CARGO_PKG_VERSION"));
     let replaced = run(
         &agent,
         &[
@@ -254,15 +254,17 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
         !out.join("ztps-agent").exists(),
         "a SWIX install carries no flash binary"
     );
-    assert!(out.join(".extensions/ztps-agent-1.swix").exists());
+    // Not told the switch's boot-extensions, the bundle carries the line to
+    // append, never a boot-extensions of its own.
+    assert!(!out.join("boot-extensions").exists());
     assert_eq!(
-        std::fs::read_to_string(out.join("boot-extensions")).unwrap(),
-        "ztps-agent-1.swix\n"
+        std::fs::read_to_string(out.join("boot-extensions.add")).unwrap(),
+        format!("{swix_name}\n")
     );
-    let startup = std::fs::read_to_string(out.join("startup-config")).unwrap();
+    let snippet = std::fs::read_to_string(out.join("startup-config.snippet")).unwrap();
     assert!(
-        startup.contains("exec /usr/bin/ztps-agent run"),
-        "{startup}"
+        snippet.contains("exec /usr/bin/ztps-agent run"),
+        "{snippet}"
     );
     let check = run_ok(
         Command::new("sha256sum")
@@ -270,6 +272,26 @@ fn bundle_is_complete_verifiable_and_replaced_only_with_force() {
             .current_dir(&out),
     );
     assert_eq!(text(&check.stdout).lines().count(), 7);
+
+    // The SWIX holds an RPM that installs exactly this binary; the example
+    // boots EOS.swi, which may have a 32-bit userland, so the RPM is i686.
+    let rpm = rpm_of_swix(
+        &out.join(".extensions").join(&swix_name),
+        &tmp.path().join("unzipped"),
+        "i686",
+    );
+    let listed = run_ok(
+        Command::new("rpm")
+            .args(["-qlp", "--nosignature"])
+            .arg(&rpm),
+    );
+    assert_eq!(text(&listed.stdout), "/usr/bin/ztps-agent\n");
+    if ztps_testkit::netns_available("bundle rpm --root install") {
+        assert!(
+            rpm_install(&rpm, &tmp.path().join("root")) == binary,
+            "the RPM installed other bytes"
+        );
+    }
 
     // Nothing of the staging is left beside the bundle.
     let mut beside: Vec<String> = std::fs::read_dir(tmp.path())
@@ -493,6 +515,306 @@ fn render_seed_and_ztpserver_need_out_and_write_files() {
         ],
     );
     assert!(out.status.success() && out.stdout.is_empty());
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("daemon ztps")
+    );
+}
+
+/// Every file under `dir`, relative, sorted: to prove a run wrote nothing.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            found.push(path.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_live_switch_keeps_its_config_and_extensions() {
+    if !ztps_testkit::tools_available(
+        "a_live_switch_keeps_its_config_and_extensions",
+        &["strip", "sha256sum"],
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = stripped_agent(tmp.path());
+    let fabric = example_fabric();
+    let fabric = fabric.to_str().unwrap();
+    let swix_mode = tmp.path().join("swix-mode.toml");
+    std::fs::write(&swix_mode, "[spines.spine1.agent]\ninstall = \"swix\"\n").unwrap();
+    let swix_mode = swix_mode.to_str().unwrap();
+    let ours = format!("ztps-agent-{}.swix", env!("CARGO_PKG_VERSION"));
+
+    // A copy of a spine's flash in service: CloudVision's TerminAttr, an
+    // older agent, and a config of its own.
+    let flash = tmp.path().join("flash-copy");
+    std::fs::create_dir(&flash).unwrap();
+    std::fs::write(
+        flash.join("boot-extensions"),
+        "TerminAttr-1.26.0-1.swix\nztps-agent-0.0.9.swix\n",
+    )
+    .unwrap();
+    let startup = "hostname spine1\n!\nusername admin privilege 15 secret sha512 $6$x\n!\nend\n";
+    std::fs::write(flash.join("startup-config"), startup).unwrap();
+    let flash_before = tree(&flash);
+
+    // --dry-run: every file with size and sha256, the diff, and nothing written.
+    let out = tmp.path().join("bundle");
+    let dry = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric,
+            swix_mode,
+            "--current-flash",
+            flash.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let printed = text(&dry.stdout);
+    assert!(!out.exists(), "--dry-run wrote {}", out.display());
+    assert_eq!(tree(&flash), flash_before);
+    assert!(
+        printed.contains(
+            "--- flash/boot-extensions\n+++ bundle/boot-extensions\n@@ -1,2 +1,2 @@\n TerminAttr-1.26.0-1.swix\n-ztps-agent-0.0.9.swix\n"
+        ) && printed.contains(&format!("+{ours}\n")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("new file: startup-config.snippet"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("kept as it is: startup-config (not in this bundle)"),
+        "{printed}"
+    );
+
+    // The same command without --dry-run: the files and hashes it printed.
+    let done = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric,
+            swix_mode,
+            "--current-flash",
+            flash.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    for name in [
+        "startup-config.snippet",
+        "boot-extensions",
+        "ztps.xml",
+        "ztps-agent.toml",
+    ] {
+        let bytes = std::fs::read(out.join(name)).unwrap();
+        let sum = text(&run_ok(Command::new("sha256sum").arg(out.join(name))).stdout);
+        let sum = sum.split_whitespace().next().unwrap().to_string();
+        let line = printed
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("dry run did not list {name}:\n{printed}"));
+        assert_eq!(
+            line.split_whitespace().skip(1).collect::<Vec<_>>(),
+            [bytes.len().to_string(), sum],
+            "{name}"
+        );
+    }
+    // Merged: TerminAttr kept in its place, the old agent replaced by ours.
+    assert_eq!(
+        std::fs::read_to_string(out.join("boot-extensions")).unwrap(),
+        format!("TerminAttr-1.26.0-1.swix\n{ours}\n")
+    );
+    assert!(!out.join("startup-config").exists());
+    assert!(!out.join("boot-config").exists());
+    let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
+    assert!(
+        readme.contains("kept as they were: TerminAttr-1.26.0-1.swix"),
+        "{readme}"
+    );
+    run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--strict", "MANIFEST.sha256"])
+            .current_dir(&out),
+    );
+
+    // A flash with no boot-extensions at all: ours alone, never empty.
+    let bare = tmp.path().join("bare-flash");
+    std::fs::create_dir(&bare).unwrap();
+    let out2 = tmp.path().join("bundle2");
+    let done = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric,
+            swix_mode,
+            "--current-flash",
+            bare.to_str().unwrap(),
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+    );
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out2.join("boot-extensions")).unwrap(),
+        format!("{ours}\n")
+    );
+
+    // --new-switch: the whole startup-config and boot-config, fullrecover
+    // explained; and the VM disk, copied whole and checksummed where it lands.
+    let disk = tmp.path().join("appliance.vmdk");
+    let disk_bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&disk, &disk_bytes).unwrap();
+    let out3 = tmp.path().join("bundle3");
+    let done = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric,
+            "--new-switch",
+            "--vm-disk",
+            disk.to_str().unwrap(),
+            "--out",
+            out3.to_str().unwrap(),
+        ],
+    );
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert!(
+        text(&done.stderr).contains("100%"),
+        "{}",
+        text(&done.stderr)
+    );
+    let startup = std::fs::read_to_string(out3.join("startup-config")).unwrap();
+    assert!(startup.contains("hostname spine1\n"), "{startup}");
+    assert_eq!(
+        std::fs::read_to_string(out3.join("boot-config")).unwrap(),
+        "SWI=flash:EOS.swi\n"
+    );
+    assert!(!out3.join("startup-config.snippet").exists());
+    // vm.disk is /mnt/usb1/ztps.vmdk: the disk keeps that name, with its own
+    // checksum file, and MANIFEST.sha256 (checked on flash) leaves it out.
+    assert_eq!(std::fs::read(out3.join("ztps.vmdk")).unwrap(), disk_bytes);
+    let check = run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--strict", "ztps.vmdk.sha256"])
+            .current_dir(&out3),
+    );
+    assert_eq!(text(&check.stdout), "ztps.vmdk: OK\n");
+    let manifest = std::fs::read_to_string(out3.join("MANIFEST.sha256")).unwrap();
+    assert!(
+        !manifest.contains("  ztps.vmdk\n") && manifest.contains("  ztps.vmdk.sha256\n"),
+        "{manifest}"
+    );
+    let readme = std::fs::read_to_string(out3.join("README.txt")).unwrap();
+    for step in [
+        "touch /media/usb/fullrecover",
+        "spine# bash cp /mnt/usb1/ztps/ztps.vmdk /mnt/usb1/ztps.vmdk",
+        "spine# bash cd /mnt/usb1 && sha256sum -c /mnt/flash/ztps.vmdk.sha256",
+        "spine# reload",
+    ] {
+        assert!(readme.contains(step), "README lacks {step:?}:\n{readme}");
+    }
+}
+
+#[test]
+fn out_files_are_not_overwritten_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = Path::new(env!("CARGO_BIN_EXE_ztps-agent"));
+    let fabric = example_fabric();
+    let fabric = fabric.to_str().unwrap();
+    let file = tmp.path().join("startup-config");
+    std::fs::write(&file, "the switch's own\n").unwrap();
+    let path = file.to_str().unwrap();
+
+    let refused = run(
+        agent,
+        &[
+            "render",
+            "startup-config",
+            "--fabric",
+            fabric,
+            "--out",
+            path,
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("exists; refusing to overwrite it (use --force"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "the switch's own\n"
+    );
+
+    let swix = run(agent, &["swix", "--out", path]);
+    assert_eq!(swix.status.code(), Some(1));
+    assert!(
+        text(&swix.stderr).contains("exists; refusing to overwrite it (use --force"),
+        "{}",
+        text(&swix.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "the switch's own\n"
+    );
+
+    // The example runs the agent from flash: no boot-extensions line, and
+    // never an empty file that would drop the switch's extensions.
+    let empty = tmp.path().join("boot-extensions");
+    let none = run(
+        agent,
+        &[
+            "render",
+            "boot-extensions",
+            "--fabric",
+            fabric,
+            "--out",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none.stderr).contains("needs no boot-extensions line"),
+        "{}",
+        text(&none.stderr)
+    );
+    assert!(!empty.exists());
+
+    let forced = run(
+        agent,
+        &[
+            "render",
+            "startup-config",
+            "--fabric",
+            fabric,
+            "--out",
+            path,
+            "--force",
+        ],
+    );
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert!(
         std::fs::read_to_string(&file)
             .unwrap()

@@ -518,3 +518,114 @@ fn check_reports_every_input_in_one_run() {
     );
     assert!(stderr.ends_with("2 problems found\n"), "{stderr}");
 }
+
+#[test]
+fn check_json_reports_each_problem_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("three.toml");
+    std::fs::write(&file, THREE_MISTAKES).unwrap();
+    let path = file.to_str().unwrap();
+    let out = agent(&["check", "--json", "--config", path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["checked"], serde_json::json!([path]));
+    let problems = report["problems"].as_array().unwrap();
+    assert!(problems.len() >= 3, "{report:#}");
+    let typo = problems
+        .iter()
+        .find(|p| p["key"] == "dhcp.lease_tme_secs")
+        .unwrap_or_else(|| panic!("no lease_tme_secs problem in {report:#}"));
+    assert_eq!(typo["file"], path);
+    assert_eq!(typo["line"], 6);
+    assert!(typo["column"].as_u64().unwrap() >= 1);
+    assert!(
+        typo["message"].as_str().unwrap().contains("unknown"),
+        "{typo}"
+    );
+
+    let good = agent(&["check", "--json", "--fabric", "examples/fabric.toml"]);
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_itself() {
+    for (shell, marker) in [
+        ("bash", "complete -F _ztps__agent"),
+        ("zsh", "#compdef ztps-agent"),
+        ("fish", "complete -c ztps-agent"),
+    ] {
+        let out = agent(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        // The options of the real parser, not a hand-written list.
+        assert!(
+            script.contains("current-flash") && script.contains("dry-run"),
+            "{shell}"
+        );
+    }
+    let bash = text(&agent(&["completions", "bash"]).stdout);
+    let syntax = Command::new("bash")
+        .args(["-n", "-c", &bash])
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{}", text(&syntax.stderr));
+    assert_eq!(agent(&["completions", "tcsh"]).status.code(), Some(2));
+
+    let man = text(&agent(&["man"]).stdout);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH ztps-agent 1"),
+        "{man}"
+    );
+    assert!(
+        man.contains("bundle") && man.contains("completions"),
+        "{man}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = agent(&["man", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(dir.path().join("ztps-agent-bundle.1")).unwrap();
+    assert!(page.contains("current\\-flash"), "{page}");
+    if ztps_testkit::tools_available("man page renders", &["man"]) {
+        let shown = Command::new("man")
+            .arg("-l")
+            .arg(dir.path().join("ztps-agent.1"))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "80")
+            .output()
+            .unwrap();
+        assert!(shown.status.success(), "{}", text(&shown.stderr));
+        assert!(text(&shown.stdout).contains("ztps-agent"));
+    }
+}
+
+#[test]
+fn a_64_bit_kernel_under_linux32_is_not_refused() {
+    // setarch i686 makes uname say i686, as on an EOS image with a 32-bit
+    // userland; the kernel is still 64-bit, so `run` goes on to read its
+    // config (and fails there) instead of refusing the kernel.
+    if !ztps_testkit::tools_available("a_64_bit_kernel_under_linux32_is_not_refused", &["setarch"])
+    {
+        return;
+    }
+    let out = Command::new("setarch")
+        .arg("i686")
+        .arg(env!("CARGO_BIN_EXE_ztps-agent"))
+        .args([
+            "run",
+            "--no-syslog",
+            "--config",
+            "/nonexistent/ztps-agent.toml",
+        ])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("32-bit kernel"), "{err}");
+    assert!(err.contains("/nonexistent/ztps-agent.toml"), "{err}");
+}

@@ -26,17 +26,17 @@ pub fn domain_xml(spine: &Spine) -> Result<String, Error> {
 
 fn write_domain(w: &mut Xml, spine: &Spine) -> io::Result<()> {
     let vm = &spine.vm;
-    let memory = vm.memory_mib.to_string();
+    let memory = (u64::from(vm.memory_mib) * 1024).to_string();
     let vcpus = vm.vcpus.to_string();
     w.create_element("domain")
         .with_attribute(("type", "kvm"))
         .write_inner_content(|w| {
             text_element(w, "name", &vm.name)?;
+            // KiB, libvirt's default unit, and no `unit` attribute: the
+            // libvirt of older EOS releases may ignore it and read MiB as KiB.
             w.create_element("memory")
-                .with_attribute(("unit", "MiB"))
                 .write_text_content(BytesText::new(&memory))?;
             w.create_element("currentMemory")
-                .with_attribute(("unit", "MiB"))
                 .write_text_content(BytesText::new(&memory))?;
             w.create_element("vcpu")
                 .with_attribute(("placement", "static"))

@@ -37,10 +37,18 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
         StartupForm::Snippet => {
             let _ = writeln!(
                 out,
-                "! ztps-eos sections for {}: merge into the running config",
+                "! ztps-eos: only the lines ztps-eos adds to the config of {}.",
                 spine.name
             );
-            out.push_str("!\n");
+            out.push_str(
+                "! Apart from `no protocol https` (see below), nothing here removes\n\
+                 ! a line: the interfaces named below get these addresses, and the\n\
+                 ! rest of the config stays as it is.\n\
+                 ! Apply them (a merge into the running config), check, then save:\n\
+                 !   copy flash:startup-config.snippet running-config\n\
+                 !   show running-config section ztps\n\
+                 !   write memory\n!\n",
+            );
         }
     }
     out.push_str("ip routing\n!\n");
@@ -65,7 +73,16 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
 
     out.push_str("management api http-commands\n");
     match spine.eapi.transport {
-        EapiTransport::UnixSocket => out.push_str("   protocol unix-socket\n"),
+        // HTTPS eAPI is on by default and listens on every routed port, leaf
+        // links included; the agent needs only the socket.
+        EapiTransport::UnixSocket => {
+            if form == StartupForm::Snippet {
+                out.push_str(
+                    "   ! turns off eAPI over HTTPS: drop the next line if anything else uses it\n",
+                );
+            }
+            out.push_str("   protocol unix-socket\n   no protocol https\n");
+        }
         EapiTransport::HttpLocalhost if spine.eapi.port == 8080 => {
             out.push_str("   protocol http localhost\n")
         }

@@ -108,6 +108,17 @@ fn domain_xml_passes_virt_xml_validate() {
             std::fs::read_to_string(&path).unwrap()
         );
     }
+    // Memory in KiB with no `unit` attribute: older libvirt may ignore it.
+    for spine in variations() {
+        let xml = domain_xml(&spine).unwrap();
+        let kib = u64::from(spine.vm.memory_mib) * 1024;
+        assert!(xml.contains(&format!("<memory>{kib}</memory>")), "{xml}");
+        assert!(
+            xml.contains(&format!("<currentMemory>{kib}</currentMemory>")),
+            "{xml}"
+        );
+        assert!(!xml.contains("unit="), "{xml}");
+    }
     // And it would notice a broken document: the check is not vacuous.
     let broken = dir.path().join("broken.xml");
     std::fs::write(
@@ -149,7 +160,10 @@ fn startup_config_sections() {
                 spine.loopback.name, spine.loopback.address
             )));
             let protocol = match spine.eapi.transport {
-                EapiTransport::UnixSocket => "protocol unix-socket".to_string(),
+                // HTTPS eAPI would otherwise listen on every routed leaf link.
+                EapiTransport::UnixSocket => {
+                    "protocol unix-socket\n   no protocol https".to_string()
+                }
                 EapiTransport::HttpLocalhost if spine.eapi.port == 8080 => {
                     "protocol http localhost".to_string()
                 }
@@ -159,9 +173,8 @@ fn startup_config_sections() {
                 EapiTransport::Https => "protocol https".to_string(),
             };
             assert!(
-                text.contains(&format!(
-                    "management api http-commands\n   {protocol}\n   no shutdown\n"
-                )),
+                text.contains("management api http-commands\n")
+                    && text.contains(&format!("   {protocol}\n   no shutdown\n")),
                 "{text}"
             );
             match spine.bgp_asn {

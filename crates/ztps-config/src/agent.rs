@@ -148,6 +148,11 @@ impl EapiConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DhcpConfig {
+    /// Serve DHCP at all. `false` (with SIGHUP) stops answering once the
+    /// fabric is built, while the bridge, forwarding, the eAPI watch and the
+    /// VM keep running.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
     /// Answer only clients whose option 60 starts with one of these.
     #[serde(default = "default_vendor_classes")]
     pub vendor_class_prefixes: Vec<String>,
@@ -190,6 +195,10 @@ fn default_vendor_classes() -> Vec<String> {
     vec!["Arista".into()]
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_lease_time() -> u32 {
     86_400
 }
@@ -202,6 +211,7 @@ impl DhcpConfig {
     /// A DHCP config with every default and the given bootstrap URL.
     pub fn with_bootstrap_url(bootstrap_url: impl Into<String>) -> Self {
         DhcpConfig {
+            enabled: true,
             vendor_class_prefixes: default_vendor_classes(),
             bootstrap_url: bootstrap_url.into(),
             lease_time_secs: default_lease_time(),

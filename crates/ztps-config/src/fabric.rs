@@ -99,7 +99,7 @@ impl Default for AgentInstallConfig {
     fn default() -> Self {
         AgentInstallConfig {
             install: AgentInstall::Flash,
-            swix_file: "ztps-agent.swix".into(),
+            swix_file: format!("ztps-agent-{}.swix", env!("CARGO_PKG_VERSION")),
             dhcp: DhcpSettings::default(),
             status: StatusSettings::default(),
             events: EventsSettings::default(),
@@ -592,6 +592,21 @@ impl Spine {
                 );
             }
         }
+        for (key, path) in [
+            ("disk", Some(&self.vm.disk)),
+            ("seed_disk", self.vm.seed_disk.as_ref()),
+        ] {
+            if let Some(path) = path
+                && path.is_absolute()
+            {
+                checks::rule(problems, vm_at.key(key), rules::persistent_path(path));
+            }
+        }
+        checks::rule(
+            problems,
+            vm_at.key("disk"),
+            rules::disk_extension(&self.vm.disk, self.vm.disk_format.as_str()),
+        );
         if let Some(key) = &self.vm.ssh_authorized_key {
             checks::rule(
                 problems,

@@ -134,6 +134,50 @@ pub fn flash_file_name(name: &str, extension: &str) -> Result<(), String> {
     }
 }
 
+/// The directories whose files survive a reboot of EOS: the root filesystem
+/// is rebuilt from the image at every boot.
+pub const PERSISTENT_DIRS: [&str; 3] = ["/mnt/flash", "/mnt/usb1", "/mnt/drive"];
+
+/// A path EOS keeps across reboots: under /mnt/flash, /mnt/usb1 or
+/// /mnt/drive, with no `..` to climb out again.
+pub fn persistent_path(path: &std::path::Path) -> Result<(), String> {
+    use std::path::Component;
+    let climbs = path.components().any(|c| c == Component::ParentDir);
+    let kept = PERSISTENT_DIRS
+        .iter()
+        .any(|dir| path.starts_with(dir) && path != std::path::Path::new(dir));
+    if kept && !climbs {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not kept across a reboot of EOS (its root filesystem is rebuilt at boot); put the file under {}, like /mnt/usb1/ztps.vmdk",
+            path.display(),
+            PERSISTENT_DIRS.join(", ")
+        ))
+    }
+}
+
+/// A disk image's extension agrees with its format: `.vmdk` is a VMDK,
+/// `.qcow2` a qcow2. Another extension (`.img`) says nothing and is accepted.
+pub fn disk_extension(path: &std::path::Path, format: &str) -> Result<(), String> {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return Ok(());
+    };
+    let says = match ext.to_ascii_lowercase().as_str() {
+        "vmdk" => "vmdk",
+        "qcow2" | "qcow" => "qcow2",
+        _ => return Ok(()),
+    };
+    if says == format {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is named as a {says} disk but disk_format is {format:?}; set disk_format = {says:?}, or give the disk its format's extension (.{format})",
+            path.display()
+        ))
+    }
+}
+
 /// A serial number as a switch reports it: 1 to 64 letters, digits or `-`.
 pub fn serial_number(serial: &str) -> Result<(), String> {
     let valid = !serial.is_empty()
@@ -346,5 +390,37 @@ mod tests {
         assert!(vendor_class_prefixes(&[]).is_err());
         assert!(no_control_characters("a\u{7f}").is_err());
         assert!(no_control_characters("a\u{85}").is_err());
+    }
+
+    #[test]
+    fn disks() {
+        use std::path::Path;
+        for good in [
+            "/mnt/flash/ztps.qcow2",
+            "/mnt/usb1/vm/ztps.vmdk",
+            "/mnt/drive/z.img",
+        ] {
+            assert!(persistent_path(Path::new(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "/tmp/ztps.vmdk",
+            "/var/lib/libvirt/images/ztps.qcow2",
+            "/mnt/flashy/ztps.vmdk",
+            "/mnt/flash",
+            "/mnt/flash/../../tmp/ztps.vmdk",
+        ] {
+            let err = persistent_path(Path::new(bad)).unwrap_err();
+            assert!(
+                err.contains("/mnt/flash, /mnt/usb1, /mnt/drive"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(disk_extension(Path::new("/mnt/usb1/ztps.vmdk"), "vmdk").is_ok());
+        assert!(disk_extension(Path::new("/mnt/usb1/ztps.QCOW2"), "qcow2").is_ok());
+        assert!(disk_extension(Path::new("/mnt/usb1/ztps.img"), "vmdk").is_ok());
+        assert!(disk_extension(Path::new("/mnt/usb1/ztps"), "qcow2").is_ok());
+        let err = disk_extension(Path::new("/mnt/usb1/ztps.vmdk"), "qcow2").unwrap_err();
+        assert!(err.contains("set disk_format = \"vmdk\""), "{err}");
+        assert!(disk_extension(Path::new("/mnt/usb1/ztps.qcow2"), "vmdk").is_err());
     }
 }

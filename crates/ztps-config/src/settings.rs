@@ -17,6 +17,10 @@ use crate::fabric::AgentInstallConfig;
 pub struct DhcpSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_file: Option<PathBuf>,
+    /// `false` once the fabric is built: the rendered agent config then
+    /// serves no DHCP, and a re-render keeps it so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// `[spines.NAME.agent.status]`.
@@ -80,6 +84,7 @@ impl AgentInstallConfig {
     /// Lays the set keys over a derived agent config.
     pub fn apply(&self, config: &mut AgentConfig) {
         set(&mut config.dhcp.lease_file, &self.dhcp.lease_file);
+        set(&mut config.dhcp.enabled, &self.dhcp.enabled);
         set(&mut config.status.enable, &self.status.enable);
         set(&mut config.status.listen, &self.status.listen);
         let events = &mut config.events;

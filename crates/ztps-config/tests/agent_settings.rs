@@ -182,3 +182,25 @@ fn the_ztpserver_url_is_the_bootstrap_url_without_its_path() {
         "https://ztp.example.net"
     );
 }
+
+#[test]
+fn dhcp_can_be_turned_off_from_the_fabric() {
+    let on = load("").unwrap();
+    let config = on.spine(Some("spine1")).unwrap().agent_config();
+    assert!(config.dhcp.enabled);
+    // Default on: the rendered config does not even mention it.
+    assert!(!config.to_toml().unwrap().contains("enabled = false"));
+
+    let off = load("[spines.spine1.agent.dhcp]\nenabled = false\n").unwrap();
+    let config = off.spine(Some("spine1")).unwrap().agent_config();
+    assert!(!config.dhcp.enabled);
+    let text = config.to_toml().unwrap();
+    let dhcp = &text[text.find("[dhcp]").unwrap()..];
+    assert!(dhcp.contains("enabled = false"), "{text}");
+
+    let err = problems("[spines.spine1.agent.dhcp]\nenabled = \"no\"\n").join("\n");
+    assert!(
+        err.contains("agent.toml:2") && err.contains("enabled"),
+        "{err}"
+    );
+}

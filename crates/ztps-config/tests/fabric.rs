@@ -179,3 +179,36 @@ fn derived_agent_config_matches_the_fabric() {
         agent
     );
 }
+
+#[test]
+fn a_vm_disk_must_persist_and_match_its_format() {
+    // /tmp is rebuilt at every boot of EOS: the VM would lose its disk.
+    let text = example().replace(
+        "disk = \"/mnt/usb1/ztps.vmdk\"",
+        "disk = \"/tmp/ztps.vmdk\"",
+    );
+    let got = problems(&[("f.toml", &text)]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("f.toml:")
+            && got[0].contains("spines.spine1.vm.disk: /tmp/ztps.vmdk is not kept across a reboot")
+            && got[0].contains("under /mnt/flash, /mnt/usb1, /mnt/drive"),
+        "{got:?}"
+    );
+    // A .vmdk declared qcow2: the domain XML would give qemu the wrong driver.
+    let text = example().replace("disk_format = \"vmdk\"", "disk_format = \"qcow2\"");
+    let got = problems(&[("f.toml", &text)]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("spines.spine1.vm.disk: /mnt/usb1/ztps.vmdk is named as a vmdk disk but disk_format is \"qcow2\""),
+        "{got:?}"
+    );
+    // Both right: no problem.
+    let text = example()
+        .replace(
+            "disk = \"/mnt/usb1/ztps.vmdk\"",
+            "disk = \"/mnt/drive/ztps.qcow2\"",
+        )
+        .replace("disk_format = \"vmdk\"", "disk_format = \"qcow2\"");
+    assert!(parse_fabric(&files(&[("f.toml", &text)])).is_ok());
+}

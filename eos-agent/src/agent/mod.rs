@@ -197,12 +197,19 @@ impl Agent {
             .await
             .context("cannot watch links and addresses over netlink")?;
         let (dhcp_events, dhcp_rx) = mpsc::channel(DHCP_EVENT_QUEUE);
-        let dhcp = start_dhcp(&settings.dhcp, &table, &dhcp_events, &shared).with_context(|| {
-            format!(
-                "cannot start the DHCP server (config {path}); is another DHCP server (dhcpd) bound to port {}?",
-                settings.dhcp.port
+        let dhcp = if settings.config.dhcp.enabled {
+            Some(
+                start_dhcp(&settings.dhcp, &table, &dhcp_events, &shared).with_context(|| {
+                    format!(
+                        "cannot start the DHCP server (config {path}); is another DHCP server (dhcpd) bound to port {}?",
+                        settings.dhcp.port
+                    )
+                })?,
             )
-        })?;
+        } else {
+            info!(config = %path, "DHCP is off (dhcp.enabled = false); everything else runs");
+            None
+        };
         tasks.spawn(forward_dhcp_events(dhcp_rx, shared.clone()));
 
         // 4. eAPI watch.
@@ -302,7 +309,7 @@ impl Agent {
             table,
             host,
             _watch: net_watch,
-            dhcp: Some(dhcp),
+            dhcp,
             dhcp_events,
             eapi,
             eapi_client,
@@ -352,7 +359,7 @@ impl Agent {
             &self.shared,
             &mut self.forwarding_error,
         );
-        if self.dhcp.is_none() {
+        if self.dhcp.is_none() && self.settings.config.dhcp.enabled {
             self.restart_dhcp(&self.settings.dhcp.clone()).await;
         }
     }
@@ -407,8 +414,18 @@ impl Agent {
         if old.config.dhcp != new.config.dhcp
             || bridge_name(&old.config) != bridge_name(&new.config)
         {
-            info!("DHCP settings changed; restarting the DHCP server");
-            self.restart_dhcp(&new.dhcp).await;
+            if new.config.dhcp.enabled {
+                info!("DHCP settings changed; restarting the DHCP server");
+                self.restart_dhcp(&new.dhcp).await;
+            } else if let Some(running) = self.dhcp.take() {
+                // At once: no new answer after the reload; leases stay on
+                // flash for the day DHCP is turned on again.
+                stop_dhcp(running).await;
+                self.shared.set_dhcp(None);
+                info!(
+                    "DHCP turned off (dhcp.enabled = false); the bridge, forwarding, eAPI watch and VM keep running"
+                );
+            }
         }
         if let (Some(target), Some(e), Some(client)) = (&self.eapi, &new.eapi, client)
             && self.settings.eapi.as_ref() != Some(e)
@@ -448,7 +465,18 @@ impl Agent {
             stop_dhcp(running).await;
         }
         self.hub.shutdown().await;
-        info!("stopped");
+        // Removal must not cut the fabric: whatever the agent set up on the
+        // host stays, and the log says so for the operator removing it.
+        info!(
+            bridge = self
+                .settings
+                .config
+                .bridge
+                .as_ref()
+                .map(|b| b.name.as_str())
+                .unwrap_or("none"),
+            "stopped; the bridge, IPv4 forwarding and the VM are left as they are"
+        );
         Ok(())
     }
 }

@@ -24,22 +24,53 @@ pub const SEED_FILE: &str = "ztps-seed.img";
 /// Where the domain XML finds the seed when the fabric names no other place.
 pub const SEED_FLASH_PATH: &str = "/mnt/flash/ztps-seed.img";
 pub const MANIFEST_FILE: &str = "MANIFEST.sha256";
+pub const README_FILE: &str = "README.txt";
+pub const BOOT_EXTENSIONS: &str = "boot-extensions";
+/// The line to append to the switch's boot-extensions, when its current one
+/// was not given: the bundle never replaces a file it has not seen.
+pub const BOOT_EXTENSIONS_ADD: &str = "boot-extensions.add";
+
+/// What a bundle file holds: bytes rendered in memory, or a (large) file
+/// copied as it is.
+pub enum Body {
+    Bytes(Vec<u8>),
+    Copy(PathBuf),
+}
 
 /// One file of the bundle, by its path relative to the bundle's root.
 pub struct BundleFile {
     pub path: String,
-    pub bytes: Vec<u8>,
+    pub body: Body,
     pub mode: u32,
+    /// Goes somewhere other than /mnt/flash (a VM disk on /mnt/usb1): it gets
+    /// its own `<name>.sha256`, checked where it lands, and stays out of
+    /// MANIFEST.sha256, which is checked on flash.
+    pub off_flash: bool,
 }
 
 impl BundleFile {
     fn text(path: &str, text: String) -> Self {
         BundleFile {
             path: path.to_string(),
-            bytes: text.into_bytes(),
+            body: Body::Bytes(text.into_bytes()),
             mode: 0o644,
+            off_flash: false,
         }
     }
+
+    fn bytes(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Bytes(bytes) => Some(bytes),
+            Body::Copy(_) => None,
+        }
+    }
+}
+
+/// A file as written (or as it would be): its size and SHA-256.
+pub struct Written {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// Files that may hold a secret are readable by their owner only. The agent
@@ -65,17 +96,66 @@ pub fn bundle_spine(spine: &Spine) -> Spine {
     spine
 }
 
-/// Every file of the bundle, manifest excluded, in a fixed order.
-pub fn bundle_files(spine: &Spine) -> anyhow::Result<Vec<BundleFile>> {
+/// How the bundle is made, beyond the spine itself.
+pub struct Options {
+    /// A fresh switch: full startup-config and boot-config.
+    pub new_switch: bool,
+    /// The switch's current boot-extensions (`Some("")` when its flash has
+    /// none), when a copy of its flash was given.
+    pub current_boot_extensions: Option<String>,
+    /// The VM disk to carry.
+    pub vm_disk: Option<PathBuf>,
+}
+
+/// Is this line of boot-extensions one of ours (any version)? An upgrade
+/// replaces the old SWIX's line instead of installing two agents.
+pub fn is_agent_extension(line: &str, ours: &str) -> bool {
+    let line = line.trim();
+    line == ours || (line.starts_with("ztps-agent") && line.ends_with(".swix"))
+}
+
+/// The switch's boot-extensions with the agent's line added: every other
+/// line (TerminAttr for CloudVision, ...) is kept as it is, in its order.
+pub fn merge_boot_extensions(current: &str, ours: &str) -> String {
+    let mut merged = String::with_capacity(current.len() + ours.len() + 2);
+    for line in current.lines() {
+        if !line.trim().is_empty() && !is_agent_extension(line, ours) {
+            merged.push_str(line);
+            merged.push('\n');
+        }
+    }
+    merged.push_str(ours);
+    merged.push('\n');
+    merged
+}
+
+/// The VM disk's file name in the bundle: the one `vm.disk` gives it, since
+/// that is the name the domain XML opens.
+pub fn vm_disk_name(spine: &Spine) -> anyhow::Result<String> {
+    spine
+        .vm
+        .disk
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("vm.disk {} names no file", spine.vm.disk.display()))
+}
+
+/// Every file of the bundle, README and manifest excluded, in a fixed order.
+pub fn bundle_files(spine: &Spine, options: &Options) -> anyhow::Result<Vec<BundleFile>> {
     let spine = bundle_spine(spine);
+    let mut artifacts = Vec::new();
+    if options.new_switch {
+        artifacts.push(Artifact::StartupConfig);
+    } else {
+        artifacts.push(Artifact::StartupConfigSnippet);
+    }
+    artifacts.push(Artifact::DomainXml);
+    if options.new_switch {
+        artifacts.push(Artifact::BootConfig);
+    }
+    artifacts.push(Artifact::AgentConfig);
     let mut files = Vec::new();
-    for artifact in [
-        Artifact::StartupConfig,
-        Artifact::DomainXml,
-        Artifact::BootConfig,
-        Artifact::BootExtensions,
-        Artifact::AgentConfig,
-    ] {
+    for artifact in artifacts {
         let text = ztps_render::render(artifact, &spine)
             .with_context(|| format!("cannot render {artifact}"))?;
         files.push(BundleFile {
@@ -83,41 +163,124 @@ pub fn bundle_files(spine: &Spine) -> anyhow::Result<Vec<BundleFile>> {
             ..BundleFile::text(artifact.file_name(), text)
         });
     }
+    if spine.agent.install == AgentInstall::Swix {
+        let ours = spine.agent.swix_file.as_str();
+        match (&options.current_boot_extensions, options.new_switch) {
+            (Some(current), _) => files.push(BundleFile::text(
+                BOOT_EXTENSIONS,
+                merge_boot_extensions(current, ours),
+            )),
+            (None, true) => files.push(BundleFile::text(BOOT_EXTENSIONS, format!("{ours}\n"))),
+            (None, false) => {
+                files.push(BundleFile::text(BOOT_EXTENSIONS_ADD, format!("{ours}\n")));
+            }
+        }
+    }
     // The seed checks the ZTPServer data; before the slow packaging, so a
     // mistake is reported at once.
     files.push(BundleFile {
         path: SEED_FILE.into(),
-        bytes: appliance::seed_image(&spine)?,
+        body: Body::Bytes(appliance::seed_image(&spine)?),
         mode: 0o644,
+        off_flash: false,
     });
-    files.push(BundleFile {
-        path: format!(".extensions/{}", spine.agent.swix_file),
-        bytes: swix::own_swix(None, &spine.eos_image)?,
-        mode: 0o644,
-    });
-    if spine.agent.install == AgentInstall::Flash {
-        files.push(BundleFile {
+    match spine.agent.install {
+        AgentInstall::Swix => files.push(BundleFile {
+            path: format!(".extensions/{}", spine.agent.swix_file),
+            body: Body::Bytes(swix::own_swix(None, &spine.eos_image)?),
+            mode: 0o644,
+            off_flash: false,
+        }),
+        // Nothing would install a SWIX: the daemon runs the binary on flash.
+        AgentInstall::Flash => files.push(BundleFile {
             path: "ztps-agent".into(),
-            bytes: swix::own_binary()?,
+            body: Body::Bytes(swix::own_binary()?),
             mode: 0o755,
+            off_flash: false,
+        }),
+    }
+    if let Some(disk) = &options.vm_disk {
+        let meta = std::fs::metadata(disk)
+            .with_context(|| format!("cannot read the VM disk {}", disk.display()))?;
+        if !meta.is_file() {
+            bail!("the VM disk {} is not a regular file", disk.display());
+        }
+        files.push(BundleFile {
+            path: vm_disk_name(&spine)?,
+            body: Body::Copy(disk.clone()),
+            mode: 0o644,
+            off_flash: spine.vm.disk.parent() != Some(Path::new("/mnt/flash")),
         });
     }
     Ok(files)
 }
 
 /// `sha256sum` format: `<hex>  <path>`, one line per file.
-pub fn manifest(files: &[BundleFile]) -> String {
+pub fn manifest(files: &[&Written]) -> String {
     files
         .iter()
-        .map(|f| format!("{}  {}\n", sha256_hex(&f.bytes), f.path))
+        .map(|f| format!("{}  {}\n", f.sha256, f.path))
         .collect()
+}
+
+/// The checksum files that close a bundle, from what was written: a
+/// `<name>.sha256` for each file bound elsewhere than flash, then
+/// MANIFEST.sha256 over everything that goes to flash (those included).
+fn checksum_files(files: &[BundleFile], written: &[Written]) -> Vec<BundleFile> {
+    let mut out = Vec::new();
+    let mut on_flash: Vec<&Written> = Vec::new();
+    let mut sidecars = Vec::new();
+    for (file, w) in files.iter().zip(written) {
+        if file.off_flash {
+            let name = Path::new(&w.path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| w.path.clone());
+            let text = format!("{}  {name}\n", w.sha256);
+            sidecars.push(Written {
+                path: format!("{}.sha256", w.path),
+                size: text.len() as u64,
+                sha256: sha256_hex(text.as_bytes()),
+            });
+            out.push(BundleFile::text(&format!("{}.sha256", w.path), text));
+        } else {
+            on_flash.push(w);
+        }
+    }
+    on_flash.extend(sidecars.iter());
+    out.push(BundleFile::text(MANIFEST_FILE, manifest(&on_flash)));
+    out
+}
+
+/// The switch's boot-extensions from a copy of its flash: `Some("")` when
+/// the copy has none (nothing to keep), an error when it cannot be read.
+fn read_current_boot_extensions(flash: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(flash)
+        .with_context(|| format!("--current-flash {} cannot be read", flash.display()))?;
+    if !meta.is_dir() {
+        bail!(
+            "--current-flash {} is not a directory; give a copy of the switch's flash (or a directory with its boot-extensions and startup-config)",
+            flash.display()
+        );
+    }
+    let path = flash.join(BOOT_EXTENSIONS);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            String::from_utf8(bytes).with_context(|| format!("{} is not text", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 pub fn run(args: &BundleArgs) -> anyhow::Result<ExitCode> {
     let fabric = super::load_fabric(&args.fabric)?;
     let spine = fabric.spine(args.spine.as_deref())?;
-    let out = &args.out;
-    check_target(out, args.force)?;
+    if let Some(out) = &args.out
+        && !args.dry_run
+    {
+        check_target(out, args.force)?;
+    }
     if let Some(seed) = &spine.vm.seed_disk
         && seed != Path::new(SEED_FLASH_PATH)
     {
@@ -126,27 +289,213 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<ExitCode> {
             seed.display()
         );
     }
+    let current_boot_extensions = args
+        .current_flash
+        .as_deref()
+        .map(read_current_boot_extensions)
+        .transpose()?;
+    let options = Options {
+        new_switch: args.new_switch,
+        current_boot_extensions,
+        vm_disk: args.vm_disk.clone(),
+    };
 
-    let mut files = bundle_files(spine)?;
-    let manifest = manifest(&files);
-    files.push(BundleFile::text(MANIFEST_FILE, manifest));
-    install(out, &files)?;
+    let mut files = bundle_files(spine, &options)?;
+    let listed: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    files.push(BundleFile::text(
+        README_FILE,
+        super::readme::readme(&bundle_spine(spine), &options, &listed)?,
+    ));
 
+    if args.dry_run {
+        return dry_run(spine, &files, args.current_flash.as_deref());
+    }
+    let Some(out) = &args.out else {
+        bail!("give --out DIR (or --dry-run to see what would be written)");
+    };
+    let written = install(out, &files)?;
     super::files::print(&format!(
         "bundle for spine {} in {}:\n",
         spine.name,
         out.display()
     ))?;
-    let width = files.iter().map(|f| f.path.len()).max().unwrap_or(0);
-    for file in &files {
+    print_table(&written)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(written: &[Written]) -> anyhow::Result<()> {
+    let width = written.iter().map(|f| f.path.len()).max().unwrap_or(0);
+    for file in written {
         super::files::print(&format!(
             "  {:width$}  {:>10}  {}\n",
-            file.path,
-            file.bytes.len(),
-            sha256_hex(&file.bytes)
+            file.path, file.size, file.sha256
         ))?;
     }
+    Ok(())
+}
+
+/// `--dry-run`: what the bundle would hold, and how it differs from the
+/// switch's flash. Nothing is written anywhere.
+fn dry_run(
+    spine: &Spine,
+    files: &[BundleFile],
+    current: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let mut written = Vec::with_capacity(files.len() + 1);
+    for file in files {
+        let (size, sha256) = match &file.body {
+            Body::Bytes(bytes) => (bytes.len() as u64, sha256_hex(bytes)),
+            Body::Copy(source) => copy_with_digest(source, None)?,
+        };
+        written.push(Written {
+            path: file.path.clone(),
+            size,
+            sha256,
+        });
+    }
+    for file in checksum_files(files, &written) {
+        let bytes = file.bytes().unwrap_or_default();
+        written.push(Written {
+            path: file.path.clone(),
+            size: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        });
+    }
+    super::files::print(&format!(
+        "dry run: the bundle for spine {} would hold (nothing written):\n",
+        spine.name
+    ))?;
+    print_table(&written)?;
+    let Some(flash) = current else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    super::files::print(&format!("\nagainst {}:\n", flash.display()))?;
+    for file in files {
+        let there = flash.join(&file.path);
+        let old = match std::fs::read(&there) {
+            Ok(old) => old,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                super::files::print(&format!("new file: {}\n", file.path))?;
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", there.display())),
+        };
+        let Some(new) = file.bytes() else {
+            let (_, sha) = copy_with_digest(
+                match &file.body {
+                    Body::Copy(source) => source,
+                    Body::Bytes(_) => &there,
+                },
+                None,
+            )?;
+            let same = sha256_hex(&old) == sha;
+            super::files::print(&format!(
+                "{}: {}\n",
+                file.path,
+                if same {
+                    "unchanged"
+                } else {
+                    "replaced (binary)"
+                }
+            ))?;
+            continue;
+        };
+        if old == new {
+            super::files::print(&format!("unchanged: {}\n", file.path))?;
+            continue;
+        }
+        match (std::str::from_utf8(&old), std::str::from_utf8(new)) {
+            (Ok(old), Ok(new)) => {
+                let diff = similar::TextDiff::from_lines(old, new);
+                let text = diff
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(
+                        &format!("flash/{}", file.path),
+                        &format!("bundle/{}", file.path),
+                    )
+                    .to_string();
+                super::files::print(&text)?;
+                if !text.ends_with('\n') {
+                    super::files::print("\n")?;
+                }
+            }
+            _ => super::files::print(&format!("replaced (binary): {}\n", file.path))?,
+        }
+    }
+    for kept in [Artifact::StartupConfig, Artifact::BootConfig] {
+        let name = kept.file_name();
+        if !files.iter().any(|f| f.path == name) && flash.join(name).exists() {
+            super::files::print(&format!("kept as it is: {name} (not in this bundle)\n"))?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `source` (copying it to `dest` when given) and returns its size
+/// and SHA-256. A copy shows its progress on stderr: a VM disk is hundreds
+/// of MB, and flash or USB sticks are slow.
+fn copy_with_digest(
+    source: &Path,
+    dest: Option<&mut std::fs::File>,
+) -> anyhow::Result<(u64, String)> {
+    use sha2::Digest as _;
+    use std::io::{IsTerminal as _, Read as _};
+    let mut input =
+        std::fs::File::open(source).with_context(|| format!("cannot open {}", source.display()))?;
+    let total = input
+        .metadata()
+        .with_context(|| format!("cannot read {}", source.display()))?
+        .len();
+    let tty = std::io::stderr().is_terminal();
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done: u64 = 0;
+    let mut shown = None;
+    let mut dest = dest;
+    loop {
+        let n = input
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", source.display()))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        hasher.update(chunk);
+        if let Some(out) = dest.as_deref_mut() {
+            out.write_all(chunk).context("cannot write the copy")?;
+            done += n as u64;
+            // A terminal gets a bar redrawn in place; a log gets a line per quarter.
+            let percent = done.saturating_mul(100).checked_div(total).unwrap_or(100);
+            let step = if tty { percent } else { percent / 25 * 25 };
+            if shown != Some(step) {
+                shown = Some(step);
+                let filled = usize::try_from(percent / 5).unwrap_or(20).min(20);
+                let bar = format!("{}{}", "#".repeat(filled), ".".repeat(20 - filled));
+                let line = format!(
+                    "copying {} [{bar}] {percent:>3}% ({} of {} MiB)",
+                    source.display(),
+                    done >> 20,
+                    total >> 20
+                );
+                if tty {
+                    eprint!("\r{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+    if tty && shown.is_some() {
+        eprintln!();
+    }
+    let sha: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let size = if dest.is_some() { done } else { total };
+    Ok((size, sha))
 }
 
 /// DIR may be missing or empty; anything else needs `--force`.
@@ -171,7 +520,7 @@ fn check_target(out: &Path, force: bool) -> anyhow::Result<()> {
 }
 
 /// Writes the files into a fresh directory beside `out`, then swaps it in.
-fn install(out: &Path, files: &[BundleFile]) -> anyhow::Result<()> {
+fn install(out: &Path, files: &[BundleFile]) -> anyhow::Result<Vec<Written>> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -192,24 +541,12 @@ fn install(out: &Path, files: &[BundleFile]) -> anyhow::Result<()> {
                 parent.display()
             )
         })?;
+    let mut written = Vec::with_capacity(files.len() + 1);
     for file in files {
-        let path = staging.path().join(&file.path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        // Created with its mode: a secret is never readable by others, not
-        // even for a moment.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(file.mode)
-            .open(&path)
-            .and_then(|mut f| f.write_all(&file.bytes))
-            .and_then(|()| {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))
-            })
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(write_file(staging.path(), file)?);
+    }
+    for file in checksum_files(files, &written) {
+        written.push(write_file(staging.path(), &file)?);
     }
     std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
         .with_context(|| format!("cannot set the mode of {}", staging.path().display()))?;
@@ -252,7 +589,39 @@ fn install(out: &Path, files: &[BundleFile]) -> anyhow::Result<()> {
     }
     // `old` (with the replaced bundle inside) is removed on drop.
     drop(old);
-    Ok(())
+    Ok(written)
+}
+
+/// Writes one file into the staging directory, created with its mode: a
+/// secret is never readable by others, not even for a moment.
+fn write_file(root: &Path, file: &BundleFile) -> anyhow::Result<Written> {
+    let path = root.join(&file.path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(file.mode)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let (size, sha256) = match &file.body {
+        Body::Bytes(bytes) => {
+            out.write_all(bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            (bytes.len() as u64, sha256_hex(bytes))
+        }
+        Body::Copy(source) => copy_with_digest(source, Some(&mut out))
+            .with_context(|| format!("cannot copy {} to {}", source.display(), path.display()))?,
+    };
+    out.sync_all()
+        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode)))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Written {
+        path: file.path.clone(),
+        size,
+        sha256,
+    })
 }
 
 fn is_non_empty_dir(path: &Path) -> bool {

@@ -1,16 +1,43 @@
-//! `ztps-agent check`: validate and report every problem, or one line of OK.
+//! `ztps-agent check`: validate and report every problem, or one line of OK;
+//! with `--json`, one JSON document on stdout for scripts.
 
 use std::process::ExitCode;
 
+use serde::Serialize;
 use ztps_config::{Diagnostics, Error};
 
 use crate::cli::CheckArgs;
 
+/// One problem, as `check --json` prints it. Location fields are absent for a
+/// problem that belongs to no position (an unreadable file).
+#[derive(Debug, Serialize)]
+struct Problem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    message: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    valid: bool,
+    checked: Vec<String>,
+    problems: Vec<Problem>,
+}
+
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let mut problems = 0;
+    let mut problems = Vec::new();
     let mut checked = Vec::new();
     if let Some(path) = &args.config {
-        problems += report(ztps_config::load_agent_config(path).map(|_| ()))?;
+        collect(
+            ztps_config::load_agent_config(path).map(|_| ()),
+            &mut problems,
+        )?;
         checked.push(path.display().to_string());
     }
     if !args.fabric.is_empty() {
@@ -18,31 +45,56 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             Some(name) => fabric.spine(Some(name)).map(|_| ()),
             None => Ok(()),
         });
-        problems += report(result)?;
+        collect(result, &mut problems)?;
         checked.extend(args.fabric.iter().map(|p| p.display().to_string()));
     }
-    if problems > 0 {
-        eprintln!(
-            "{problems} problem{} found",
-            if problems == 1 { "" } else { "s" }
-        );
-        return Ok(ExitCode::FAILURE);
+    let valid = problems.is_empty();
+    if args.json {
+        let report = Report {
+            valid,
+            checked,
+            problems: problems.into_iter().map(|(p, _)| p).collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&report)?;
+        text.push('\n');
+        super::files::print(&text)?;
+    } else if valid {
+        println!("OK: {} valid", checked.join(", "));
+    } else {
+        for (_, line) in &problems {
+            eprintln!("{line}");
+        }
+        let n = problems.len();
+        eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
     }
-    println!("OK: {} valid", checked.join(", "));
-    Ok(ExitCode::SUCCESS)
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-/// Prints the problems of one load and counts them. A file that cannot be
-/// read (or is no configuration file at all: a directory, a FIFO, a device,
-/// too big) is one problem; the other input is still checked.
-fn report(result: Result<(), Error>) -> anyhow::Result<usize> {
+/// Collects the problems of one load, each with the line the text report
+/// prints. A file that cannot be read (or is no configuration file at all:
+/// a directory, a FIFO, a device, too big) is one problem; the other input
+/// is still checked.
+fn collect(result: Result<(), Error>, out: &mut Vec<(Problem, String)>) -> anyhow::Result<()> {
     match result {
-        Ok(()) => Ok(0),
+        Ok(()) => Ok(()),
         Err(Error::Invalid(Diagnostics(list))) => {
-            for diagnostic in &list {
-                eprintln!("{diagnostic}");
+            for d in &list {
+                out.push((
+                    Problem {
+                        file: d.location.as_ref().map(|l| l.file.clone()),
+                        line: d.location.as_ref().map(|l| l.line),
+                        column: d.location.as_ref().map(|l| l.column),
+                        key: (!d.path.is_root()).then(|| d.path.to_string()),
+                        message: d.message.clone(),
+                    },
+                    d.to_string(),
+                ));
             }
-            Ok(list.len())
+            Ok(())
         }
         Err(
             error @ (Error::UnknownSpine { .. }
@@ -50,8 +102,18 @@ fn report(result: Result<(), Error>) -> anyhow::Result<usize> {
             | Error::Unreasonable { .. }
             | Error::Read { .. }),
         ) => {
-            eprintln!("{:#}", anyhow::Error::from(error));
-            Ok(1)
+            let line = format!("{:#}", anyhow::Error::from(error));
+            out.push((
+                Problem {
+                    file: None,
+                    line: None,
+                    column: None,
+                    key: None,
+                    message: line.clone(),
+                },
+                line,
+            ));
+            Ok(())
         }
         Err(error) => Err(error.into()),
     }

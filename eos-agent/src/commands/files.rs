@@ -47,3 +47,25 @@ pub fn print(text: &str) -> anyhow::Result<()> {
         .and_then(|()| stdout.flush())
         .context("cannot write to stdout")
 }
+
+/// `--out` must not replace what is there unless the operator said so: a
+/// missing path (or an empty directory) is fine, anything else needs `--force`.
+pub fn refuse_existing(out: &Path, force: bool) -> anyhow::Result<()> {
+    if force {
+        return Ok(());
+    }
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot inspect {}", out.display())),
+        Ok(meta)
+            if meta.is_dir()
+                && std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_none()) =>
+        {
+            Ok(())
+        }
+        Ok(_) => anyhow::bail!(
+            "{} exists; refusing to overwrite it (use --force to replace it)",
+            out.display()
+        ),
+    }
+}

@@ -3,7 +3,9 @@
 mod appliance;
 mod bundle;
 mod check;
+mod docs;
 mod files;
+mod readme;
 mod render;
 mod run;
 mod status;
@@ -25,6 +27,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Swix(args) => swix::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 

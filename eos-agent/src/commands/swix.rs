@@ -32,6 +32,7 @@ pub fn own_swix(version: Option<&str>, eos_image: &str) -> anyhow::Result<Vec<u8
 }
 
 pub fn run(args: &SwixArgs) -> anyhow::Result<ExitCode> {
+    super::files::refuse_existing(&args.out, args.force)?;
     let mut spec = agent_spec(args.version.as_deref())?;
     spec.arch = match args.arch {
         RpmArch::X86_64 => Arch::X86_64,

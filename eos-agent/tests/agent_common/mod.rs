@@ -143,10 +143,15 @@ impl Lab {
 
     /// `ztps-agent run` in the spine, with the arguments ProcMgr appends.
     pub fn start_agent(&self, config: &Path) -> Proc {
+        self.start_agent_from(&agent_bin(), config)
+    }
+
+    /// [`Lab::start_agent`] with another build of the agent (an upgrade).
+    pub fn start_agent_from(&self, bin: &Path, config: &Path) -> Proc {
         let log = self.path(&format!("agent-{}.log", ztps_testkit::unique_name("")));
         let child = self
             .spine
-            .command(agent_bin())
+            .command(bin)
             .args(["run", "--config"])
             .arg(config)
             .args([
