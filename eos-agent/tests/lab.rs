@@ -120,7 +120,8 @@ fn three_leaves_provision_through_the_spine() {
         assert_eq!(flash, want, "{name}'s flash startup-config");
         assert!(flash.contains(&format!("hostname {name}\n")), "{flash}");
     }
-    // The VM starts detached from the bridge (the bridge did not exist yet):
-    // exactly one restart attaches it, and a healthy VM is not restarted again.
+    // The VM starts detached from the bridge (the bridge did not exist yet)
+    // and not serving: its tap is put back without a restart, then exactly
+    // one restart starts its ZTPServer, and a healthy VM is not restarted again.
     assert_eq!(report["vm_restarts"], 1, "{stdout}");
 }

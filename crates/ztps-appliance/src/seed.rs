@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::fat;
-use ztps_config::{NodeIdentifier, rules};
+use ztps_config::{NodeIdentifier, PasswordHash, rules};
 use ztps_types::MacAddr;
 
 use crate::ztpserver::{self, DataFile, check_hostname};
@@ -40,6 +40,10 @@ pub struct SeedSpec {
     /// One OpenSSH public key line for the `ztps` admin user.
     #[serde(default)]
     pub ssh_authorized_key: Option<String>,
+    /// A crypt(3) hash for the `ztps` user's password: a console login for
+    /// an operator without a key. SSH stays key-only (`ssh_pwauth: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_password_hash: Option<PasswordHash>,
     /// What ZTPServer advertises to the leaves (`http://10.0.0.10:8080`).
     pub server_url: String,
     #[serde(default)]
@@ -96,6 +100,11 @@ impl SeedSpec {
         }
         if let Some(key) = &self.ssh_authorized_key {
             check_ssh_key(key)?;
+        }
+        if let Some(hash) = &self.console_password_hash {
+            // The value stays out of the error: it may be a pasted password.
+            rules::crypt_password_hash(&hash.0)
+                .map_err(|reason| Error::invalid("console_password_hash", "<hidden>", reason))?;
         }
         ztpserver::check_server_url(&self.server_url)?;
         match &self.nic {
@@ -164,6 +173,25 @@ impl SeedSpec {
         });
         if let (Some(key), Some(map)) = (&self.ssh_authorized_key, doc.as_object_mut()) {
             map.insert("ssh_authorized_keys".into(), json!([key.trim()]));
+        }
+        if let Some(hash) = &self.console_password_hash {
+            // The image's default user (90-ztps.cfg) is locked, and cloud-init
+            // lets the distro's default-user settings win over a user entry
+            // of the same name; so the user is spelled out in full here, as
+            // the image defines it, with the password unlocked.
+            let mut user = json!({
+                "name": "ztps",
+                "gecos": "ZTPServer appliance admin",
+                "groups": "adm, systemd-journal",
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "shell": "/bin/bash",
+                "lock_passwd": false,
+                "hashed_passwd": hash.0,
+            });
+            if let Some(key) = &self.ssh_authorized_key {
+                user["ssh_authorized_keys"] = json!([key.trim()]);
+            }
+            doc["users"] = json!([user]);
         }
         Ok(doc)
     }
@@ -271,6 +299,7 @@ mod tests {
             gateway: Ipv4Addr::new(192, 0, 2, 1),
             dns: vec![],
             ssh_authorized_key: None,
+            console_password_hash: None,
             server_url: "http://192.0.2.10:8080".into(),
             identifier: NodeIdentifier::SerialNumber,
             nic: NicMatch::default(),
@@ -279,6 +308,50 @@ mod tests {
                 contents: "patterns: []\n".into(),
             }],
         }
+    }
+
+    const HASH: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+
+    #[test]
+    fn a_console_password_hash_unlocks_the_admin_user_and_never_shows_in_debug() {
+        let mut spec = spec();
+        spec.ssh_authorized_key = Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBw5 ops@x".into());
+        spec.console_password_hash = Some(PasswordHash(HASH.into()));
+        let files = spec.render().unwrap();
+        let user: Value =
+            serde_json::from_str(files.user_data.trim_start_matches("#cloud-config\n")).unwrap();
+        let users = user["users"].as_array().unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0]["name"], "ztps");
+        assert_eq!(users[0]["lock_passwd"], false);
+        assert_eq!(users[0]["hashed_passwd"], HASH);
+        assert_eq!(
+            users[0]["ssh_authorized_keys"][0],
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBw5 ops@x"
+        );
+        assert_eq!(user["ssh_pwauth"], false, "SSH stays key-only");
+        assert!(!format!("{spec:?}").contains("saltsalt"));
+        // Without a hash, the image's locked default user.
+        let plain = super::tests::spec();
+        let user: Value = serde_json::from_str(
+            plain
+                .render()
+                .unwrap()
+                .user_data
+                .trim_start_matches("#cloud-config\n"),
+        )
+        .unwrap();
+        assert_eq!(user["users"], json!(["default"]));
+    }
+
+    #[test]
+    fn a_password_instead_of_a_hash_is_refused_without_repeating_it() {
+        let mut spec = spec();
+        spec.console_password_hash = Some(PasswordHash("hunter2-secret".into()));
+        let err = spec.render().unwrap_err().to_string();
+        assert!(err.contains("console_password_hash"), "{err}");
+        assert!(err.contains("crypt(3)"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -114,3 +114,70 @@ proptest! {
         }
     }
 }
+
+/// The fabric loader (what `check` and `render seed` read) and the seed agree
+/// on console password hashes: both accept or both refuse, and a refusal is
+/// located at the key and never repeats the value (it may be a password).
+#[test]
+fn the_fabric_and_the_seed_agree_on_console_password_hashes() {
+    let candidates = [
+        "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+        "$5$jR0Kz//utOWInLB0$PbU.3ZyTkBs7RblxSTsi7KgRC2SU2mbECMtN99voU78",
+        "correct horse battery staple",
+        "$6$saltsalt$short",
+        "$1$saltsalt$0123456789abcdef012345",
+        "$6$salt salt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+    ];
+    let mut accepted = 0;
+    for hash in candidates {
+        let text = example().replacen(
+            "name = \"ztps\"",
+            &format!(
+                "name = \"ztps\"\nconsole_password_hash = {}",
+                toml_string(hash)
+            ),
+            1,
+        );
+        let fabric = ztps_config::parse_fabric(&[("f.toml".into(), text)]);
+        let seed = ztps_appliance::SeedSpec {
+            hostname: "ztps".into(),
+            address: "192.0.2.10/24".parse().unwrap(),
+            gateway: "192.0.2.1".parse().unwrap(),
+            dns: vec![],
+            ssh_authorized_key: None,
+            console_password_hash: Some(ztps_config::PasswordHash(hash.into())),
+            server_url: "http://192.0.2.10:8080".into(),
+            identifier: Default::default(),
+            nic: Default::default(),
+            ztpserver_files: vec![],
+        }
+        .validate();
+        assert_eq!(
+            fabric.is_ok(),
+            seed.is_ok(),
+            "{hash}: {:?} vs {:?}",
+            fabric.err(),
+            seed.err()
+        );
+        if let Err(error) = fabric {
+            let text = error.to_string();
+            assert!(text.contains("f.toml:"), "{text}");
+            assert!(text.contains("vm.console_password_hash"), "{text}");
+            assert!(!text.contains(hash), "{text}");
+            assert!(!seed.unwrap_err().to_string().contains(hash));
+        } else {
+            let spine = fabric.unwrap();
+            let spine = spine.spine(None).unwrap();
+            assert_eq!(
+                spine
+                    .vm
+                    .console_password_hash
+                    .as_ref()
+                    .map(|h| h.0.as_str()),
+                Some(hash)
+            );
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 2);
+}

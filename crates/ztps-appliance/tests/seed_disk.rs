@@ -43,6 +43,7 @@ fn spec() -> SeedSpec {
         gateway: Ipv4Addr::new(192, 0, 2, 1),
         dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
         ssh_authorized_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOq7 ops@example".into()),
+        console_password_hash: None,
         server_url: "http://192.0.2.10:8080".into(),
         identifier: NodeIdentifier::SerialNumber,
         nic: NicMatch::default(),

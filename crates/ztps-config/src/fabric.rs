@@ -179,6 +179,10 @@ pub struct VmSpec {
     /// One OpenSSH public key line, put on the appliance by its Day-1 seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_authorized_key: Option<String>,
+    /// A crypt(3) hash for the admin user's password, so that an operator
+    /// without a key can log in on the serial console (SSH stays key-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_password_hash: Option<crate::types::PasswordHash>,
     #[serde(default = "default_memory")]
     pub memory_mib: u32,
     #[serde(default = "default_vcpus")]
@@ -612,6 +616,13 @@ impl Spine {
                 problems,
                 vm_at.key("ssh_authorized_key"),
                 rules::ssh_public_key(key),
+            );
+        }
+        if let Some(hash) = &self.vm.console_password_hash {
+            checks::rule(
+                problems,
+                vm_at.key("console_password_hash"),
+                rules::crypt_password_hash(&hash.0),
             );
         }
         if self.ztpserver.port == 0 {

@@ -34,7 +34,7 @@ pub use load::{
     MAX_CONFIG_BYTES, load_agent_config, load_fabric, parse_agent_config, parse_fabric, read,
 };
 pub use settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
-pub use types::{MacAddr, kernel_interface_name};
+pub use types::{MacAddr, PasswordHash, kernel_interface_name};
 
 /// Everything that can go wrong with configuration.
 #[derive(Debug, thiserror::Error)]

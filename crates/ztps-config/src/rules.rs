@@ -294,6 +294,38 @@ pub fn ssh_public_key(key: &str) -> Result<(), String> {
     }
 }
 
+/// A crypt(3) password hash for `/etc/shadow`: yescrypt (`$y$`, Debian's
+/// default), SHA-512 (`$6$`) or SHA-256 (`$5$`), as `mkpasswd` or `openssl
+/// passwd -6` print them. A plain password is refused. The message never
+/// repeats the value: it may be a password pasted by mistake.
+pub fn crypt_password_hash(hash: &str) -> Result<(), String> {
+    const HELP: &str = "give a crypt(3) hash, not a password: `mkpasswd -m yescrypt` or `openssl passwd -6` prints one (it starts with $y$ or $6$)";
+    let fields: Vec<&str> = hash.split('$').collect();
+    // "", id, [params or rounds=N,] salt, digest
+    let (id, digest) = match fields.as_slice() {
+        ["", id, .., digest] if fields.len() >= 4 => (*id, *digest),
+        _ => return Err(HELP.into()),
+    };
+    let digest_len = match id {
+        "y" | "5" => 43,
+        "6" => 86,
+        _ => return Err(format!("unsupported hash type ${id}$; {HELP}")),
+    };
+    let crypt_chars = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/'))
+    };
+    let middle_ok = fields[2..fields.len() - 1].iter().all(|f| {
+        !f.is_empty()
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '='))
+    });
+    if digest.len() != digest_len || !crypt_chars(digest) || !middle_ok {
+        return Err(HELP.into());
+    }
+    Ok(())
+}
+
 /// The longest bootstrap URL DHCP option 67 can carry.
 pub const MAX_BOOTSTRAP_URL_BYTES: usize = 255;
 
@@ -318,6 +350,32 @@ pub fn vendor_class_prefixes(prefixes: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crypt_hashes_are_taken_and_passwords_refused_without_echo() {
+        // `openssl passwd -6 -salt saltsalt secret` and `mkpasswd -m yescrypt`.
+        let sha512 = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+        let yescrypt = "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o7iY2l0dPp8UpQvHq4EMgtOn9ZgqN5tlA";
+        let rounds = "$6$rounds=10000$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+        let sha256 = "$5$jR0Kz//utOWInLB0$PbU.3ZyTkBs7RblxSTsi7KgRC2SU2mbECMtN99voU78";
+        for ok in [sha512, yescrypt, rounds, sha256] {
+            assert_eq!(crypt_password_hash(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "hunter2",
+            "",
+            "$1$abc$def",
+            "$6$salt$short",
+            "$6$$x",
+            &format!("{sha512} "),
+        ] {
+            let err = crypt_password_hash(bad).unwrap_err();
+            assert!(err.contains("crypt(3)"), "{err}");
+            if bad.len() > 3 {
+                assert!(!err.contains(bad), "the value must not be echoed: {err}");
+            }
+        }
+    }
 
     #[test]
     fn urls_must_round_trip() {

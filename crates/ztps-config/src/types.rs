@@ -62,3 +62,15 @@ pub(crate) mod ipv4_net {
         })
     }
 }
+
+/// A crypt(3) password hash (see [`crate::rules::crypt_password_hash`]).
+/// Its `Debug` hides the value, so that no log or error dump carries it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<hidden>)")
+    }
+}

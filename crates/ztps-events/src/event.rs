@@ -117,6 +117,12 @@ pub enum Event {
         vm: String,
         bridge: String,
     },
+    /// The running VM's tap was off the bridge and was put back (no restart).
+    VmReattached {
+        vm: String,
+        bridge: String,
+        tap: String,
+    },
     ZtpserverHealthy {
         url: String,
     },
@@ -164,6 +170,7 @@ impl Event {
             Self::VmRestarted { .. } => "vm_restarted",
             Self::VmAttached { .. } => "vm_attached",
             Self::VmDetached { .. } => "vm_detached",
+            Self::VmReattached { .. } => "vm_reattached",
             Self::ZtpserverHealthy { .. } => "ztpserver_healthy",
             Self::ZtpserverUnhealthy { .. } => "ztpserver_unhealthy",
             Self::LldpAsExpected { .. } => "lldp_as_expected",
@@ -186,6 +193,7 @@ impl Event {
             | Self::ForwardingChanged { .. }
             | Self::EapiReachable { .. }
             | Self::VmAttached { .. }
+            | Self::VmReattached { .. }
             | Self::ZtpserverHealthy { .. }
             | Self::ConfigReloaded { .. } => Notice,
             Self::LinkDown { .. }
@@ -233,6 +241,7 @@ impl Event {
             }
             Self::VmRestarted { vm, .. }
             | Self::VmAttached { vm, .. }
+            | Self::VmReattached { vm, .. }
             | Self::VmDetached { vm, .. } => {
                 format!("{kind}/{vm}")
             }
@@ -341,6 +350,9 @@ impl Event {
                 format!("VM {vm} is attached to {bridge} through {tap}")
             }
             Self::VmDetached { vm, bridge } => format!("VM {vm} is not attached to {bridge}"),
+            Self::VmReattached { vm, bridge, tap } => format!(
+                "VM {vm} was running with its tap {tap} off {bridge}: put it back on {bridge}, no restart"
+            ),
             Self::ZtpserverHealthy { url } => format!("ZTPServer answers at {url}"),
             Self::ZtpserverUnhealthy { url, reason } => {
                 format!("ZTPServer at {url} is unhealthy: {reason}")

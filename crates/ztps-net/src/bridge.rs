@@ -231,6 +231,43 @@ pub async fn add_port(handle: &Handle, bridge: &str, port: &str) -> Result<bool,
     Ok(true)
 }
 
+/// A link of this namespace and the ifindex of its controller (bridge,
+/// bond), if any: what a supervisor needs to find a tap that fell off its
+/// bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLink {
+    pub link: BridgePort,
+    pub controller: Option<u32>,
+}
+
+/// Every link of the namespace with its controller.
+pub async fn host_links(handle: &Handle) -> Result<Vec<HostLink>, NetError> {
+    let links: Vec<LinkMessage> = handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| NetError::NetlinkDump("links", e))?;
+    Ok(links
+        .iter()
+        .map(|link| HostLink {
+            link: to_port(link),
+            controller: controller(link),
+        })
+        .collect())
+}
+
+/// Sets link `ifindex` administratively up (idempotent).
+pub async fn set_link_up(handle: &Handle, ifindex: u32, name: &str) -> Result<(), NetError> {
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(ifindex).up().build())
+        .execute()
+        .await
+        .map_err(|e| netlink_error(format!("set {name} up"), e))
+}
+
 /// Looks a link up by name; `None` when there is none.
 async fn find_link(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, NetError> {
     let mut links = handle.link().get().match_name(name).execute();

@@ -36,6 +36,9 @@ pub enum VmError {
     /// Reading the bridge's ports failed.
     #[error("cannot list the ports of the VM's bridge: {0}")]
     Bridge(#[from] ztps_net::NetError),
+    /// The bridge inspector cannot put a tap back on the bridge.
+    #[error("cannot put tap {tap} back on the bridge: this inspector only reads the bridge")]
+    CannotReattach { tap: String },
     /// A health-check URL this client cannot use.
     #[error("invalid health-check URL {url:?}: {reason}")]
     InvalidHealthUrl { url: String, reason: String },

@@ -1,8 +1,12 @@
 //! When to restart the VM: a pure state machine fed with observations and
 //! the time they were made (the caller's clock, so tests drive time).
 //!
-//! - A problem (detached, tap down, unhealthy) must last `grace` before a
-//!   restart; a restart re-arms the grace so a booting VM is not hit again.
+//! - A VM that is not running is restarted at once (no grace: nothing is
+//!   booting), unless it is within the grace of a restart of ours.
+//! - Any other problem (detached, tap down, unhealthy) must last `grace`
+//!   before a restart. The grace runs from the VM's own start when that is
+//!   known and the trouble began while it was booting, else from the first
+//!   problem seen; a restart re-arms it so a booting VM is not hit again.
 //! - Consecutive restarts are spaced by an exponential backoff from
 //!   `backoff_initial` up to `backoff_max`; it falls back to the initial
 //!   value once the VM has stayed healthy for `reset_after`.
@@ -43,7 +47,10 @@ impl Default for PolicyConfig {
 /// What is wrong with the VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    /// No port of the bridge is the VM's tap.
+    /// No tap of the VM exists on the host: the VM is not running.
+    NotRunning,
+    /// The VM's tap is on the host but not on the bridge, and could not be
+    /// put back (another controller holds it, or netlink refused).
     Detached,
     /// The VM's tap is on the bridge but not up.
     TapDown { port: String },
@@ -54,6 +61,7 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Problem::NotRunning => f.write_str("not running (no tap of the VM on the host)"),
             Problem::Detached => f.write_str("not attached to the bridge"),
             Problem::TapDown { port } => write!(f, "tap {port} on the bridge is down"),
             Problem::Unhealthy(why) => write!(f, "ZTPServer unhealthy: {why}"),
@@ -144,9 +152,41 @@ impl RestartPolicy {
     /// Feeds one observation: `None` when the VM is attached and healthy.
     /// A `Restart` verdict is recorded as done; the caller must attempt it.
     pub fn observe(&mut self, now: Instant, problem: Option<Problem>) -> Decision {
+        self.observe_vm(now, problem, None)
+    }
+
+    /// As [`RestartPolicy::observe`], knowing when the VM itself started
+    /// (its QEMU process), so that a VM found booting gets the rest of its
+    /// grace rather than a fresh one, and no more.
+    pub fn observe_vm(
+        &mut self,
+        now: Instant,
+        problem: Option<Problem>,
+        vm_started: Option<Instant>,
+    ) -> Decision {
         match problem {
             None => self.observe_healthy(now),
-            Some(problem) => self.observe_problem(now, problem),
+            Some(problem) => self.observe_problem(now, problem, vm_started),
+        }
+    }
+
+    /// Where the current grace runs from, if one applies at all.
+    fn grace_start(
+        &mut self,
+        now: Instant,
+        problem: &Problem,
+        vm_started: Option<Instant>,
+    ) -> Option<Instant> {
+        let base = *self.grace_from.get_or_insert(now);
+        if *problem == Problem::NotRunning {
+            // Only our own restart is worth waiting for: the VM it starts
+            // needs a moment to create its tap.
+            return self.last_restart.filter(|&r| r >= base);
+        }
+        match vm_started {
+            // Trouble that began while the VM was booting is its boot.
+            Some(started) if base < started + self.config.grace => Some(started),
+            _ => Some(base),
         }
     }
 
@@ -167,16 +207,22 @@ impl RestartPolicy {
         }
     }
 
-    fn observe_problem(&mut self, now: Instant, problem: Problem) -> Decision {
+    fn observe_problem(
+        &mut self,
+        now: Instant,
+        problem: Problem,
+        vm_started: Option<Instant>,
+    ) -> Decision {
         self.healthy_since = None;
         self.trouble_since.get_or_insert(now);
-        let grace_from = *self.grace_from.get_or_insert(now);
-        let in_grace = now.saturating_duration_since(grace_from);
-        if in_grace < self.config.grace {
-            return Decision::Grace {
-                problem,
-                remaining: self.config.grace - in_grace,
-            };
+        if let Some(grace_from) = self.grace_start(now, &problem, vm_started) {
+            let in_grace = now.saturating_duration_since(grace_from);
+            if in_grace < self.config.grace {
+                return Decision::Grace {
+                    problem,
+                    remaining: self.config.grace - in_grace,
+                };
+            }
         }
         while self
             .restarts
@@ -451,6 +497,81 @@ mod tests {
             }
         );
         assert_eq!(p.observe(t0 + s(135), None), Decision::Steady);
+    }
+
+    #[test]
+    fn a_vm_that_is_not_running_is_restarted_at_once_then_given_its_grace() {
+        let mut p = RestartPolicy::new(config());
+        let t0 = Instant::now();
+        assert!(matches!(
+            p.observe(t0, Some(Problem::NotRunning)),
+            Decision::Restart {
+                restarts_this_hour: 1,
+                ..
+            }
+        ));
+        // The restarted VM has no tap yet: that is its boot, not a failure.
+        assert_eq!(
+            p.observe(t0 + s(5), Some(Problem::NotRunning)),
+            Decision::Grace {
+                problem: Problem::NotRunning,
+                remaining: s(55)
+            }
+        );
+        // Still not running after the grace and the backoff: again.
+        assert!(matches!(
+            p.observe(t0 + s(60), Some(Problem::NotRunning)),
+            Decision::Restart {
+                restarts_this_hour: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_vm_that_stops_after_being_unhealthy_is_restarted_without_waiting() {
+        let mut p = RestartPolicy::new(config());
+        let t0 = Instant::now();
+        let unhealthy = Some(Problem::Unhealthy(HealthFailure::Status(503)));
+        assert!(matches!(p.observe(t0, unhealthy), Decision::Grace { .. }));
+        assert!(matches!(
+            p.observe(t0 + s(1), Some(Problem::NotRunning)),
+            Decision::Restart { .. }
+        ));
+    }
+
+    #[test]
+    fn the_grace_of_a_booting_vm_runs_from_its_own_start() {
+        let t0 = Instant::now() + s(1000);
+        let unhealthy = || Some(Problem::Unhealthy(HealthFailure::Status(503)));
+        // Found 45 s into its boot: 15 s of its 60 s grace are left.
+        let mut p = RestartPolicy::new(config());
+        assert_eq!(
+            p.observe_vm(t0, unhealthy(), Some(t0 - s(45))),
+            Decision::Grace {
+                problem: Problem::Unhealthy(HealthFailure::Status(503)),
+                remaining: s(15)
+            }
+        );
+        assert!(matches!(
+            p.observe_vm(t0 + s(15), unhealthy(), Some(t0 - s(45))),
+            Decision::Restart { .. }
+        ));
+        // Booted long ago and then failed: the trouble gets a full grace
+        // of its own, not none.
+        let mut p = RestartPolicy::new(config());
+        assert_eq!(
+            p.observe_vm(t0, unhealthy(), Some(t0 - s(900))),
+            Decision::Grace {
+                problem: Problem::Unhealthy(HealthFailure::Status(503)),
+                remaining: s(60)
+            }
+        );
+        // Unknown start: from the first problem seen, as before.
+        let mut p = RestartPolicy::new(config());
+        assert!(
+            matches!(p.observe_vm(t0, unhealthy(), None), Decision::Grace { remaining, .. } if remaining == s(60))
+        );
     }
 
     #[derive(Debug, Clone)]

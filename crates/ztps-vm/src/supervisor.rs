@@ -4,24 +4,31 @@
 
 use std::time::Instant;
 
-use tracing::warn;
+use tracing::{info, warn};
 
-use crate::attach::find_attachment;
+use crate::attach::{find_attachment, find_tap};
 use crate::{
     Attachment, BridgeInspector, Decision, Health, HealthProbe, Problem, RestartPolicy, VmControl,
-    VmError,
+    VmError, VmInterface,
 };
 
 /// What one tick saw and did.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one report per tick, consumed at once: boxing buys nothing"
+)]
 pub enum TickReport {
     /// The policy's verdict; for `Decision::Restart`, `restart` holds the
     /// outcome of the attempt (a failed attempt still counts as a restart).
+    /// `reattached` is set when the VM's tap was found off the bridge and
+    /// put back (`Ok(tap)`) or could not be (`Err`).
     Decided {
         attachment: Attachment,
         health: Option<Health>,
         decision: Decision,
         restart: Option<Result<(), VmError>>,
+        reattached: Option<Result<String, VmError>>,
     },
     /// The VM's state could not be observed (our side failed: netlink,
     /// virsh). Nothing is restarted on a guess.
@@ -35,6 +42,17 @@ pub struct Supervisor<C, B, H> {
     bridge: B,
     health: H,
     policy: RestartPolicy,
+    /// When the process holding this tap started, once looked up (a /proc
+    /// scan); forgotten when the tap changes or the VM is restarted.
+    vm_started: Option<(String, Option<Instant>)>,
+}
+
+/// What the bridge and the host's links say about the VM.
+struct Observed {
+    attachment: Attachment,
+    /// The VM's tap anywhere on the host, `None` when it has none.
+    tap: Option<String>,
+    reattached: Option<Result<String, VmError>>,
 }
 
 impl<C: VmControl, B: BridgeInspector, H: HealthProbe> Supervisor<C, B, H> {
@@ -44,6 +62,7 @@ impl<C: VmControl, B: BridgeInspector, H: HealthProbe> Supervisor<C, B, H> {
             bridge,
             health,
             policy,
+            vm_started: None,
         }
     }
 
@@ -51,21 +70,33 @@ impl<C: VmControl, B: BridgeInspector, H: HealthProbe> Supervisor<C, B, H> {
         &self.vm
     }
 
+    pub fn bridge(&self) -> &B {
+        &self.bridge
+    }
+
     pub fn policy(&self) -> &RestartPolicy {
         &self.policy
     }
 
-    /// Observes once at `now` and acts on the policy's verdict. The health
-    /// probe runs only when the VM is attached (a detached VM cannot answer).
+    /// Observes once at `now` and acts: a running VM whose tap is off the
+    /// bridge is put back at once, with no restart; otherwise the policy
+    /// decides. The health probe runs only when the VM is attached (a
+    /// detached VM cannot answer).
     pub async fn tick(&mut self, now: Instant) -> TickReport {
-        let attachment = match self.attachment().await {
-            Ok(a) => a,
+        let observed = match self.observe().await {
+            Ok(o) => o,
             Err(e) => {
                 warn!(error = %e, "cannot check whether the VM is attached");
                 return TickReport::CannotObserve(e);
             }
         };
+        let Observed {
+            attachment,
+            tap,
+            reattached,
+        } = observed;
         let (health, problem) = match &attachment {
+            Attachment::Detached if tap.is_none() => (None, Some(Problem::NotRunning)),
             Attachment::Detached => (None, Some(Problem::Detached)),
             Attachment::PortDown { port } => (None, Some(Problem::TapDown { port: port.clone() })),
             Attachment::Attached { .. } => {
@@ -77,9 +108,16 @@ impl<C: VmControl, B: BridgeInspector, H: HealthProbe> Supervisor<C, B, H> {
                 (Some(health), problem)
             }
         };
-        let decision = self.policy.observe(now, problem);
+        let vm_started = match (&problem, &tap) {
+            (Some(_), Some(tap)) => self.vm_started(now, tap).await,
+            _ => None,
+        };
+        let decision = self.policy.observe_vm(now, problem, vm_started);
         let restart = match &decision {
-            Decision::Restart { problem, .. } => Some(self.vm.restart(&problem.to_string()).await),
+            Decision::Restart { problem, .. } => {
+                self.vm_started = None;
+                Some(self.vm.restart(&problem.to_string()).await)
+            }
             _ => None,
         };
         if let Some(Err(e)) = &restart {
@@ -90,13 +128,84 @@ impl<C: VmControl, B: BridgeInspector, H: HealthProbe> Supervisor<C, B, H> {
             health,
             decision,
             restart,
+            reattached,
         }
     }
 
-    async fn attachment(&self) -> Result<Attachment, VmError> {
+    /// When the VM behind `tap` started, from the process holding the tap.
+    async fn vm_started(&mut self, now: Instant, tap: &str) -> Option<Instant> {
+        if let Some((known, started)) = &self.vm_started
+            && known == tap
+        {
+            return *started;
+        }
+        let started = self
+            .bridge
+            .tap_holder_age(tap)
+            .await
+            .and_then(|age| now.checked_sub(age));
+        self.vm_started = Some((tap.to_string(), started));
+        started
+    }
+
+    async fn observe(&mut self) -> Result<Observed, VmError> {
         let interfaces = self.vm.interfaces().await?;
         let ports = self.bridge.ports().await?;
-        Ok(find_attachment(&ports, &interfaces))
+        let attachment = find_attachment(&ports, &interfaces);
+        let port = match &attachment {
+            Attachment::Attached { port } | Attachment::PortDown { port } => port.clone(),
+            Attachment::Detached => return self.find_off_bridge(&interfaces).await,
+        };
+        Ok(Observed {
+            attachment,
+            tap: Some(port),
+            reattached: None,
+        })
+    }
+
+    /// The VM is not on the bridge: is its tap elsewhere on the host? A tap
+    /// exists only while its VM runs, so one with no controller belongs to
+    /// a running VM that lost its port (started before the bridge, or taken
+    /// off by hand): it goes back at once. A tap another controller holds
+    /// is left alone (someone put it there).
+    async fn find_off_bridge(&mut self, interfaces: &[VmInterface]) -> Result<Observed, VmError> {
+        let links = self.bridge.host_links().await?;
+        let Some(found) = find_tap(&links, interfaces) else {
+            return Ok(Observed {
+                attachment: Attachment::Detached,
+                tap: None,
+                reattached: None,
+            });
+        };
+        let name = found.link.name.clone();
+        if found.controller.is_some() {
+            return Ok(Observed {
+                attachment: Attachment::Detached,
+                tap: Some(name),
+                reattached: None,
+            });
+        }
+        match self.bridge.reattach(&found.link).await {
+            Ok(()) => {
+                info!(tap = %name, "VM tap was off the bridge: put back, no restart needed");
+                // As the bridge now sees it (the port may need a moment to
+                // come up, which the policy treats as a booting VM).
+                let ports = self.bridge.ports().await?;
+                Ok(Observed {
+                    attachment: find_attachment(&ports, interfaces),
+                    tap: Some(name.clone()),
+                    reattached: Some(Ok(name)),
+                })
+            }
+            Err(e) => {
+                warn!(tap = %name, error = %e, "cannot put the VM's tap back on the bridge");
+                Ok(Observed {
+                    attachment: Attachment::Detached,
+                    tap: Some(name),
+                    reattached: Some(Err(e)),
+                })
+            }
+        }
     }
 }
 
@@ -108,7 +217,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
-    use ztps_net::bridge::BridgePort;
+    use ztps_net::bridge::{BridgePort, HostLink};
 
     fn vm_mac() -> MacAddr {
         "52:54:00:aa:bb:cc".parse().unwrap()
@@ -142,29 +251,82 @@ mod tests {
         }
     }
 
-    /// The bridge's ports; `None` makes the listing fail.
+    fn tap(up: bool) -> BridgePort {
+        BridgePort {
+            ifindex: 5,
+            name: "vnet0".into(),
+            mac: Some(vm_mac().tap_mac().0),
+            oper_up: up,
+        }
+    }
+
+    /// The bridge's ports (`None` makes the listing fail), the host's other
+    /// links, and the age of the tap's holder. A re-attach moves the link
+    /// onto the bridge, up, unless `refuse_reattach`.
     #[derive(Debug, Default)]
-    struct FakeBridge(Mutex<Option<Vec<BridgePort>>>);
+    struct FakeBridge {
+        ports: Mutex<Option<Vec<BridgePort>>>,
+        loose: Mutex<Vec<HostLink>>,
+        reattached: Mutex<Vec<String>>,
+        refuse_reattach: bool,
+        holder_age: Option<Duration>,
+    }
 
     impl FakeBridge {
         fn with_tap(up: bool) -> Self {
-            FakeBridge(Mutex::new(Some(vec![BridgePort {
-                ifindex: 5,
-                name: "vnet0".into(),
-                mac: Some(vm_mac().tap_mac().0),
-                oper_up: up,
-            }])))
+            FakeBridge {
+                ports: Mutex::new(Some(vec![tap(up)])),
+                ..FakeBridge::default()
+            }
+        }
+        /// The VM runs, its tap off the bridge (no controller, or `controller`).
+        fn tap_off_bridge(controller: Option<u32>) -> Self {
+            FakeBridge {
+                ports: Mutex::new(Some(vec![])),
+                loose: Mutex::new(vec![HostLink {
+                    link: tap(false),
+                    controller,
+                }]),
+                ..FakeBridge::default()
+            }
         }
         fn set(&self, ports: Option<Vec<BridgePort>>) {
-            *self.0.lock().unwrap() = ports;
+            *self.ports.lock().unwrap() = ports;
         }
     }
 
     impl BridgeInspector for FakeBridge {
         async fn ports(&self) -> Result<Vec<BridgePort>, VmError> {
-            self.0.lock().unwrap().clone().ok_or(VmError::Bridge(
+            self.ports.lock().unwrap().clone().ok_or(VmError::Bridge(
                 ztps_net::NetError::LinkNotFound { name: "br0".into() },
             ))
+        }
+        async fn host_links(&self) -> Result<Vec<HostLink>, VmError> {
+            Ok(self.loose.lock().unwrap().clone())
+        }
+        async fn reattach(&self, link: &BridgePort) -> Result<(), VmError> {
+            self.reattached.lock().unwrap().push(link.name.clone());
+            if self.refuse_reattach {
+                return Err(VmError::CannotReattach {
+                    tap: link.name.clone(),
+                });
+            }
+            self.loose
+                .lock()
+                .unwrap()
+                .retain(|l| l.link.name != link.name);
+            self.ports
+                .lock()
+                .unwrap()
+                .get_or_insert_with(Vec::new)
+                .push(BridgePort {
+                    oper_up: true,
+                    ..link.clone()
+                });
+            Ok(())
+        }
+        async fn tap_holder_age(&self, _tap: &str) -> Option<Duration> {
+            self.holder_age
         }
     }
 
@@ -230,10 +392,150 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_detached_vm_is_restarted_after_grace_and_recovers() {
+    async fn a_vm_with_no_tap_is_not_running_and_is_restarted_at_once() {
         let bridge = FakeBridge::with_tap(true);
         bridge.set(Some(vec![]));
         let mut sup = Supervisor::new(FakeVm::default(), bridge, FakeHealth::new(true), policy());
+        let t0 = Instant::now();
+        let report = sup.tick(t0).await;
+        assert!(
+            matches!(
+                &report,
+                TickReport::Decided {
+                    decision: Decision::Restart {
+                        problem: Problem::NotRunning,
+                        ..
+                    },
+                    restart: Some(Ok(())),
+                    health: None,
+                    reattached: None,
+                    ..
+                }
+            ),
+            "{report:?}"
+        );
+        // Not running is never probed over HTTP.
+        assert_eq!(sup.health.probes.load(Ordering::Relaxed), 0);
+        // Its tap appears on the bridge (as libvirt or EOS would put it).
+        sup.bridge.set(Some(vec![tap(true)]));
+        assert!(matches!(
+            decision(&sup.tick(t0 + Duration::from_secs(10)).await),
+            Decision::Recovered { .. }
+        ));
+        assert_eq!(sup.vm().restarts.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_running_vm_off_the_bridge_is_put_back_without_restart_or_grace() {
+        let mut sup = Supervisor::new(
+            FakeVm::default(),
+            FakeBridge::tap_off_bridge(None),
+            FakeHealth::new(true),
+            policy(),
+        );
+        let t0 = Instant::now();
+        let report = sup.tick(t0).await;
+        match &report {
+            TickReport::Decided {
+                attachment,
+                decision,
+                restart,
+                reattached,
+                health,
+            } => {
+                assert_eq!(
+                    attachment,
+                    &Attachment::Attached {
+                        port: "vnet0".into()
+                    }
+                );
+                assert_eq!(decision, &Decision::Steady);
+                assert!(restart.is_none());
+                assert!(matches!(reattached, Some(Ok(t)) if t == "vnet0"));
+                assert_eq!(health, &Some(Health::Healthy));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(*sup.bridge().reattached.lock().unwrap(), ["vnet0"]);
+        // Once back, it stays: no second re-attach, no restart.
+        for i in 1..100 {
+            let report = sup.tick(t0 + Duration::from_secs(5 * i)).await;
+            assert!(
+                matches!(
+                    &report,
+                    TickReport::Decided {
+                        decision: Decision::Steady,
+                        reattached: None,
+                        ..
+                    }
+                ),
+                "{report:?}"
+            );
+        }
+        assert_eq!(sup.bridge().reattached.lock().unwrap().len(), 1);
+        assert!(sup.vm().restarts.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_booting_vm_put_back_gets_the_rest_of_its_grace_from_its_start() {
+        // QEMU started 20 s before the agent saw it; grace 30 s.
+        let mut sup = Supervisor::new(
+            FakeVm::default(),
+            FakeBridge {
+                holder_age: Some(Duration::from_secs(20)),
+                ..FakeBridge::tap_off_bridge(None)
+            },
+            FakeHealth::new(false),
+            policy(),
+        );
+        let t0 = Instant::now();
+        assert_eq!(
+            decision(&sup.tick(t0).await),
+            &Decision::Grace {
+                problem: Problem::Unhealthy(HealthFailure::Status(503)),
+                remaining: Duration::from_secs(10)
+            }
+        );
+        assert!(matches!(
+            decision(&sup.tick(t0 + Duration::from_secs(5)).await),
+            Decision::Grace { .. }
+        ));
+        *sup.health.healthy.lock().unwrap() = true;
+        assert!(matches!(
+            decision(&sup.tick(t0 + Duration::from_secs(9)).await),
+            Decision::Recovered { .. }
+        ));
+        assert!(sup.vm().restarts.lock().unwrap().is_empty());
+
+        // The same boot, but it never comes up: restarted 30 s after its
+        // own start, i.e. 10 s after the agent first saw it.
+        let mut sup = Supervisor::new(
+            FakeVm::default(),
+            FakeBridge {
+                holder_age: Some(Duration::from_secs(20)),
+                ..FakeBridge::tap_off_bridge(None)
+            },
+            FakeHealth::new(false),
+            policy(),
+        );
+        let mut restarted = None;
+        for i in 0..30 {
+            if let Decision::Restart { .. } = decision(&sup.tick(t0 + Duration::from_secs(i)).await)
+            {
+                restarted.get_or_insert(i);
+            }
+        }
+        assert_eq!(restarted, Some(10));
+    }
+
+    #[tokio::test]
+    async fn a_tap_another_controller_holds_is_left_there_and_handled_as_detached() {
+        let mut sup = Supervisor::new(
+            FakeVm::default(),
+            FakeBridge::tap_off_bridge(Some(42)),
+            FakeHealth::new(true),
+            policy(),
+        );
         let t0 = Instant::now();
         assert!(matches!(
             decision(&sup.tick(t0).await),
@@ -242,32 +544,52 @@ mod tests {
                 ..
             }
         ));
-        let report = sup.tick(t0 + Duration::from_secs(30)).await;
+        assert!(matches!(
+            decision(&sup.tick(t0 + Duration::from_secs(30)).await),
+            Decision::Restart {
+                problem: Problem::Detached,
+                ..
+            }
+        ));
+        assert!(sup.bridge().reattached.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_reattach_is_reported_and_the_grace_then_restart_follow() {
+        let mut sup = Supervisor::new(
+            FakeVm::default(),
+            FakeBridge {
+                refuse_reattach: true,
+                ..FakeBridge::tap_off_bridge(None)
+            },
+            FakeHealth::new(true),
+            policy(),
+        );
+        let t0 = Instant::now();
+        let report = sup.tick(t0).await;
         assert!(
             matches!(
                 &report,
                 TickReport::Decided {
-                    decision: Decision::Restart { .. },
-                    restart: Some(Ok(())),
-                    health: None,
+                    attachment: Attachment::Detached,
+                    decision: Decision::Grace {
+                        problem: Problem::Detached,
+                        ..
+                    },
+                    reattached: Some(Err(VmError::CannotReattach { .. })),
                     ..
                 }
             ),
             "{report:?}"
         );
+        assert!(matches!(
+            decision(&sup.tick(t0 + Duration::from_secs(30)).await),
+            Decision::Restart { .. }
+        ));
         assert_eq!(
             *sup.vm().restarts.lock().unwrap(),
-            vec!["not attached to the bridge".to_string()]
+            ["not attached to the bridge"]
         );
-        // Detached is never probed over HTTP.
-        assert_eq!(sup.health.probes.load(Ordering::Relaxed), 0);
-        sup.bridge
-            .set(FakeBridge::with_tap(true).0.into_inner().unwrap());
-        assert!(matches!(
-            decision(&sup.tick(t0 + Duration::from_secs(40)).await),
-            Decision::Recovered { .. }
-        ));
-        assert_eq!(sup.vm().restarts.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use ztps_vm::attach::find_attachment;
 use ztps_vm::eos::{EosCli, EosVm};
 use ztps_vm::{
     Attachment, BridgeInspector, Decision, HttpHealthCheck, MacAddr, NetlinkBridge, PolicyConfig,
-    RestartPolicy, Supervisor, TickReport, VmInterface,
+    Problem, RestartPolicy, Supervisor, TickReport, VmInterface,
 };
 
 const VM_MAC: &str = "52:54:00:12:34:56";
@@ -191,7 +191,7 @@ fn serve_bootstrap(vm: &Netns) -> std::sync::mpsc::Sender<()> {
 }
 
 #[test]
-fn the_supervisor_leaves_a_healthy_vm_alone_and_restarts_a_detached_one() {
+fn the_supervisor_leaves_a_healthy_vm_alone_puts_a_loose_tap_back_and_restarts_a_stopped_one() {
     require_netns!("ip");
     let spine = Netns::new("vss");
     let vm = Netns::new("vsv");
@@ -199,7 +199,7 @@ fn the_supervisor_leaves_a_healthy_vm_alone_and_restarts_a_detached_one() {
     let _server = serve_bootstrap(&vm);
 
     let spine_ref = &spine;
-    let (healthy, after_detach, sent) = in_ns(&spine, |h| async move {
+    let (healthy, after_detach, sent, link) = in_ns(&spine, |h| async move {
         let eos = EosVm::new(
             "ztps",
             RecordingCli::default(),
@@ -238,34 +238,45 @@ fn the_supervisor_leaves_a_healthy_vm_alone_and_restarts_a_detached_one() {
                 break;
             }
         }
-        // Take the tap off the bridge, as a VM restarted by hand would be.
+        // Take the tap off the bridge (and down), as a VM started before
+        // the bridge existed would be: it is put back at once, no restart.
         spine_ref.ip(&["link", "set", "vnet0", "nomaster"]);
+        spine_ref.ip(&["link", "set", "vnet0", "down"]);
         let t1 = t0 + Duration::from_secs(1000);
-        let after_detach = vec![
-            sup.tick(t1).await,
-            sup.tick(t1 + Duration::from_secs(30)).await,
-        ];
+        let mut after_detach = vec![sup.tick(t1).await];
+        let sent_after_reattach = sup.vm().cli().0.lock().unwrap().len();
+        let link = spine_ref.ip(&["-j", "link", "show", "vnet0"]);
+        // The VM stops: its tap is gone. Restarted at once, without grace.
+        spine_ref.ip(&["link", "del", "vnet0"]);
+        after_detach.push(sup.tick(t1 + Duration::from_secs(1)).await);
         let sent = sup.vm().cli().0.lock().unwrap().clone();
-        (healthy, after_detach, sent)
+        assert_eq!(sent_after_reattach, 0);
+        (healthy, after_detach, sent, link)
     });
     assert_eq!(healthy.len(), 20);
     assert!(
         matches!(
             &after_detach[0],
             TickReport::Decided {
-                attachment: Attachment::Detached,
-                decision: Decision::Grace { .. },
+                reattached: Some(Ok(tap)),
+                restart: None,
                 ..
-            }
+            } if tap == "vnet0"
         ),
         "{:?}",
         after_detach[0]
     );
+    assert!(link.contains("\"master\":\"br0\""), "{link}");
+    assert!(link.contains("\"UP\""), "set up again: {link}");
     assert!(
         matches!(
             &after_detach[1],
             TickReport::Decided {
-                decision: Decision::Restart { .. },
+                attachment: Attachment::Detached,
+                decision: Decision::Restart {
+                    problem: Problem::NotRunning,
+                    ..
+                },
                 restart: Some(Ok(())),
                 ..
             }
@@ -274,4 +285,42 @@ fn the_supervisor_leaves_a_healthy_vm_alone_and_restarts_a_detached_one() {
         after_detach[1]
     );
     assert_eq!(sent, vec![vec!["virtual-machine ztps restart".to_string()]]);
+}
+
+/// A real tap held open by a process (python's ioctl, as QEMU does): the
+/// inspector names that process and a plausible age.
+#[test]
+fn the_process_holding_a_tap_is_found_through_proc() {
+    require_netns!("ip", "python3");
+    let spine = Netns::new("vth");
+    let script = r#"
+import fcntl, os, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH22x", b"ztap0", 0x0002 | 0x1000))
+print("ready", flush=True)
+sys.stdin.read()
+"#;
+    let mut child = spine.run(|| {
+        std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let found = ztps_vm::attach::tap_holder(std::path::Path::new("/proc"), "ztap0");
+    let other = ztps_vm::attach::tap_holder(std::path::Path::new("/proc"), "ztap1");
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    let (pid, age) = found.expect("the python process holds ztap0");
+    assert_eq!(pid, child.id());
+    assert!(age < Duration::from_secs(600), "{age:?}");
+    assert_eq!(other, None);
 }

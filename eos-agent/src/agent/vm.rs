@@ -85,7 +85,7 @@ impl Reporter {
     /// The events for one tick; `restarts_last_hour` is the policy's count.
     pub fn report(&mut self, report: &TickReport, restarts_last_hour: u32) -> Vec<Event> {
         self.status.restarts_last_hour = restarts_last_hour;
-        let (attachment, health, decision, restart) = match report {
+        let (attachment, health, decision, restart, reattached) = match report {
             TickReport::CannotObserve(e) => {
                 let reason = e.to_string();
                 if self.unobservable.as_ref() != Some(&reason) {
@@ -100,10 +100,25 @@ impl Reporter {
                 health,
                 decision,
                 restart,
-            } => (attachment, health, decision, restart),
+                reattached,
+            } => (attachment, health, decision, restart, reattached),
         };
         self.unobservable = None;
         let mut events = Vec::new();
+        match reattached {
+            Some(Ok(tap)) => {
+                info!(vm = %self.vm, bridge = %self.bridge, %tap, "VM tap put back on the bridge; no restart");
+                events.push(Event::VmReattached {
+                    vm: self.vm.clone(),
+                    bridge: self.bridge.clone(),
+                    tap: tap.clone(),
+                });
+            }
+            Some(Err(e)) => {
+                warn!(vm = %self.vm, bridge = %self.bridge, error = %e, "cannot put the VM's tap back on the bridge");
+            }
+            None => {}
+        }
         let (name, tap) = match attachment {
             Attachment::Attached { port } => ("attached", Some(port.clone())),
             Attachment::PortDown { port } => ("port-down", Some(port.clone())),
@@ -377,6 +392,60 @@ mod tests {
             ("attached", "healthy")
         );
         assert_eq!(shared.metrics.vm_healthy.get(), 1);
+        task.abort();
+    }
+
+    /// The VM's tap off the bridge, as a VM started before br0 leaves it.
+    #[derive(Debug, Default)]
+    struct LooseTap(Mutex<bool>);
+
+    impl BridgeInspector for LooseTap {
+        async fn ports(&self) -> Result<Vec<BridgePort>, VmError> {
+            Ok(if *self.0.lock().unwrap() {
+                Tap.ports().await?
+            } else {
+                vec![]
+            })
+        }
+        async fn host_links(&self) -> Result<Vec<ztps_net::bridge::HostLink>, VmError> {
+            Ok(Tap
+                .ports()
+                .await?
+                .into_iter()
+                .map(|link| ztps_net::bridge::HostLink {
+                    link,
+                    controller: None,
+                })
+                .collect())
+        }
+        async fn reattach(&self, _link: &BridgePort) -> Result<(), VmError> {
+            *self.0.lock().unwrap() = true;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tap_off_the_bridge_is_put_back_and_said_so_without_a_restart() {
+        let (hub, shared) = shared();
+        let vm = FakeVm::default();
+        let sup = Supervisor::new(
+            vm.clone(),
+            LooseTap::default(),
+            Probe(Mutex::new(true)),
+            policy(),
+        );
+        let (_tx, rx) = watch::channel(Duration::from_secs(5));
+        let task = tokio::spawn(run(
+            sup,
+            Reporter::new("ztps", "br0", "http://x/bootstrap"),
+            rx,
+            shared.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(vm.0.load(Ordering::Relaxed), 0);
+        let kinds = settle(hub, &shared).await;
+        assert_eq!(kinds, ["vm_reattached", "vm_attached", "ztpserver_healthy"]);
+        assert_eq!(shared.metrics.vm_restarts.get(), 0);
         task.abort();
     }
 

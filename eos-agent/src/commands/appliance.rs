@@ -31,6 +31,7 @@ pub fn seed_spec(spine: &Spine) -> anyhow::Result<SeedSpec> {
         gateway: spine.bridge.address.addr(),
         dns: spine.dhcp.dns_servers.clone(),
         ssh_authorized_key: spine.vm.ssh_authorized_key.clone(),
+        console_password_hash: spine.vm.console_password_hash.clone(),
         server_url: spine.ztpserver_url(),
         identifier: spine.ztpserver.identifier,
         // The fabric names the NIC's MAC, which survives any renaming.
