@@ -140,6 +140,101 @@ pub enum Event {
         path: String,
         reason: String,
     },
+    /// A planned leaf reached a stage of its timeline.
+    LeafStage {
+        leaf: String,
+        /// The spine's port of the plan, EOS name (`Ethernet3`).
+        interface: String,
+        stage: Stage,
+        /// What marked it (the bootstrap's words, the address leased).
+        detail: String,
+    },
+    /// A leaf stayed in a stage past its deadline, or its bootstrap failed.
+    LeafStuck {
+        leaf: String,
+        interface: String,
+        stage: Stage,
+        cause: String,
+        next_step: String,
+    },
+    /// LLDP shows a planned leaf on another spine port than the plan's.
+    CablingMismatch {
+        leaf: String,
+        /// The leaf's own port, when LLDP reported it.
+        leaf_port: Option<String>,
+        spine: String,
+        /// Where it is cabled (EOS name).
+        seen_on: String,
+        /// Where the plan puts it (EOS name).
+        planned_on: String,
+    },
+}
+
+/// The steps of a leaf from cable to provisioned, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// In the plan; nothing seen yet.
+    Planned,
+    LinkUp,
+    DiscoverSeen,
+    Acked,
+    BootstrapRunning,
+    DefinitionApplied,
+    Reloading,
+    LldpOnPlan,
+    Provisioned,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 9] = [
+        Stage::Planned,
+        Stage::LinkUp,
+        Stage::DiscoverSeen,
+        Stage::Acked,
+        Stage::BootstrapRunning,
+        Stage::DefinitionApplied,
+        Stage::Reloading,
+        Stage::LldpOnPlan,
+        Stage::Provisioned,
+    ];
+
+    /// The serde name (`bootstrap_running`), for metrics labels and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Planned => "planned",
+            Stage::LinkUp => "link_up",
+            Stage::DiscoverSeen => "discover_seen",
+            Stage::Acked => "acked",
+            Stage::BootstrapRunning => "bootstrap_running",
+            Stage::DefinitionApplied => "definition_applied",
+            Stage::Reloading => "reloading",
+            Stage::LldpOnPlan => "lldp_on_plan",
+            Stage::Provisioned => "provisioned",
+        }
+    }
+
+    /// In words, for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Planned => "planned, not seen yet",
+            Stage::LinkUp => "link up",
+            Stage::DiscoverSeen => "asking for an address (DHCP DISCOVER)",
+            Stage::Acked => "address leased (DHCP ACK)",
+            Stage::BootstrapRunning => "ZTPServer bootstrap running",
+            Stage::DefinitionApplied => "definition applied",
+            Stage::Reloading => "reloading into its new config",
+            Stage::LldpOnPlan => "LLDP shows the planned hostname on the planned port",
+            Stage::Provisioned => "provisioned",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Event {
@@ -170,6 +265,9 @@ impl Event {
             Self::LldpUnexpected { .. } => "lldp_unexpected",
             Self::ConfigReloaded { .. } => "config_reloaded",
             Self::ConfigRejected { .. } => "config_rejected",
+            Self::LeafStage { .. } => "leaf_stage",
+            Self::LeafStuck { .. } => "leaf_stuck",
+            Self::CablingMismatch { .. } => "cabling_mismatch",
         }
     }
 
@@ -187,7 +285,8 @@ impl Event {
             | Self::EapiReachable { .. }
             | Self::VmAttached { .. }
             | Self::ZtpserverHealthy { .. }
-            | Self::ConfigReloaded { .. } => Notice,
+            | Self::ConfigReloaded { .. }
+            | Self::LeafStage { .. } => Notice,
             Self::LinkDown { .. }
             | Self::NakSent { .. }
             | Self::DeclineReceived { .. }
@@ -195,11 +294,13 @@ impl Event {
             | Self::EapiUnreachable { .. }
             | Self::LinkStateDisagreement { .. }
             | Self::VmRestarted { .. }
-            | Self::LldpUnexpected { .. } => Warning,
+            | Self::LldpUnexpected { .. }
+            | Self::CablingMismatch { .. } => Warning,
             Self::PoolExhausted { .. }
             | Self::VmDetached { .. }
             | Self::ZtpserverUnhealthy { .. }
-            | Self::ConfigRejected { .. } => Error,
+            | Self::ConfigRejected { .. }
+            | Self::LeafStuck { .. } => Error,
         }
     }
 
@@ -242,6 +343,12 @@ impl Event {
             Self::ConfigReloaded { path } | Self::ConfigRejected { path, .. } => {
                 format!("{kind}/{path}")
             }
+            // One message per leaf and stage: a leaf asking twice (two
+            // source ports) must not reach the installer twice.
+            Self::LeafStage { leaf, stage, .. } | Self::LeafStuck { leaf, stage, .. } => {
+                format!("{kind}/{leaf}/{stage}")
+            }
+            Self::CablingMismatch { leaf, seen_on, .. } => format!("{kind}/{leaf}/{seen_on}"),
         }
     }
 
@@ -357,6 +464,43 @@ impl Event {
             Self::ConfigReloaded { path } => format!("reloaded configuration from {path}"),
             Self::ConfigRejected { path, reason } => {
                 format!("rejected new configuration {path}, keeping the running one: {reason}")
+            }
+            Self::LeafStage {
+                leaf,
+                interface,
+                stage,
+                detail,
+            } => {
+                if detail.is_empty() {
+                    format!("{leaf} ({interface}): {}", stage.describe())
+                } else {
+                    format!("{leaf} ({interface}): {}: {detail}", stage.describe())
+                }
+            }
+            Self::LeafStuck {
+                leaf,
+                interface,
+                stage,
+                cause,
+                next_step,
+            } => format!(
+                "{leaf} ({interface}) is stuck at \"{}\": {cause}. Next: {next_step}",
+                stage.describe()
+            ),
+            Self::CablingMismatch {
+                leaf,
+                leaf_port,
+                spine,
+                seen_on,
+                planned_on,
+            } => {
+                let who = match leaf_port {
+                    Some(port) => format!("{leaf} {port}"),
+                    None => leaf.clone(),
+                };
+                format!(
+                    "{who} is cabled to {spine} {seen_on}; the plan puts {leaf} on {planned_on}: move the cable, or update the plan"
+                )
             }
         }
     }

@@ -3,9 +3,11 @@
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
+use ztps_events::Stage;
 
 use super::state::Shared;
 
@@ -119,8 +121,115 @@ impl Collector for ScrapeTime {
             None,
             dropped.metric_type(),
         )?;
-        dropped.encode(metric)
+        dropped.encode(metric)?;
+        encode_leaves(&self.0, &mut encoder)?;
+        encode_webhook(&self.0, &mut encoder)
     }
+}
+
+/// Per planned leaf: one `leaf_stage` series per stage, 1 for the stage
+/// the leaf is in (the usual encoding of a state as a gauge), and
+/// `leaf_stuck`; the bootstrap log receiver's counts.
+fn encode_leaves(shared: &Shared, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let leaves = shared.timeline.leaves();
+    if !leaves.is_empty() {
+        let mut family = encoder.encode_descriptor(
+            "leaf_stage",
+            "1 for the stage each planned leaf is in, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for leaf in &leaves {
+            for stage in Stage::ALL {
+                let labels = [
+                    ("leaf", leaf.leaf.as_str()),
+                    ("interface", leaf.interface.as_str()),
+                    ("stage", stage.as_str()),
+                ];
+                ConstGauge::new(i64::from(leaf.stage == stage))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "leaf_stuck",
+            "1 while a planned leaf is stuck (past its stage's deadline, or its bootstrap failed)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for leaf in &leaves {
+            let labels = [
+                ("leaf", leaf.leaf.as_str()),
+                ("interface", leaf.interface.as_str()),
+            ];
+            ConstGauge::new(i64::from(leaf.stuck.is_some()))
+                .encode(family.encode_family(&labels)?)?;
+        }
+    }
+    let counts = shared.timeline.log_counts();
+    let mut family = encoder.encode_descriptor(
+        "bootstrap_log_datagrams",
+        "datagrams on the bootstrap log port, by outcome",
+        None,
+        MetricType::Counter,
+    )?;
+    for (outcome, value) in [
+        ("accepted", counts.accepted),
+        ("refused", counts.refused),
+        ("unmatched", counts.unmatched),
+        ("dropped", counts.dropped),
+    ] {
+        ConstCounter::new(value).encode(family.encode_family(&[("outcome", outcome)])?)?;
+    }
+    Ok(())
+}
+
+/// The webhook's delivery health, when there is a webhook.
+fn encode_webhook(shared: &Shared, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let Some(webhook) = &shared.webhook else {
+        return Ok(());
+    };
+    let s = webhook.stats();
+    for (name, help, value) in [
+        (
+            "webhook_delivered",
+            "records the webhook accepted",
+            s.delivered,
+        ),
+        (
+            "webhook_failed",
+            "records given up after every retry",
+            s.failed,
+        ),
+        (
+            "webhook_attempt_failures",
+            "webhook attempts that failed (retried or not)",
+            s.attempt_failures,
+        ),
+        (
+            "webhook_dropped",
+            "records dropped because the webhook queue was full",
+            s.dropped,
+        ),
+    ] {
+        let counter = ConstCounter::new(value);
+        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+    }
+    for (name, help, value) in [
+        (
+            "webhook_queue_depth",
+            "records waiting for the webhook",
+            s.queued,
+        ),
+        (
+            "webhook_last_success_timestamp_seconds",
+            "Unix time of the last webhook delivery (0: none yet)",
+            s.last_success_unix,
+        ),
+    ] {
+        let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+        gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+    }
+    Ok(())
 }
 
 /// The text exposition of `registry`.
