@@ -234,11 +234,7 @@ impl Endpoint {
             "/status" => json(&status(&self.shared, &self.table)),
             "/leases" => json(&leases(&self.shared)),
             "/metrics" => match super::metrics::encode(&self.registry) {
-                Ok(text) => respond(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    text,
-                ),
+                Ok(text) => respond(StatusCode::OK, super::metrics::CONTENT_TYPE, text),
                 Err(e) => respond(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "text/plain",

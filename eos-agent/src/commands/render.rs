@@ -5,20 +5,32 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::cli::RenderArgs;
+use crate::cli::{Kind, RenderArgs};
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
-    let Some(artifact) = args.kind.artifact() else {
-        return super::appliance::run_render(args);
+    let text = if args.kind == Kind::BootstrapConf {
+        let fabric = super::load_fabric(&args.fabric)?;
+        let spine = fabric.spine(args.spine.as_deref())?;
+        let text = spine.bootstrap_conf();
+        if let Some(out) = &args.out {
+            super::files::write_atomic(out, text.as_bytes(), 0o644)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        text
+    } else {
+        let Some(artifact) = args.kind.artifact() else {
+            return super::appliance::run_render(args);
+        };
+        let fabric = super::load_fabric(&args.fabric)?;
+        let spine = fabric.spine(args.spine.as_deref())?;
+        let text = ztps_render::render(artifact, spine)
+            .with_context(|| format!("cannot render {artifact}"))?;
+        if let Some(out) = &args.out {
+            super::files::write_atomic(out, text.as_bytes(), super::bundle::mode_of(artifact))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        text
     };
-    let fabric = super::load_fabric(&args.fabric)?;
-    let spine = fabric.spine(args.spine.as_deref())?;
-    let text = ztps_render::render(artifact, spine)
-        .with_context(|| format!("cannot render {artifact}"))?;
-    if let Some(out) = &args.out {
-        super::files::write_atomic(out, text.as_bytes(), super::bundle::mode_of(artifact))?;
-        return Ok(ExitCode::SUCCESS);
-    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
