@@ -95,7 +95,35 @@ fn three_leaves_provision_through_the_spine() {
             })
             .collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}: {leaf}");
+        // The agent's own timeline reached the same verdict, through every
+        // stage: the bootstrap's milestones came in its syslog (UDP 514).
+        assert_eq!(leaf["agent_stage"], "provisioned", "{name}: {stdout}");
+        let agent = &leaf["agent_stages"];
+        let times: Vec<f64> = [
+            "discover_seen",
+            "acked",
+            "bootstrap_running",
+            "definition_applied",
+            "reloading",
+            "lldp_on_plan",
+            "provisioned",
+        ]
+        .iter()
+        .map(|s| {
+            agent[s]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: the agent recorded no time for {s}: {leaf}"))
+        })
+        .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}: {leaf}");
     }
+    // A real Prometheus scraped the agent and its HTTP API answered with the
+    // agent's per-leaf stage series.
+    assert_eq!(report["prometheus_provisioned"], 3, "{stdout}");
+    assert!(
+        stdout.contains("PASS: 3/3 leaves provisioned"),
+        "no verdict line: {stdout}"
+    );
     // Independently of the lab's own sha256 check: each leaf's flash holds,
     // byte for byte, the startup-config this agent renders for it.
     let rendered = tempfile::tempdir().unwrap();
