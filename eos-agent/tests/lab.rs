@@ -117,6 +117,18 @@ fn three_leaves_provision_through_the_spine() {
         .collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}: {leaf}");
     }
+    // The https webhook (a test CA, its URL in a root-only file) got every
+    // stage of every leaf exactly once, Slack's `text` on each record, though
+    // its first POST was answered 500 and retried.
+    let webhook = &report["webhook"];
+    assert_eq!(webhook["complete"], true, "{webhook}: {stdout}");
+    assert_eq!(webhook["duplicates"], 0, "{webhook}");
+    assert_eq!(webhook["leaf_stage_messages"], 3 * 8, "{webhook}");
+    assert_eq!(webhook["with_text"], webhook["records"], "{webhook}");
+    assert!(
+        webhook["agent_attempt_failures"].as_u64().unwrap_or(0) >= 1,
+        "the agent's status shows no failed attempt: {webhook}"
+    );
     // A real Prometheus scraped the agent and its HTTP API answered with the
     // agent's per-leaf stage series.
     assert_eq!(report["prometheus_provisioned"], 3, "{stdout}");
