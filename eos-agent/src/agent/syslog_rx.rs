@@ -117,6 +117,78 @@ pub async fn serve(socket: UdpSocket, rate_per_sec: u32, timeline: Timeline) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ztps_events::{Event, Stage};
+
+    /// Over a real socket: a bootstrap line moves its leaf, anything else
+    /// is refused and counted, and a burst past the rate is dropped.
+    #[tokio::test]
+    async fn datagrams_reach_the_timeline_through_a_real_socket() {
+        let mut config = ztps_config::AgentConfig::new(
+            "172.16.130.254/24".parse().unwrap(),
+            "http://172.16.130.10:8080/bootstrap",
+        );
+        config.leaves.push(ztps_config::LeafLink {
+            interface: "Ethernet1".into(),
+            leaf: "leaf1".into(),
+            leaf_interface: Some("Ethernet49".into()),
+            subnet: "10.1.1.0/31".parse().unwrap(),
+            serial: None,
+            system_mac: None,
+        });
+        let timeline = Timeline::new(&config);
+        // The leaf's lease is the loopback here: the sender's source.
+        timeline.observe(&Event::LeaseAcked {
+            interface: "et1".into(),
+            mac: "00:1c:73:00:00:01".parse().unwrap(),
+            ip: std::net::Ipv4Addr::LOCALHOST,
+            serial: None,
+        });
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = socket.local_addr().unwrap();
+        let rate = 20;
+        let task = tokio::spawn(serve(socket, rate, timeline.clone()));
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sender
+            .send_to(b"<14>ZTPS - INFO: LAB1: Collecting node information\0", to)
+            .await
+            .unwrap();
+        sender.send_to(b"<14>not the bootstrap", to).await.unwrap();
+        let wait = async {
+            loop {
+                let counts = timeline.log_counts();
+                if counts.accepted == 1 && counts.refused == 1 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("the datagrams were not counted");
+        let leaf = &timeline.leaves()[0];
+        assert_eq!(leaf.stage, Stage::BootstrapRunning);
+        assert_eq!(leaf.serial.as_deref(), Some("LAB1"));
+        // A burst far past the rate: most of it is dropped unparsed.
+        for _ in 0..100 {
+            let _ = sender.send_to(b"<14>ZTPS - INFO: LAB1: x", to).await;
+        }
+        let flood = async {
+            loop {
+                let c = timeline.log_counts();
+                if c.dropped > 0 {
+                    return c;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        // 100 datagrams against a bucket of 20: without the limit nothing
+        // would ever be dropped.
+        let counts = tokio::time::timeout(Duration::from_secs(10), flood)
+            .await
+            .expect("a burst five times the rate dropped nothing");
+        assert!(counts.accepted < 101, "{counts:?}");
+        task.abort();
+    }
 
     #[test]
     fn the_bucket_allows_its_rate_and_refills() {
