@@ -58,6 +58,8 @@ struct LeafState {
     interface: String,
     kernel: String,
     leaf_port: Option<String>,
+    /// The serial the plan pins the leaf by, if any.
+    planned_serial: Option<String>,
     serial: Option<String>,
     address: Option<Ipv4Addr>,
     stage: Stage,
@@ -183,6 +185,7 @@ impl Timeline {
                     interface,
                     kernel,
                     leaf_port: link.leaf_interface.clone(),
+                    planned_serial: link.serial.clone(),
                     serial: link.serial.clone(),
                     address: None,
                     stage: Stage::Planned,
@@ -304,6 +307,18 @@ impl Inner {
                     out.extend(self.advance(i, Stage::LinkUp, String::new(), now));
                     out.extend(self.advance(i, Stage::DiscoverSeen, who, now));
                 }
+                // A serial the plan pins to another port: the cable is on
+                // the wrong port, known before any LLDP (the leaf still
+                // calls itself localhost).
+                if let Some(s) = serial
+                    && let Some(j) = self
+                        .leaves
+                        .iter()
+                        .position(|l| l.planned_serial.as_deref() == Some(s.as_str()))
+                    && let Some(seen_on) = ztps_eapi::ifname::kernel_to_eos(interface)
+                {
+                    out.extend(self.misplaced(j, seen_on));
+                }
             }
             Event::LeaseAcked {
                 interface,
@@ -351,8 +366,15 @@ impl Inner {
     /// leaf, the cable is on the wrong port (reported once).
     fn cabling(&mut self, i: usize, seen: &str) -> Option<Event> {
         let short = seen.split('.').next().unwrap_or(seen);
-        let planned = self.leaves.iter().find(|l| l.leaf == short)?;
+        let j = self.leaves.iter().position(|l| l.leaf == short)?;
         let seen_on = self.leaves[i].interface.clone();
+        self.misplaced(j, seen_on)
+    }
+
+    /// Planned leaf `j` shows up on spine port `seen_on` (EOS name): when
+    /// that is not its planned port, say what to do, once.
+    fn misplaced(&mut self, j: usize, seen_on: String) -> Option<Event> {
+        let planned = &self.leaves[j];
         if planned.interface == seen_on {
             return None;
         }
@@ -364,17 +386,16 @@ impl Inner {
             leaf: planned.leaf.clone(),
             leaf_port: None,
             spine: self.spine.clone(),
-            seen_on,
+            seen_on: seen_on.clone(),
             planned_on: planned.interface.clone(),
         };
         let message = event.message();
-        if let Some(j) = self.leaves.iter().position(|l| l.leaf == short) {
-            self.leaves[j].message.clone_from(&message);
+        self.leaves[j].message.clone_from(&message);
+        if let Some(i) = self.leaves.iter().position(|l| l.interface == seen_on) {
+            self.leaves[i].message.clone_from(&message);
         }
-        self.leaves[i].message = message;
         Some(event)
     }
-
     fn bootstrap_line(&mut self, source: Ipv4Addr, line: &BootstrapLine, now: Now) -> Vec<Event> {
         // The lease ties the source address to a port; the serial covers a
         // leaf whose log comes from another address (a relay, a second
@@ -824,5 +845,52 @@ mod tests {
             at(3),
         );
         assert_eq!(stages(&moved), vec![Stage::LldpOnPlan, Stage::Provisioned]);
+    }
+
+    #[test]
+    fn a_pinned_serial_on_another_port_is_reported_at_its_first_discover() {
+        let mut c = config();
+        c.leaves[0].serial = Some("JPE111".into());
+        let t = Timeline::new(&c);
+        let mut g = inner(&t);
+        let discover = Event::DiscoverSeen {
+            interface: "et2".into(),
+            mac: "00:1c:73:00:00:01".parse().unwrap(),
+            serial: Some("JPE111".into()),
+            model: None,
+        };
+        let out = g.observe(&discover, at(0));
+        let mismatches: Vec<String> = out
+            .iter()
+            .filter(|e| e.kind() == "cabling_mismatch")
+            .map(Event::message)
+            .collect();
+        assert_eq!(
+            mismatches,
+            vec![
+                "leaf1 is cabled to spine1 Ethernet2; the plan puts leaf1 on Ethernet1: move the cable, or update the plan"
+                    .to_string()
+            ]
+        );
+        // The DISCOVER still moves the port's own planned leaf (leaf2's row
+        // shows who is really there).
+        assert_eq!(g.leaves[1].stage, Stage::DiscoverSeen);
+        assert!(g.leaves[1].message.contains("move the cable"));
+        // Asking again (a second source port, a retry) says nothing more.
+        assert!(
+            g.observe(&discover, at(1))
+                .iter()
+                .all(|e| e.kind() != "cabling_mismatch")
+        );
+        // On an unplanned port too.
+        let elsewhere = Event::DiscoverSeen {
+            interface: "et9".into(),
+            mac: "00:1c:73:00:00:01".parse().unwrap(),
+            serial: Some("JPE111".into()),
+            model: None,
+        };
+        let out = g.observe(&elsewhere, at(2));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].message().contains("spine1 Ethernet9"));
     }
 }
