@@ -77,6 +77,21 @@ struct LeafState {
 }
 
 impl LeafState {
+    /// Back to "planned", for a leaf that starts ZTP again.
+    fn restart(&mut self) {
+        self.serial.clone_from(&self.planned_serial);
+        self.address = None;
+        self.stage = Stage::Planned;
+        self.entered = None;
+        self.stages.clear();
+        self.message = Stage::Planned.describe().into();
+        self.stuck = None;
+        self.stuck_reported = None;
+        self.lldp = None;
+        self.last_bootstrap = None;
+        self.refused = None;
+    }
+
     fn view(&self) -> LeafView {
         LeafView {
             leaf: self.leaf.clone(),
@@ -299,6 +314,12 @@ impl Inner {
                 ..
             } => {
                 if let Some(i) = self.by_kernel(interface) {
+                    // A provisioned leaf runs its own config and never asks
+                    // for an address: one that does was wiped or replaced,
+                    // and its story starts again.
+                    if self.leaves[i].stage >= Stage::LldpOnPlan {
+                        self.leaves[i].restart();
+                    }
                     if serial.is_some() {
                         self.leaves[i].serial.clone_from(serial);
                     }
@@ -845,6 +866,23 @@ mod tests {
             at(3),
         );
         assert_eq!(stages(&moved), vec![Stage::LldpOnPlan, Stage::Provisioned]);
+        // leaf1 is replaced: the new switch's DISCOVER starts a new story,
+        // and it can be stuck again.
+        let again = g.observe(
+            &Event::DiscoverSeen {
+                interface: "et1".into(),
+                mac: "00:1c:73:00:00:11".parse().unwrap(),
+                serial: Some("NEW1".into()),
+                model: None,
+            },
+            at(10),
+        );
+        assert_eq!(stages(&again), vec![Stage::LinkUp, Stage::DiscoverSeen]);
+        let view = g.leaves[0].view();
+        assert_eq!(view.serial.as_deref(), Some("NEW1"));
+        assert_eq!(view.stages.len(), 2);
+        assert_eq!(view.stages[0].after_secs, 0.0);
+        assert!(view.lldp.is_none());
     }
 
     #[test]
