@@ -129,6 +129,16 @@ fn three_leaves_provision_through_the_spine() {
         webhook["agent_attempt_failures"].as_u64().unwrap_or(0) >= 1,
         "the agent's status shows no failed attempt: {webhook}"
     );
+    // Then the ZTPServer stopped and leaf3 was replaced by a new switch: its
+    // lease came, no bootstrap log did, and the agent said so once, naming
+    // the cause and where to look.
+    let stuck = &report["stuck"];
+    assert_eq!(stuck["events"], 1, "{stuck}: {stdout}");
+    assert_eq!(stuck["stage"], "acked", "{stuck}");
+    assert_eq!(stuck["serial"], "LAB00000033", "{stuck}");
+    let why = stuck["stuck"].as_str().unwrap_or_default();
+    assert!(why.contains("no bootstrap log arrived"), "{stuck}");
+    assert!(why.contains("dhcp.bootstrap_url answers"), "{stuck}");
     // A real Prometheus scraped the agent and its HTTP API answered with the
     // agent's per-leaf stage series.
     assert_eq!(report["prometheus_provisioned"], 3, "{stdout}");

@@ -526,6 +526,10 @@ pub struct Record {
     pub count: u32,
     #[serde(flatten)]
     pub event: Event,
+    /// A fold or summary of occurrences already reported (or swallowed):
+    /// a sink that tracks state must not apply it as news. Not serialised.
+    #[serde(skip)]
+    pub repeat: bool,
 }
 
 impl Record {
@@ -536,6 +540,7 @@ impl Record {
             message: event.message(),
             count: 1,
             event,
+            repeat: false,
         }
     }
 
@@ -549,6 +554,7 @@ impl Record {
     ) -> Self {
         let mut record = Self::new(time, event);
         record.count = repeats;
+        record.repeat = true;
         let times = if repeats == 1 { "time" } else { "times" };
         record.message = format!(
             "{} (repeated {repeats} more {times} within {} s)",
@@ -568,6 +574,7 @@ impl Record {
     ) -> Self {
         let mut record = Self::new(time, event);
         record.count = others;
+        record.repeat = true;
         let events = if others == 1 { "event" } else { "events" };
         record.message = format!(
             "{} (and {others} more {events} like it within {} s, not reported one by one)",

@@ -602,7 +602,11 @@ impl Sink for TimelineSink {
     }
 
     fn deliver(&mut self, record: &Record) -> Result<(), EventsError> {
-        self.0.observe(&record.event);
+        // A fold arrives up to a window later: the DISCOVER it repeats must
+        // not restart a leaf that has been provisioned since.
+        if !record.repeat {
+            self.0.observe(&record.event);
+        }
         Ok(())
     }
 }
@@ -883,6 +887,42 @@ mod tests {
         assert_eq!(view.stages.len(), 2);
         assert_eq!(view.stages[0].after_secs, 0.0);
         assert!(view.lldp.is_none());
+    }
+
+    #[test]
+    fn folded_repeats_do_not_move_or_restart_a_leaf() {
+        let t = Timeline::new(&config());
+        let mut sink = TimelineSink(t.clone());
+        let discover = Event::DiscoverSeen {
+            interface: "et1".into(),
+            mac: "00:1c:73:00:00:01".parse().unwrap(),
+            serial: None,
+            model: None,
+        };
+        let now = jiff::Timestamp::now();
+        sink.deliver(&Record::new(
+            now,
+            Event::LldpAsExpected {
+                interface: "et1".into(),
+                neighbour: "leaf1".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(t.leaves()[0].stage, Stage::Provisioned);
+        sink.deliver(&Record::folded(
+            now,
+            discover.clone(),
+            1,
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+        assert_eq!(t.leaves()[0].stage, Stage::Provisioned, "a fold is no news");
+        sink.deliver(&Record::new(now, discover)).unwrap();
+        assert_eq!(
+            t.leaves()[0].stage,
+            Stage::DiscoverSeen,
+            "a new DISCOVER is"
+        );
     }
 
     #[test]
