@@ -129,6 +129,18 @@ fn three_leaves_provision_through_the_spine() {
         webhook["agent_attempt_failures"].as_u64().unwrap_or(0) >= 1,
         "the agent's status shows no failed attempt: {webhook}"
     );
+    // leaf2's cable moved to Ethernet4 (leaf4's in the plan): one "move the
+    // cable" message naming both ports; moved back, leaf2 is seen on its
+    // planned port and stays provisioned.
+    let cabling = &report["cabling"];
+    assert_eq!(cabling["report"]["events"], 1, "{cabling}: {stdout}");
+    assert_eq!(
+        cabling["report"]["message"],
+        "leaf2 is cabled to spine1 Ethernet4; the plan puts leaf2 on Ethernet2: move the cable, or update the plan",
+        "{cabling}"
+    );
+    assert_eq!(cabling["moved_back_seen"], true, "{cabling}");
+    assert_eq!(cabling["leaf2_stage"], "provisioned", "{cabling}");
     // Then the ZTPServer stopped and leaf3 was replaced by a new switch: its
     // lease came, no bootstrap log did, and the agent said so once, naming
     // the cause and where to look.
