@@ -463,12 +463,7 @@ impl Inner {
                 self.leaves[i].refused = Some(note);
             }
             Milestone::DefinitionApplied { name } => {
-                out.extend(self.advance(
-                    i,
-                    Stage::DefinitionApplied,
-                    format!("definition {name}"),
-                    now,
-                ));
+                out.extend(self.advance(i, Stage::DefinitionApplied, name, now));
             }
             Milestone::Completed => {
                 out.extend(self.advance(i, Stage::DefinitionApplied, String::new(), now));
