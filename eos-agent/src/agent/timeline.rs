@@ -187,8 +187,14 @@ impl Timeline {
             .drain(..)
             .map(|l| ((l.leaf.clone(), l.interface.clone()), l))
             .collect();
-        inner.leaves = config
-            .leaves
+        // `enable = false`: no leaf to follow, so no stage, stuck or
+        // cabling message either.
+        let plan: &[ztps_config::LeafLink] = if config.timeline.enable {
+            &config.leaves
+        } else {
+            &[]
+        };
+        inner.leaves = plan
             .iter()
             .filter_map(|link| {
                 let interface = ztps_eapi::ifname::canonical_eos(&link.interface)
@@ -882,6 +888,22 @@ mod tests {
         assert_eq!(view.stages.len(), 2);
         assert_eq!(view.stages[0].after_secs, 0.0);
         assert!(view.lldp.is_none());
+    }
+
+    #[test]
+    fn a_disabled_timeline_follows_no_leaf() {
+        let mut c = config();
+        c.timeline.enable = false;
+        let t = Timeline::new(&c);
+        assert!(t.leaves().is_empty());
+        let mut g = inner(&t);
+        let out = g.observe(
+            &Event::LinkUp {
+                interface: "et1".into(),
+            },
+            at(0),
+        );
+        assert!(out.is_empty());
     }
 
     #[test]
