@@ -261,6 +261,9 @@ pub enum Kind {
     Seed,
     /// ZTPServer's neighbordb, node definitions and leaf configs; needs --out DIR.
     Ztpserver,
+    /// ZTPServer's bootstrap/bootstrap.conf: the leaves' bootstrap logs go to
+    /// the agent (with the control-plane ACL line a spine needs for them).
+    BootstrapConf,
 }
 
 impl Kind {
@@ -273,7 +276,7 @@ impl Kind {
             Kind::BootConfig => Some(Artifact::BootConfig),
             Kind::BootExtensions => Some(Artifact::BootExtensions),
             Kind::AgentConfig => Some(Artifact::AgentConfig),
-            Kind::Seed | Kind::Ztpserver => None,
+            Kind::Seed | Kind::Ztpserver | Kind::BootstrapConf => None,
         }
     }
 }

@@ -95,7 +95,69 @@ fn three_leaves_provision_through_the_spine() {
             })
             .collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}: {leaf}");
+        // The agent's own timeline reached the same verdict, through every
+        // stage: the bootstrap's milestones came in its syslog (UDP 514).
+        assert_eq!(leaf["agent_stage"], "provisioned", "{name}: {stdout}");
+        let agent = &leaf["agent_stages"];
+        let times: Vec<f64> = [
+            "discover_seen",
+            "acked",
+            "bootstrap_running",
+            "definition_applied",
+            "reloading",
+            "lldp_on_plan",
+            "provisioned",
+        ]
+        .iter()
+        .map(|s| {
+            agent[s]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: the agent recorded no time for {s}: {leaf}"))
+        })
+        .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}: {leaf}");
     }
+    // The https webhook (a test CA, its URL in a root-only file) got every
+    // stage of every leaf exactly once, Slack's `text` on each record, though
+    // its first POST was answered 500 and retried.
+    let webhook = &report["webhook"];
+    assert_eq!(webhook["complete"], true, "{webhook}: {stdout}");
+    assert_eq!(webhook["duplicates"], 0, "{webhook}");
+    assert_eq!(webhook["leaf_stage_messages"], 3 * 8, "{webhook}");
+    assert_eq!(webhook["with_text"], webhook["records"], "{webhook}");
+    assert!(
+        webhook["agent_attempt_failures"].as_u64().unwrap_or(0) >= 1,
+        "the agent's status shows no failed attempt: {webhook}"
+    );
+    // leaf2's cable moved to Ethernet4 (leaf4's in the plan): one "move the
+    // cable" message naming both ports; moved back, leaf2 is seen on its
+    // planned port and stays provisioned.
+    let cabling = &report["cabling"];
+    assert_eq!(cabling["report"]["events"], 1, "{cabling}: {stdout}");
+    assert_eq!(
+        cabling["report"]["message"],
+        "leaf2 is cabled to spine1 Ethernet4; the plan puts leaf2 on Ethernet2: move the cable, or update the plan",
+        "{cabling}"
+    );
+    assert_eq!(cabling["moved_back_seen"], true, "{cabling}");
+    assert_eq!(cabling["leaf2_stage"], "provisioned", "{cabling}");
+    // Then the ZTPServer stopped and leaf3 was replaced by a new switch: its
+    // lease came, no bootstrap log did, and the agent said so once, naming
+    // the cause and where to look.
+    let stuck = &report["stuck"];
+    assert_eq!(stuck["events"], 1, "{stuck}: {stdout}");
+    assert_eq!(stuck["stage"], "acked", "{stuck}");
+    assert_eq!(stuck["serial"], "LAB00000033", "{stuck}");
+    let why = stuck["stuck"].as_str().unwrap_or_default();
+    assert!(why.contains("no bootstrap log arrived"), "{stuck}");
+    assert!(why.contains("dhcp.bootstrap_url answers"), "{stuck}");
+    // A real Prometheus scraped the agent and its HTTP API answered with the
+    // agent's per-leaf stage series.
+    assert_eq!(report["prometheus_provisioned"], 3, "{stdout}");
+    assert!(
+        stdout.contains("PASS: 3/3 leaves provisioned"),
+        "no verdict line: {stdout}"
+    );
     // Independently of the lab's own sha256 check: each leaf's flash holds,
     // byte for byte, the startup-config this agent renders for it.
     let rendered = tempfile::tempdir().unwrap();

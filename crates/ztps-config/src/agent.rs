@@ -15,6 +15,7 @@ use crate::checks;
 use crate::diag::{KeyPath, Problems};
 use crate::fabric::{LeafLink, check_leaves};
 use crate::rules::{self, MAX_BOOTSTRAP_URL_BYTES, Schemes};
+use crate::timeline::TimelineConfig;
 use crate::types::{MacAddr, interface_key, kernel_interface_name};
 
 /// Where EOS keeps the agent config: persistent flash.
@@ -45,6 +46,9 @@ pub struct AgentConfig {
     /// `[[spines.NAME.leaves]]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leaves: Vec<LeafLink>,
+    /// The per-leaf timeline (bootstrap logs, stuck deadlines).
+    #[serde(default)]
+    pub timeline: TimelineConfig,
 }
 
 /// The Linux bridge the VM's NIC is attached to, and the spine's address on it
@@ -401,9 +405,14 @@ pub struct EventsConfig {
     /// POST each event as JSON here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
-    /// A file holding the webhook URL (keeps tokens out of the config).
+    /// A file holding the webhook URL (keeps tokens out of the config);
+    /// it must be readable by its owner only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url_file: Option<PathBuf>,
+    /// PEM certificates trusted for an https webhook besides the system's
+    /// roots (a private CA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_ca_file: Option<PathBuf>,
     /// JSON-lines log; off when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub json_log: Option<PathBuf>,
@@ -417,6 +426,7 @@ impl Default for EventsConfig {
             syslog: true,
             webhook_url: None,
             webhook_url_file: None,
+            webhook_ca_file: None,
             json_log: None,
             json_log_max_bytes: 1_048_576,
         }
@@ -457,6 +467,7 @@ impl AgentConfig {
             events: EventsConfig::default(),
             status: StatusConfig::default(),
             leaves: Vec::new(),
+            timeline: TimelineConfig::default(),
         }
     }
 
@@ -507,6 +518,7 @@ impl AgentConfig {
             self.check_vm_needs(vm, at, problems);
         }
         self.check_events(&at.key("events"), problems);
+        self.timeline.check(&at.key("timeline"), problems);
         if !self.status.listen.ip().is_loopback() {
             problems.push(
                 at.key("status").key("listen"),

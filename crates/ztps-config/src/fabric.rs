@@ -93,6 +93,10 @@ pub struct AgentInstallConfig {
     pub status: StatusSettings,
     pub events: EventsSettings,
     pub vm: VmSettings,
+    /// `[spines.NAME.agent.timeline]`: replaces the derived `[timeline]`
+    /// (the spine's name is kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<crate::timeline::TimelineConfig>,
 }
 
 impl Default for AgentInstallConfig {
@@ -104,6 +108,7 @@ impl Default for AgentInstallConfig {
             status: StatusSettings::default(),
             events: EventsSettings::default(),
             vm: VmSettings::default(),
+            timeline: None,
         }
     }
 }
@@ -504,7 +509,27 @@ impl Spine {
             }),
             events: EventsConfig::default(),
             status: StatusConfig::default(),
+            timeline: crate::timeline::TimelineConfig {
+                spine: Some(self.name.clone()),
+                ..Default::default()
+            },
         }
+    }
+
+    /// ZTPServer's `bootstrap.conf` for this spine's leaves: their
+    /// bootstrap logs go to the agent's receiver on the bridge.
+    pub fn bootstrap_conf(&self) -> String {
+        let config = self.agent_config();
+        let to = config
+            .timeline
+            .syslog_address(Some(&self.bridge.address))
+            .unwrap_or_else(|| {
+                std::net::SocketAddr::from((
+                    self.bridge.address.addr(),
+                    crate::timeline::BOOTSTRAP_SYSLOG_PORT,
+                ))
+            });
+        crate::timeline::bootstrap_conf(to, &self.leaves)
     }
 
     /// The rules about what only the fabric says; everything the derived

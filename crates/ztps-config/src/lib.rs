@@ -15,6 +15,7 @@ mod settings;
 mod source;
 #[doc(hidden)]
 pub mod testing;
+mod timeline;
 mod types;
 
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ pub use load::{
     MAX_CONFIG_BYTES, load_agent_config, load_fabric, parse_agent_config, parse_fabric, read,
 };
 pub use settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
+pub use timeline::{
+    BOOTSTRAP_SYSLOG_PORT, TimelineConfig, bootstrap_conf, control_plane_acl_lines,
+};
 pub use types::{MacAddr, PasswordHash, kernel_interface_name};
 
 /// Everything that can go wrong with configuration.

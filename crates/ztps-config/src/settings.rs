@@ -44,6 +44,8 @@ pub struct EventsSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub json_log: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub json_log_max_bytes: Option<u64>,
@@ -101,8 +103,20 @@ impl AgentInstallConfig {
                 .webhook_url_file
                 .clone_from(&self.events.webhook_url_file);
         }
+        if self.events.webhook_ca_file.is_some() {
+            events
+                .webhook_ca_file
+                .clone_from(&self.events.webhook_ca_file);
+        }
         if self.events.json_log.is_some() {
             events.json_log.clone_from(&self.events.json_log);
+        }
+        if let Some(timeline) = &self.timeline {
+            let spine = config.timeline.spine.take();
+            config.timeline = timeline.clone();
+            if config.timeline.spine.is_none() {
+                config.timeline.spine = spine;
+            }
         }
         // The derived config always has `[vm]`; settings for it create it.
         let vm = config.vm.get_or_insert_with(VmConfig::default);

@@ -23,6 +23,10 @@ pub enum EventsError {
         source: std::io::Error,
     },
 
+    /// A datagram on the bootstrap log port that is not a bootstrap line.
+    #[error("not a ZTPServer bootstrap log line: {reason}")]
+    BootstrapLog { reason: &'static str },
+
     #[error("encoding an event as JSON failed")]
     Encode(#[from] serde_json::Error),
 }

@@ -146,6 +146,101 @@ pub enum Event {
         path: String,
         reason: String,
     },
+    /// A planned leaf reached a stage of its timeline.
+    LeafStage {
+        leaf: String,
+        /// The spine's port of the plan, EOS name (`Ethernet3`).
+        interface: String,
+        stage: Stage,
+        /// What marked it (the bootstrap's words, the address leased).
+        detail: String,
+    },
+    /// A leaf stayed in a stage past its deadline, or its bootstrap failed.
+    LeafStuck {
+        leaf: String,
+        interface: String,
+        stage: Stage,
+        cause: String,
+        next_step: String,
+    },
+    /// LLDP shows a planned leaf on another spine port than the plan's.
+    CablingMismatch {
+        leaf: String,
+        /// The leaf's own port, when LLDP reported it.
+        leaf_port: Option<String>,
+        spine: String,
+        /// Where it is cabled (EOS name).
+        seen_on: String,
+        /// Where the plan puts it (EOS name).
+        planned_on: String,
+    },
+}
+
+/// The steps of a leaf from cable to provisioned, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// In the plan; nothing seen yet.
+    Planned,
+    LinkUp,
+    DiscoverSeen,
+    Acked,
+    BootstrapRunning,
+    DefinitionApplied,
+    Reloading,
+    LldpOnPlan,
+    Provisioned,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 9] = [
+        Stage::Planned,
+        Stage::LinkUp,
+        Stage::DiscoverSeen,
+        Stage::Acked,
+        Stage::BootstrapRunning,
+        Stage::DefinitionApplied,
+        Stage::Reloading,
+        Stage::LldpOnPlan,
+        Stage::Provisioned,
+    ];
+
+    /// The serde name (`bootstrap_running`), for metrics labels and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Planned => "planned",
+            Stage::LinkUp => "link_up",
+            Stage::DiscoverSeen => "discover_seen",
+            Stage::Acked => "acked",
+            Stage::BootstrapRunning => "bootstrap_running",
+            Stage::DefinitionApplied => "definition_applied",
+            Stage::Reloading => "reloading",
+            Stage::LldpOnPlan => "lldp_on_plan",
+            Stage::Provisioned => "provisioned",
+        }
+    }
+
+    /// In words, for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Planned => "planned, not seen yet",
+            Stage::LinkUp => "link up",
+            Stage::DiscoverSeen => "asking for an address (DHCP DISCOVER)",
+            Stage::Acked => "address leased (DHCP ACK)",
+            Stage::BootstrapRunning => "ZTPServer bootstrap running",
+            Stage::DefinitionApplied => "definition applied",
+            Stage::Reloading => "reloading into its new config",
+            Stage::LldpOnPlan => "LLDP shows the planned hostname on the planned port",
+            Stage::Provisioned => "provisioned",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Event {
@@ -177,6 +272,9 @@ impl Event {
             Self::LldpUnexpected { .. } => "lldp_unexpected",
             Self::ConfigReloaded { .. } => "config_reloaded",
             Self::ConfigRejected { .. } => "config_rejected",
+            Self::LeafStage { .. } => "leaf_stage",
+            Self::LeafStuck { .. } => "leaf_stuck",
+            Self::CablingMismatch { .. } => "cabling_mismatch",
         }
     }
 
@@ -195,7 +293,8 @@ impl Event {
             | Self::VmAttached { .. }
             | Self::VmReattached { .. }
             | Self::ZtpserverHealthy { .. }
-            | Self::ConfigReloaded { .. } => Notice,
+            | Self::ConfigReloaded { .. }
+            | Self::LeafStage { .. } => Notice,
             Self::LinkDown { .. }
             | Self::NakSent { .. }
             | Self::DeclineReceived { .. }
@@ -203,11 +302,13 @@ impl Event {
             | Self::EapiUnreachable { .. }
             | Self::LinkStateDisagreement { .. }
             | Self::VmRestarted { .. }
-            | Self::LldpUnexpected { .. } => Warning,
+            | Self::LldpUnexpected { .. }
+            | Self::CablingMismatch { .. } => Warning,
             Self::PoolExhausted { .. }
             | Self::VmDetached { .. }
             | Self::ZtpserverUnhealthy { .. }
-            | Self::ConfigRejected { .. } => Error,
+            | Self::ConfigRejected { .. }
+            | Self::LeafStuck { .. } => Error,
         }
     }
 
@@ -251,6 +352,12 @@ impl Event {
             Self::ConfigReloaded { path } | Self::ConfigRejected { path, .. } => {
                 format!("{kind}/{path}")
             }
+            // One message per leaf and stage: a leaf asking twice (two
+            // source ports) must not reach the installer twice.
+            Self::LeafStage { leaf, stage, .. } | Self::LeafStuck { leaf, stage, .. } => {
+                format!("{kind}/{leaf}/{stage}")
+            }
+            Self::CablingMismatch { leaf, seen_on, .. } => format!("{kind}/{leaf}/{seen_on}"),
         }
     }
 
@@ -370,6 +477,43 @@ impl Event {
             Self::ConfigRejected { path, reason } => {
                 format!("rejected new configuration {path}, keeping the running one: {reason}")
             }
+            Self::LeafStage {
+                leaf,
+                interface,
+                stage,
+                detail,
+            } => {
+                if detail.is_empty() {
+                    format!("{leaf} ({interface}): {}", stage.describe())
+                } else {
+                    format!("{leaf} ({interface}): {}: {detail}", stage.describe())
+                }
+            }
+            Self::LeafStuck {
+                leaf,
+                interface,
+                stage,
+                cause,
+                next_step,
+            } => format!(
+                "{leaf} ({interface}) is stuck at \"{}\": {cause}. Next: {next_step}",
+                stage.describe()
+            ),
+            Self::CablingMismatch {
+                leaf,
+                leaf_port,
+                spine,
+                seen_on,
+                planned_on,
+            } => {
+                let who = match leaf_port {
+                    Some(port) => format!("{leaf} {port}"),
+                    None => leaf.clone(),
+                };
+                format!(
+                    "{who} is cabled to {spine} {seen_on}; the plan puts {leaf} on {planned_on}: move the cable, or update the plan"
+                )
+            }
         }
     }
 }
@@ -394,6 +538,10 @@ pub struct Record {
     pub count: u32,
     #[serde(flatten)]
     pub event: Event,
+    /// A fold or summary of occurrences already reported (or swallowed):
+    /// a sink that tracks state must not apply it as news. Not serialised.
+    #[serde(skip)]
+    pub repeat: bool,
 }
 
 impl Record {
@@ -404,6 +552,7 @@ impl Record {
             message: event.message(),
             count: 1,
             event,
+            repeat: false,
         }
     }
 
@@ -417,6 +566,7 @@ impl Record {
     ) -> Self {
         let mut record = Self::new(time, event);
         record.count = repeats;
+        record.repeat = true;
         let times = if repeats == 1 { "time" } else { "times" };
         record.message = format!(
             "{} (repeated {repeats} more {times} within {} s)",
@@ -436,6 +586,7 @@ impl Record {
     ) -> Self {
         let mut record = Self::new(time, event);
         record.count = others;
+        record.repeat = true;
         let events = if others == 1 { "event" } else { "events" };
         record.message = format!(
             "{} (and {others} more {events} like it within {} s, not reported one by one)",

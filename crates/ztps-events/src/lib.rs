@@ -2,6 +2,7 @@
 //! one-line message, folding of repeats, and sinks (syslog as EOS
 //! operators expect it, a webhook, a JSON-lines log) fed by a [`Hub`].
 
+pub mod bootlog;
 mod clock;
 mod dedup;
 mod error;
@@ -12,9 +13,9 @@ mod sink;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dedup::Deduper;
 pub use error::EventsError;
-pub use event::{Event, MacAddr, Record, Severity};
+pub use event::{Event, MacAddr, Record, Severity, Stage};
 pub use hub::{Hub, HubConfig, HubHandle};
 pub use sink::{
     DEFAULT_SYSLOG_SOCKET, JsonLogSink, MAX_REPLY_BODY, Sink, SyslogFormat, SyslogSink,
-    WebhookConfig, WebhookSink, WebhookStats, url_origin,
+    WebhookConfig, WebhookHealth, WebhookSink, WebhookStats, slack_body, url_origin,
 };

@@ -50,9 +50,17 @@ async fn webhook_retries_after_failures_then_delivers_the_json() {
         assert_eq!(request.content_type, "application/json");
         let body: Record = serde_json::from_str(&request.body).unwrap();
         assert_eq!(body, record);
+        // Slack shows `text`; the structured fields ride beside it.
+        let json: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(json["text"], format!("ZTPS: {}", record.message));
+        assert_eq!(json["kind"], "discover_seen");
     }
     let stats = sink.stats();
     assert_eq!((stats.failed, stats.dropped, stats.queued), (0, 0, 0));
+    assert_eq!(stats.attempt_failures, 2, "the two 500s");
+    assert!(stats.last_success_unix > 1_700_000_000, "{stats:?}");
+    // The health handle outlives the sink's hand-over and reads the same.
+    assert_eq!(sink.health().stats(), stats);
 }
 
 #[tokio::test]

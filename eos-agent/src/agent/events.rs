@@ -7,14 +7,22 @@ use anyhow::Context as _;
 use ztps_config::EventsConfig;
 use ztps_events::{
     DEFAULT_SYSLOG_SOCKET, Event, EventsError, Hub, HubConfig, JsonLogSink, MacAddr, Record,
-    Severity, Sink, SyslogFormat, SyslogSink, SystemClock, WebhookConfig, WebhookSink,
+    Severity, Sink, SyslogFormat, SyslogSink, SystemClock, WebhookConfig, WebhookHealth,
+    WebhookSink,
 };
 use ztps_net::watch::NetEvent;
 
-/// The hub with every sink `config` enables. A sink that cannot be set up
-/// (unwritable log path, unreadable webhook file) is a configuration error.
-pub fn hub(config: &EventsConfig) -> anyhow::Result<Hub> {
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
+use super::timeline::{Timeline, TimelineSink};
+
+/// The hub with every sink `config` enables, and the webhook's health
+/// when there is one. A sink that cannot be set up (unwritable log path,
+/// unreadable webhook file) is a configuration error.
+pub fn hub(
+    config: &EventsConfig,
+    timeline: &Timeline,
+) -> anyhow::Result<(Hub, Option<WebhookHealth>)> {
+    let mut sinks: Vec<Box<dyn Sink>> =
+        vec![Box::new(LogSink), Box::new(TimelineSink(timeline.clone()))];
     if config.syslog {
         sinks.push(Box::new(SyslogSink::new(
             DEFAULT_SYSLOG_SOCKET,
@@ -28,26 +36,41 @@ pub fn hub(config: &EventsConfig) -> anyhow::Result<Hub> {
     }
     let webhook = match (&config.webhook_url, &config.webhook_url_file) {
         (Some(url), _) => Some(url.clone()),
-        (None, Some(file)) => Some(
-            std::fs::read_to_string(file)
-                .with_context(|| {
-                    format!("events.webhook_url_file: cannot read {}", file.display())
-                })?
-                .trim()
-                .to_string(),
-        ),
+        (None, Some(file)) => Some(read_url_file(file)?),
         (None, None) => None,
     };
+    let mut health = None;
     if let Some(url) = webhook {
-        let sink =
-            WebhookSink::spawn(&url, WebhookConfig::default()).context("events.webhook_url")?;
+        let settings = WebhookConfig {
+            extra_ca_file: config.webhook_ca_file.clone(),
+            ..WebhookConfig::default()
+        };
+        let sink = WebhookSink::spawn(&url, settings).context("events.webhook_url")?;
+        health = Some(sink.health());
         sinks.push(Box::new(sink));
     }
-    Ok(Hub::spawn(
-        HubConfig::default(),
-        sinks,
-        Arc::new(SystemClock),
-    ))
+    let hub = Hub::spawn(HubConfig::default(), sinks, Arc::new(SystemClock));
+    Ok((hub, health))
+}
+
+/// The webhook URL from its file. The path of a Slack or Teams URL is its
+/// secret: a file others can read is refused, and the URL itself never
+/// appears in a message.
+fn read_url_file(file: &std::path::Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(file)
+        .with_context(|| format!("events.webhook_url_file: cannot read {}", file.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "events.webhook_url_file: {} can be read by group or others (mode {:o}); the URL is a secret: chmod 600 it",
+            file.display(),
+            meta.mode() & 0o777
+        );
+    }
+    Ok(std::fs::read_to_string(file)
+        .with_context(|| format!("events.webhook_url_file: cannot read {}", file.display()))?
+        .trim()
+        .to_string())
 }
 
 /// The target of the log lines [`LogSink`] writes; the syslog log layer

@@ -17,6 +17,8 @@ mod settings;
 mod signals;
 mod state;
 mod status;
+mod syslog_rx;
+mod timeline;
 mod vm;
 
 use std::path::Path;
@@ -152,8 +154,13 @@ impl Agent {
     /// Brings every step up in order; `None` when told to stop meanwhile.
     async fn start(settings: Settings, signals: &mut Signals) -> anyhow::Result<Option<Agent>> {
         let path = settings.path.display().to_string();
-        let hub = events::hub(&settings.config.events).with_context(|| format!("config {path}"))?;
-        let shared = Shared::new(hub.handle(), Arc::default(), path.clone());
+        let timeline = timeline::Timeline::new(&settings.config);
+        let (hub, webhook) = events::hub(&settings.config.events, &timeline)
+            .with_context(|| format!("config {path}"))?;
+        timeline.attach(hub.handle());
+        let mut shared = Shared::new(hub.handle(), Arc::default(), path.clone());
+        shared.timeline = timeline.clone();
+        shared.webhook = webhook;
         let mut tasks = Tasks::new();
         let (connection, handle, _) =
             rtnetlink::new_connection().context("cannot open a netlink socket (is this Linux?)")?;
@@ -185,6 +192,22 @@ impl Agent {
             }
         } else {
             shared.update(|s| s.bridge.state = "disabled".into());
+        }
+
+        // The leaves' bootstrap logs, on the address they reach at Day-0.
+        let t = &settings.config.timeline;
+        if t.enable {
+            tasks.spawn(timeline::run(timeline.clone()));
+            match t.syslog_address(settings.config.bridge.as_ref().map(|b| &b.address)) {
+                Some(listen) => tasks.spawn(syslog_rx::run(
+                    listen,
+                    t.syslog_rate_per_sec,
+                    timeline.clone(),
+                )),
+                None => warn!(
+                    "no [bridge] and no timeline.syslog_listen: the leaves' bootstrap logs are not received"
+                ),
+            }
         }
 
         // 2. Forwarding.
@@ -447,6 +470,7 @@ impl Agent {
         if !restart.is_empty() {
             warn!(sections = ?restart, "these changes take effect when the agent restarts");
         }
+        self.shared.timeline.reconfigure(&new.config);
         info!(config = %path, "configuration reloaded");
         self.shared.metrics.config_reloads.inc();
         self.shared.hub.emit(Event::ConfigReloaded { path });

@@ -9,6 +9,7 @@ use ztps_dhcp::ServerHandle;
 use ztps_events::HubHandle;
 
 use super::metrics::AgentMetrics;
+use super::timeline::Timeline;
 
 /// The bridge step's outcome.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -85,6 +86,10 @@ pub struct Shared {
     pub metrics: Arc<AgentMetrics>,
     pub config_path: String,
     pub started: std::time::Instant,
+    /// The planned leaves' timeline.
+    pub timeline: Timeline,
+    /// The webhook's delivery health, when there is a webhook.
+    pub webhook: Option<ztps_events::WebhookHealth>,
 }
 
 /// The running DHCP server and the settings it runs with.
@@ -109,6 +114,8 @@ impl Shared {
             metrics,
             config_path,
             started: std::time::Instant::now(),
+            timeline: Timeline::default(),
+            webhook: None,
         }
     }
 

@@ -22,6 +22,7 @@ use ztps_net::iftable::InterfaceTable;
 
 use super::dhcp::{Served, served_interfaces};
 use super::state::{BridgeStatus, EapiStatus, ForwardingStatus, Shared, VmStatus};
+use super::timeline::{LeafView, LogCounts};
 
 /// How many recent events `/status` shows.
 const RECENT_EVENTS: usize = 50;
@@ -80,6 +81,22 @@ pub struct DhcpStatus {
     pub acks_sent: u64,
 }
 
+/// The webhook's delivery health; its origin only (the path is a secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookView {
+    pub origin: String,
+    pub delivered: u64,
+    /// Records given up after every retry.
+    pub failed: u64,
+    /// Attempts that failed, retried or not.
+    pub attempt_failures: u64,
+    /// Records dropped because the queue was full.
+    pub dropped: u64,
+    pub queued: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<jiff::Timestamp>,
+}
+
 /// The whole `/status` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusDoc {
@@ -91,6 +108,13 @@ pub struct StatusDoc {
     pub dhcp: DhcpStatus,
     pub eapi: EapiStatus,
     pub vm: VmStatus,
+    /// Every planned leaf's timeline.
+    pub leaves: Vec<LeafView>,
+    /// The leaves' bootstrap logs received.
+    pub bootstrap_logs: LogCounts,
+    /// Delivery health of the webhook, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
     pub events: Vec<Record>,
 }
 
@@ -147,6 +171,22 @@ pub fn status(shared: &Shared, table: &InterfaceTable) -> StatusDoc {
         dhcp,
         eapi: sections.eapi,
         vm: sections.vm,
+        leaves: shared.timeline.leaves(),
+        bootstrap_logs: shared.timeline.log_counts(),
+        webhook: shared.webhook.as_ref().map(|w| {
+            let s = w.stats();
+            WebhookView {
+                origin: w.origin().to_string(),
+                delivered: s.delivered,
+                failed: s.failed,
+                attempt_failures: s.attempt_failures,
+                dropped: s.dropped,
+                queued: s.queued,
+                last_success: (s.last_success_unix > 0)
+                    .then(|| jiff::Timestamp::from_second(s.last_success_unix as i64).ok())
+                    .flatten(),
+            }
+        }),
         events: shared.hub.recent(RECENT_EVENTS),
     }
 }
@@ -194,11 +234,7 @@ impl Endpoint {
             "/status" => json(&status(&self.shared, &self.table)),
             "/leases" => json(&leases(&self.shared)),
             "/metrics" => match super::metrics::encode(&self.registry) {
-                Ok(text) => respond(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    text,
-                ),
+                Ok(text) => respond(StatusCode::OK, super::metrics::CONTENT_TYPE, text),
                 Err(e) => respond(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "text/plain",

@@ -77,6 +77,24 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// `12:03:04 UTC (35 s ago)` for an RFC 3339 time; `-` for none.
+fn readable_time(v: &Value, now: jiff::Timestamp) -> String {
+    let Some(t) = v.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok()) else {
+        return "-".into();
+    };
+    let ago = now.duration_since(t).as_secs().max(0);
+    let clock = t.strftime("%H:%M:%S UTC");
+    match ago {
+        0..=119 => format!("{clock} ({ago} s ago)"),
+        120..=7199 => format!("{clock} ({} min ago)", ago / 60),
+        _ => format!(
+            "{} ({} h ago)",
+            t.strftime("%Y-%m-%d %H:%M UTC"),
+            ago / 3600
+        ),
+    }
+}
+
 /// Rows padded to their columns' widths.
 fn columns(rows: &[Vec<String>]) -> String {
     let mut widths = Vec::new();
@@ -194,6 +212,64 @@ pub fn table(doc: &Value) -> String {
         ],
     ];
     out.push_str(&columns(&summary));
+    if let Some(w) = doc["webhook"].as_object() {
+        let last = w.get("last_success").map_or("never".to_string(), |t| {
+            readable_time(t, jiff::Timestamp::now())
+        });
+        let _ = writeln!(
+            out,
+            "  webhook       {}  delivered {}, failed {}, failed attempts {}, queued {}, last success {last}",
+            text(&doc["webhook"]["origin"]),
+            text(&doc["webhook"]["delivered"]),
+            text(&doc["webhook"]["failed"]),
+            text(&doc["webhook"]["attempt_failures"]),
+            text(&doc["webhook"]["queued"]),
+        );
+    }
+    let now = jiff::Timestamp::now();
+    let leaves: Vec<Vec<String>> = doc["leaves"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| {
+                    vec![
+                        text(&l["leaf"]),
+                        text(&l["interface"]),
+                        text(&l["serial"]),
+                        text(&l["address"]),
+                        text(&l["stage"]),
+                        readable_time(&l["since"], now),
+                        text(&l["message"]),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let times: Vec<Vec<String>> = doc["leaves"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| {
+                    let stages = l["stages"]
+                        .as_array()
+                        .map(|s| {
+                            s.iter()
+                                .map(|st| {
+                                    format!(
+                                        "{} +{:.1}s",
+                                        text(&st["stage"]),
+                                        st["after_secs"].as_f64().unwrap_or(0.0)
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default();
+                    vec![text(&l["leaf"]), stages]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut section = |title: &str, header: &[&str], rows: Vec<Vec<String>>| {
         let _ = writeln!(out, "\n{title}");
         if rows.is_empty() {
@@ -213,6 +289,18 @@ pub fn table(doc: &Value) -> String {
             })
             .unwrap_or_default()
     };
+    section(
+        "leaves",
+        &[
+            "LEAF", "PORT", "SERIAL", "ADDRESS", "STAGE", "SINCE", "MESSAGE",
+        ],
+        leaves,
+    );
+    section(
+        "leaf stage times (from the first)",
+        &["LEAF", "STAGES"],
+        times,
+    );
     section(
         "served interfaces",
         &["INTERFACE", "ADDRESS", "POOL"],
@@ -242,6 +330,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn times_read_as_clock_and_age() {
+        let now: jiff::Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        let at = |s: &str| readable_time(&Value::String(s.into()), now);
+        assert_eq!(at("2026-01-01T00:59:25Z"), "00:59:25 UTC (35 s ago)");
+        assert_eq!(at("2026-01-01T00:30:00Z"), "00:30:00 UTC (30 min ago)");
+        assert_eq!(
+            at("2025-12-31T00:00:00Z"),
+            "2025-12-31 00:00 UTC (25 h ago)"
+        );
+        assert_eq!(readable_time(&Value::Null, now), "-");
+    }
+
+    #[test]
     fn the_table_shows_every_section() {
         let doc = serde_json::json!({
             "version": "0.1.0", "config": "/mnt/flash/ztps-agent.toml", "uptime_secs": 3725,
@@ -254,7 +355,11 @@ mod tests {
                      "last_error": "connection refused", "connected_interfaces": [], "disagreements": ["et2"]},
             "vm": {"name": "ztps", "attachment": "attached", "health": "healthy", "decision": "steady",
                    "restarts_total": 0, "restarts_last_hour": 0},
-            "events": [{"time": "2026-01-01T00:00:00Z", "severity": "notice", "message": "link et1 is up"}]
+            "events": [{"time": "2026-01-01T00:00:00Z", "severity": "notice", "message": "link et1 is up"}],
+            "leaves": [{"leaf": "leaf1", "interface": "Ethernet1", "serial": "JPE1", "address": "10.0.0.1",
+                        "stage": "provisioned", "since": "2026-01-01T00:00:30Z", "message": "leaf1 (Ethernet1): provisioned",
+                        "stages": [{"stage": "link_up", "after_secs": 0.0}, {"stage": "provisioned", "after_secs": 30.5}]}],
+            "webhook": {"origin": "https://hooks.example:443", "delivered": 3, "failed": 0, "attempt_failures": 1, "queued": 0}
         });
         let t = table(&doc);
         assert!(
@@ -271,6 +376,10 @@ mod tests {
             "link et1 is up",
             "ztps attached",
             "offers 2, acks 1",
+            "leaf1  Ethernet1  JPE1    10.0.0.1  provisioned  2026-01-01 00:00 UTC",
+            "leaf1 (Ethernet1): provisioned",
+            "link_up +0.0s, provisioned +30.5s",
+            "https://hooks.example:443  delivered 3, failed 0, failed attempts 1, queued 0, last success never",
         ] {
             assert!(t.contains(needle), "{needle:?} missing from\n{t}");
         }

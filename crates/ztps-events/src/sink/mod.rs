@@ -7,7 +7,9 @@ mod webhook;
 
 pub use jsonlog::JsonLogSink;
 pub use syslog::{DEFAULT_SYSLOG_SOCKET, SyslogFormat, SyslogSink};
-pub use webhook::{MAX_REPLY_BODY, WebhookConfig, WebhookSink, WebhookStats, url_origin};
+pub use webhook::{
+    MAX_REPLY_BODY, WebhookConfig, WebhookHealth, WebhookSink, WebhookStats, slack_body, url_origin,
+};
 
 use crate::{EventsError, Record};
 

@@ -70,6 +70,11 @@ pub struct WebhookStats {
     /// Reply body bytes read, over every attempt (each capped at
     /// [`MAX_REPLY_BODY`]).
     pub reply_bytes_read: u64,
+    /// Attempts that failed (a 500, a refused connection, a timeout),
+    /// retried or not.
+    pub attempt_failures: u64,
+    /// Unix seconds of the last delivery; 0 before the first.
+    pub last_success_unix: u64,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +85,8 @@ struct Shared {
     dropped: AtomicU64,
     failed: AtomicU64,
     reply_bytes_read: AtomicU64,
+    attempt_failures: AtomicU64,
+    last_success_unix: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -114,12 +121,42 @@ impl WebhookSink {
     }
 
     pub fn stats(&self) -> WebhookStats {
+        self.health().stats()
+    }
+
+    /// A handle on the delivery counters that outlives handing the sink to
+    /// the hub (for `/status` and `/metrics`).
+    pub fn health(&self) -> WebhookHealth {
+        WebhookHealth {
+            origin: self.origin.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The webhook's delivery health, readable from anywhere.
+#[derive(Debug, Clone)]
+pub struct WebhookHealth {
+    origin: String,
+    shared: Arc<Shared>,
+}
+
+impl WebhookHealth {
+    /// `scheme://host:port`: what may be shown of the URL.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn stats(&self) -> WebhookStats {
+        let s = &self.shared;
         WebhookStats {
-            delivered: self.shared.delivered.load(Ordering::Relaxed),
-            dropped: self.shared.dropped.load(Ordering::Relaxed),
-            failed: self.shared.failed.load(Ordering::Relaxed),
-            queued: lock(&self.shared.queue).len() as u64,
-            reply_bytes_read: self.shared.reply_bytes_read.load(Ordering::Relaxed),
+            delivered: s.delivered.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            queued: lock(&s.queue).len() as u64,
+            reply_bytes_read: s.reply_bytes_read.load(Ordering::Relaxed),
+            attempt_failures: s.attempt_failures.load(Ordering::Relaxed),
+            last_success_unix: s.last_success_unix.load(Ordering::Relaxed),
         }
     }
 }
@@ -137,7 +174,7 @@ impl Sink for WebhookSink {
     }
 
     fn deliver(&mut self, record: &Record) -> Result<(), EventsError> {
-        let body = record.to_json()?;
+        let body = slack_body(record)?;
         {
             let mut queue = lock(&self.shared.queue);
             if queue.len() >= self.capacity {
@@ -149,6 +186,19 @@ impl Sink for WebhookSink {
         self.shared.wake.notify_one();
         Ok(())
     }
+}
+
+/// A body Slack (and Teams' Slack-compatible hooks) can show: `text`, the
+/// line a person reads, beside the record's structured fields.
+pub fn slack_body(record: &Record) -> Result<String, EventsError> {
+    let mut value = serde_json::to_value(record)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert(
+            "text".into(),
+            serde_json::Value::String(format!("ZTPS: {}", record.message)),
+        );
+    }
+    Ok(serde_json::to_string(&value)?)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -281,6 +331,10 @@ async fn run(target: Target, config: WebhookConfig, shared: Arc<Shared>) {
             match attempt_result {
                 Ok(Ok(())) => {
                     shared.delivered.fetch_add(1, Ordering::Relaxed);
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    shared.last_success_unix.store(now, Ordering::Relaxed);
                     if failing {
                         tracing::info!(webhook = %target.origin, "webhook delivers again");
                         failing = false;
@@ -288,6 +342,7 @@ async fn run(target: Target, config: WebhookConfig, shared: Arc<Shared>) {
                     break;
                 }
                 outcome => {
+                    shared.attempt_failures.fetch_add(1, Ordering::Relaxed);
                     let reason = match outcome {
                         Ok(Err(reason)) => reason,
                         _ => format!("no answer within {:?}", config.request_timeout),
