@@ -9,7 +9,7 @@ use ztps_render::Artifact;
 #[derive(Debug, Parser)]
 #[command(
     name = "ztps-agent",
-    version,
+    version = crate::version::version(),
     about = "Zero-touch provisioning of an Arista L3 fabric from its first spine",
     long_about = "Zero-touch provisioning of an Arista L3 fabric from its first spine.\n\n\
         Describe the fabric in TOML, check it, and render every file the spine needs \

@@ -13,21 +13,19 @@ use nix::sys::signal::Signal;
 
 const OLD: &str = env!("CARGO_PKG_VERSION");
 
-/// A newer build: a copy of the agent whose version string says `new`.
-/// Only the version as a whole word is patched (not inside an address).
+/// A newer build: a copy of the agent whose version string says `new`. The
+/// agent keeps its version in one marked string (src/version.rs), which is
+/// what is patched: a bare version may share its bytes with other strings.
 fn newer_build(dir: &Path, new: &str) -> PathBuf {
     assert_eq!(new.len(), OLD.len(), "the patch keeps every offset");
     let mut bytes = std::fs::read(agent_common::agent_bin()).unwrap();
-    let old = OLD.as_bytes();
-    let edge = |b: Option<&u8>| b.is_none_or(|b| !(b.is_ascii_digit() || *b == b'.'));
+    let old = format!("ztps-agent-version={OLD};").into_bytes();
+    let replacement = format!("ztps-agent-version={new};").into_bytes();
     let mut patched = 0;
     let mut i = 0;
     while i + old.len() <= bytes.len() {
-        if &bytes[i..i + old.len()] == old
-            && edge(i.checked_sub(1).and_then(|j| bytes.get(j)))
-            && edge(bytes.get(i + old.len()))
-        {
-            bytes[i..i + old.len()].copy_from_slice(new.as_bytes());
+        if bytes[i..i + old.len()] == old[..] {
+            bytes[i..i + old.len()].copy_from_slice(&replacement);
             patched += 1;
             i += old.len();
         } else {

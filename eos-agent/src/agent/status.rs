@@ -163,7 +163,7 @@ pub fn status(shared: &Shared, table: &InterfaceTable) -> StatusDoc {
         },
     };
     StatusDoc {
-        version: env!("CARGO_PKG_VERSION"),
+        version: crate::version::version(),
         config: shared.config_path.clone(),
         uptime_secs: shared.started.elapsed().as_secs(),
         bridge: sections.bridge,

@@ -49,7 +49,7 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
     let _ = writeln!(
         t,
         "Made by ztps-agent {} for {mode}.",
-        env!("CARGO_PKG_VERSION")
+        crate::version::version()
     );
     t.push_str("Commands are one per line; `spine#` lines are typed at the EOS CLI.\n\n");
 

@@ -15,7 +15,7 @@ pub fn own_binary() -> anyhow::Result<Vec<u8>> {
 /// The agent's package spec; the build time honours `SOURCE_DATE_EPOCH`.
 pub fn agent_spec(version: Option<&str>) -> anyhow::Result<PackageSpec> {
     let build_time = BuildTime::from_env_or_now().context("bad SOURCE_DATE_EPOCH")?;
-    let spec = PackageSpec::agent(version.unwrap_or(env!("CARGO_PKG_VERSION")), build_time);
+    let spec = PackageSpec::agent(version.unwrap_or(crate::version::version()), build_time);
     spec.validate().context("cannot package the agent")?;
     Ok(spec)
 }
