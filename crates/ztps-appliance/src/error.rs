@@ -18,6 +18,13 @@ pub enum Error {
         first: String,
         second: String,
     },
+    /// A seed file the appliance would refuse at boot (`ztps-seed-check`).
+    #[error("seed {file}: {key}: {reason}")]
+    BadSeed {
+        file: &'static str,
+        key: String,
+        reason: String,
+    },
     /// The seed files do not fit the FAT image, or the FAT writer failed.
     #[error("cannot build the seed image: {0}")]
     Fat(#[source] std::io::Error),

@@ -9,10 +9,12 @@
 mod error;
 mod fat;
 pub mod seed;
+pub mod seed_check;
 mod yaml;
 pub mod ztpserver;
 
 pub use error::Error;
-pub use seed::{NicMatch, SeedSpec, write_seed_image};
+pub use seed::{NicMatch, SeedFiles, SeedSpec, write_seed_image};
+pub use seed_check::{check_seed_dir, check_seed_files};
 pub use ztps_config::{LeafLink, NodeIdentifier};
 pub use ztpserver::{DataFile, ZtpsFabric};

@@ -120,6 +120,14 @@ impl SeedSpec {
     /// Renders `meta-data`, `user-data` and `network-config`.
     pub fn render(&self) -> Result<SeedFiles, Error> {
         self.validate()?;
+        let files = self.render_unchecked()?;
+        // What the appliance checks at boot (ztps-seed-check), checked here
+        // too: a seed it would refuse is never written.
+        crate::seed_check::check_seed_files(&files)?;
+        Ok(files)
+    }
+
+    fn render_unchecked(&self) -> Result<SeedFiles, Error> {
         let user_data = format!("#cloud-config\n{}\n", pretty(&self.user_data()?));
         let network_config = format!("{}\n", pretty(&self.network_config()));
         // A new instance-id whenever the settings change makes cloud-init
@@ -268,7 +276,7 @@ fn check_nic_name(name: &str) -> Result<(), Error> {
     rules::linux_interface(name).map_err(|reason| Error::invalid("nic", name, reason))
 }
 
-fn check_data_path(path: &str) -> Result<(), Error> {
+pub(crate) fn check_data_path(path: &str) -> Result<(), Error> {
     let ok = !path.is_empty()
         && path.split('/').all(|part| {
             !part.is_empty()

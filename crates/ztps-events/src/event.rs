@@ -130,6 +130,16 @@ pub enum Event {
         url: String,
         reason: String,
     },
+    /// ZTPServer answers, but the bootstrap it serves names another server
+    /// (`served`, absent when it has no `SERVER` line) than the switches
+    /// are told (`expected`): the appliance's seed is missing or wrong.
+    ZtpserverWrongServer {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        served: Option<String>,
+        expected: String,
+        fix: String,
+    },
     LldpAsExpected {
         interface: String,
         neighbour: String,
@@ -268,6 +278,7 @@ impl Event {
             Self::VmReattached { .. } => "vm_reattached",
             Self::ZtpserverHealthy { .. } => "ztpserver_healthy",
             Self::ZtpserverUnhealthy { .. } => "ztpserver_unhealthy",
+            Self::ZtpserverWrongServer { .. } => "ztpserver_wrong_server",
             Self::LldpAsExpected { .. } => "lldp_as_expected",
             Self::LldpUnexpected { .. } => "lldp_unexpected",
             Self::ConfigReloaded { .. } => "config_reloaded",
@@ -307,6 +318,7 @@ impl Event {
             Self::PoolExhausted { .. }
             | Self::VmDetached { .. }
             | Self::ZtpserverUnhealthy { .. }
+            | Self::ZtpserverWrongServer { .. }
             | Self::ConfigRejected { .. }
             | Self::LeafStuck { .. } => Error,
         }
@@ -346,7 +358,9 @@ impl Event {
             | Self::VmDetached { vm, .. } => {
                 format!("{kind}/{vm}")
             }
-            Self::ZtpserverHealthy { url } | Self::ZtpserverUnhealthy { url, .. } => {
+            Self::ZtpserverHealthy { url }
+            | Self::ZtpserverUnhealthy { url, .. }
+            | Self::ZtpserverWrongServer { url, .. } => {
                 format!("{kind}/{url}")
             }
             Self::ConfigReloaded { path } | Self::ConfigRejected { path, .. } => {
@@ -464,6 +478,21 @@ impl Event {
             Self::ZtpserverUnhealthy { url, reason } => {
                 format!("ZTPServer at {url} is unhealthy: {reason}")
             }
+            Self::ZtpserverWrongServer {
+                url,
+                served,
+                expected,
+                fix,
+            } => match served {
+                Some(served) => format!(
+                    "ZTPServer at {url} answers, but its bootstrap sends switches to {served}, \
+                     not {expected}: {fix}"
+                ),
+                None => format!(
+                    "ZTPServer at {url} answers, but not with a ZTPServer bootstrap \
+                     (no SERVER line; switches need {expected}): {fix}"
+                ),
+            },
             Self::LldpAsExpected {
                 interface,
                 neighbour,
@@ -678,6 +707,12 @@ mod tests {
                 url: "http://x/".into(),
                 reason: "timeout".into(),
             },
+            Event::ZtpserverWrongServer {
+                url: "http://x/".into(),
+                served: Some("http://ztpserver:8080".into()),
+                expected: "http://x:80".into(),
+                fix: "write the seed again".into(),
+            },
             Event::LldpUnexpected {
                 interface: "et2".into(),
                 expected: "leaf1".into(),
@@ -688,6 +723,36 @@ mod tests {
             let json = serde_json::to_value(&e).unwrap();
             assert_eq!(json["kind"], e.kind());
         }
+    }
+
+    #[test]
+    fn a_wrong_server_says_what_is_served_what_is_expected_and_the_fix() {
+        let e = Event::ZtpserverWrongServer {
+            url: "http://10.0.0.2:8080/bootstrap".into(),
+            served: Some("http://ztpserver:8080".into()),
+            expected: "http://10.0.0.2:8080".into(),
+            fix: "write the seed again".into(),
+        };
+        assert_eq!(e.severity(), Severity::Error);
+        assert_eq!(
+            e.message(),
+            "ZTPServer at http://10.0.0.2:8080/bootstrap answers, but its bootstrap sends \
+             switches to http://ztpserver:8080, not http://10.0.0.2:8080: write the seed again"
+        );
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["served"], "http://ztpserver:8080");
+        let none = Event::ZtpserverWrongServer {
+            url: "u".into(),
+            served: None,
+            expected: "http://x:80".into(),
+            fix: "f".into(),
+        };
+        assert!(
+            none.message().contains("no SERVER line"),
+            "{}",
+            none.message()
+        );
+        assert!(serde_json::to_value(&none).unwrap().get("served").is_none());
     }
 
     #[test]

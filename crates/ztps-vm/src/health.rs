@@ -1,11 +1,18 @@
 //! Is the ZTPServer serving? An HTTP/1.1 `GET` of its `/bootstrap` URL,
-//! healthy only on 200, each attempt bounded by a timeout.
+//! healthy only on 200 with a bootstrap script whose `SERVER = "..."` line
+//! points at the expected origin, each attempt bounded by a timeout.
+//!
+//! The `SERVER` check exists because an appliance whose seed was missing or
+//! broken still answers `/bootstrap` with 200, but with ZTPServer's default
+//! `server_url`: every switch then fetches its next step from a name or
+//! address it cannot reach. That is not "healthy", and not "down" either (a
+//! restart cannot fix a seed), so it is a state of its own.
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode, Uri, header};
 use hyper_util::rt::TokioIo;
@@ -19,6 +26,49 @@ use crate::VmError;
 pub enum Health {
     Healthy,
     Unhealthy(HealthFailure),
+    /// Answering 200, but the bootstrap it serves sends switches somewhere
+    /// else: the appliance's seed is wrong or absent.
+    WrongServer(WrongServer),
+}
+
+/// What the served bootstrap script says versus what the agent expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrongServer {
+    /// The `SERVER = "..."` value, `None` when the body has no such line
+    /// (not ZTPServer's bootstrap at all).
+    pub served: Option<String>,
+    /// The origin (`http://host:port`) switches are told to use.
+    pub expected: String,
+}
+
+impl WrongServer {
+    /// What an operator should do about it, for logs and events.
+    pub fn fix(&self) -> String {
+        format!(
+            "the appliance's seed is missing, broken or names another server_url; \
+             check `cloud-init status --long` or GET /ztps-health.json on the appliance, \
+             then write the seed again with `ztps-agent render seed` (server_url {}) and \
+             restart the VM",
+            self.expected
+        )
+    }
+}
+
+impl fmt::Display for WrongServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.served {
+            Some(served) => write!(
+                f,
+                "answering, but its bootstrap sends switches to {served:?}, not {:?}",
+                self.expected
+            ),
+            None => write!(
+                f,
+                "answering, but not with a ZTPServer bootstrap (no SERVER line; expected {:?})",
+                self.expected
+            ),
+        }
+    }
 }
 
 impl Health {
@@ -56,6 +106,7 @@ impl fmt::Display for Health {
         match self {
             Health::Healthy => f.write_str("healthy"),
             Health::Unhealthy(why) => write!(f, "unhealthy ({why})"),
+            Health::WrongServer(wrong) => write!(f, "wrong server_url ({wrong})"),
         }
     }
 }
@@ -73,6 +124,56 @@ pub struct HttpHealthCheck {
     uri: Uri,
     connect_to: String,
     timeout: Duration,
+    /// The origin the served `SERVER` line must name.
+    expected_server: Origin,
+}
+
+/// Bound on the body read: ZTPServer's bootstrap is ~40 KB; anything far
+/// larger is not it, and the probe must not buffer an EOS image by mistake.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// `scheme://host:port` with the host lower-cased and the port explicit, so
+/// `http://ZTPS` and `http://ztps:80/` compare equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    fn of(uri: &Uri) -> Option<Origin> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
+        let port = uri.port_u16().or(match scheme.as_str() {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        })?;
+        Some(Origin { scheme, host, port })
+    }
+
+    fn parse(url: &str) -> Option<Origin> {
+        Origin::of(&url.trim().parse::<Uri>().ok()?)
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// The value of the first `SERVER = "..."` (or `'...'`) assignment at the
+/// start of a line, as ZTPServer writes it into the bootstrap script.
+pub fn served_server(body: &str) -> Option<&str> {
+    body.lines().find_map(|line| {
+        let rest = line.strip_prefix("SERVER")?.trim_start();
+        let value = rest.strip_prefix('=')?.trim();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let inner = &value[1..];
+        inner.find(quote).map(|end| &inner[..end])
+    })
 }
 
 impl HttpHealthCheck {
@@ -100,12 +201,32 @@ impl HttpHealthCheck {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| invalid("no host"))?;
         let connect_to = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        let expected_server = Origin::of(&uri).ok_or_else(|| invalid("no host"))?;
         Ok(HttpHealthCheck {
             url: url.to_string(),
             uri,
             connect_to,
             timeout,
+            expected_server,
         })
+    }
+
+    /// The served bootstrap must name `url`'s origin (by default the probed
+    /// URL's own). The agent passes `dhcp.bootstrap_url`: that is what the
+    /// switches are told, whatever address the probe itself uses.
+    pub fn expect_server(mut self, url: &str) -> Result<Self, VmError> {
+        self.expected_server = Origin::parse(url).ok_or_else(|| VmError::InvalidHealthUrl {
+            url: url.to_string(),
+            reason: "not an absolute http URL with a host; the expected server_url \
+                     comes from dhcp.bootstrap_url"
+                .to_string(),
+        })?;
+        Ok(self)
+    }
+
+    /// The origin the served `SERVER` line must name.
+    pub fn expected_server(&self) -> String {
+        self.expected_server.to_string()
     }
 
     pub fn url(&self) -> &str {
@@ -125,20 +246,22 @@ impl HttpHealthCheck {
             attempts += 1;
             let failure = match self.check().await {
                 Health::Healthy => return Ok(attempts),
-                Health::Unhealthy(why) => why,
+                Health::Unhealthy(why) => why.to_string(),
+                Health::WrongServer(wrong) => format!("{wrong}; {}", wrong.fix()),
             };
             if start.elapsed() + interval > within {
                 return Err(VmError::NeverHealthy {
                     url: self.url.clone(),
                     waited: start.elapsed(),
-                    last: failure.to_string(),
+                    last: failure,
                 });
             }
             tokio::time::sleep(interval).await;
         }
     }
 
-    async fn status(&self) -> Result<StatusCode, HealthFailure> {
+    /// The status and, on 200, the body (bounded), read in full.
+    async fn fetch(&self) -> Result<(StatusCode, Option<Bytes>), HealthFailure> {
         let stream = TcpStream::connect(&self.connect_to)
             .await
             .map_err(|e| HealthFailure::Connect(e.to_string()))?;
@@ -155,25 +278,53 @@ impl HttpHealthCheck {
             .header(header::USER_AGENT, "ztps-agent")
             .body(Empty::<Bytes>::new())
             .map_err(|e| HealthFailure::Protocol(e.to_string()))?;
-        // The connection must be driven while the request is in flight; it is
-        // dropped (and closed) as soon as the status line is in.
-        tokio::select! {
-            response = sender.send_request(request) => {
-                response.map(|r| r.status()).map_err(|e| HealthFailure::Protocol(e.to_string()))
+        // The connection must be driven while the request and its body are
+        // in flight; it is dropped (and closed) once the body is in.
+        let exchange = async {
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| HealthFailure::Protocol(e.to_string()))?;
+            let status = response.status();
+            if status != StatusCode::OK {
+                return Ok((status, None));
             }
+            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|e| HealthFailure::Protocol(format!("reading the body: {e}")))?
+                .to_bytes();
+            Ok((status, Some(body)))
+        };
+        tokio::select! {
+            result = exchange => result,
             end = connection => Err(HealthFailure::Protocol(match end {
                 Ok(()) => "connection closed before a reply".to_string(),
                 Err(e) => e.to_string(),
             })),
         }
     }
+
+    /// A 200 body is healthy only when its `SERVER` names the expected
+    /// origin.
+    fn judge_body(&self, body: &[u8]) -> Health {
+        let text = String::from_utf8_lossy(body);
+        let served = served_server(&text);
+        if served.and_then(Origin::parse).as_ref() == Some(&self.expected_server) {
+            return Health::Healthy;
+        }
+        Health::WrongServer(WrongServer {
+            served: served.map(str::to_string),
+            expected: self.expected_server.to_string(),
+        })
+    }
 }
 
 impl HealthProbe for HttpHealthCheck {
     async fn check(&self) -> Health {
-        let result = match tokio::time::timeout(self.timeout, self.status()).await {
-            Ok(Ok(StatusCode::OK)) => Health::Healthy,
-            Ok(Ok(status)) => Health::Unhealthy(HealthFailure::Status(status.as_u16())),
+        let result = match tokio::time::timeout(self.timeout, self.fetch()).await {
+            Ok(Ok((_, Some(body)))) => self.judge_body(&body),
+            Ok(Ok((status, _))) => Health::Unhealthy(HealthFailure::Status(status.as_u16())),
             Ok(Err(failure)) => Health::Unhealthy(failure),
             Err(_) => Health::Unhealthy(HealthFailure::Timeout(self.timeout)),
         };
@@ -188,6 +339,70 @@ mod tests {
 
     fn t() -> Duration {
         Duration::from_secs(1)
+    }
+
+    #[test]
+    fn the_server_line_is_read_as_ztpserver_writes_it() {
+        assert_eq!(
+            served_server("#!/usr/bin/env python\nSERVER = \"http://10.0.0.2:8080\"\nX = 1\n"),
+            Some("http://10.0.0.2:8080")
+        );
+        assert_eq!(
+            served_server("SERVER='http://a:1'  # set by ztpserver"),
+            Some("http://a:1")
+        );
+        // Only an assignment at the start of a line counts.
+        assert_eq!(served_server("  SERVER = \"x\"\nSERVERS = \"y\""), None);
+        assert_eq!(served_server("COMMAND_API_SERVER = \"localhost\""), None);
+        assert_eq!(served_server("SERVER = \"unterminated"), None);
+        assert_eq!(
+            served_server("SERVER = \"$SERVER\"\nSERVER = \"later\""),
+            Some("$SERVER")
+        );
+    }
+
+    #[test]
+    fn origins_compare_without_path_case_or_default_port() {
+        let probe = HttpHealthCheck::new("http://10.0.0.2/bootstrap", t()).unwrap();
+        let body = |server: &str| format!("SERVER = \"{server}\"\n");
+        for same in [
+            "http://10.0.0.2",
+            "http://10.0.0.2:80/",
+            "HTTP://10.0.0.2:80",
+        ] {
+            assert_eq!(
+                probe.judge_body(body(same).as_bytes()),
+                Health::Healthy,
+                "{same}"
+            );
+        }
+        for other in [
+            "http://ztpserver:8080",
+            "http://10.0.0.2:8080",
+            "https://10.0.0.2",
+            "http://10.0.0.3",
+            "$SERVER",
+            "",
+        ] {
+            assert_eq!(
+                probe.judge_body(body(other).as_bytes()),
+                Health::WrongServer(WrongServer {
+                    served: Some(other.to_string()),
+                    expected: "http://10.0.0.2:80".into(),
+                }),
+                "{other}"
+            );
+        }
+        let elsewhere = probe
+            .clone()
+            .expect_server("http://ZTPS.lab:8080/bootstrap")
+            .unwrap();
+        assert_eq!(elsewhere.expected_server(), "http://ztps.lab:8080");
+        assert_eq!(
+            elsewhere.judge_body(b"SERVER = 'http://ztps.lab:8080'"),
+            Health::Healthy
+        );
+        assert!(probe.clone().expect_server("ztps.lab:8080").is_err());
     }
 
     #[test]

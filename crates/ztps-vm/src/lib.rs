@@ -22,7 +22,7 @@ pub mod supervisor;
 pub use attach::{Attachment, BridgeInspector, NetlinkBridge};
 pub use control::{VmControl, VmInterface, VmState};
 pub use error::VmError;
-pub use health::{Health, HealthProbe, HttpHealthCheck};
+pub use health::{Health, HealthProbe, HttpHealthCheck, WrongServer};
 pub use policy::{Decision, PolicyConfig, Problem, RestartPolicy};
 pub use supervisor::{Supervisor, TickReport};
 /// The workspace's one MAC type (with [`MacAddr::tap_mac`]), re-exported.

@@ -104,6 +104,10 @@ impl<C: VmControl, B: BridgeInspector, H: HealthProbe> Supervisor<C, B, H> {
                 let problem = match &health {
                     Health::Healthy => None,
                     Health::Unhealthy(why) => Some(Problem::Unhealthy(why.clone())),
+                    // A restart boots the same seed into the same wrong
+                    // server_url: not the policy's to fix. The report
+                    // carries it, and the agent says what to do.
+                    Health::WrongServer(_) => None,
                 };
                 (Some(health), problem)
             }
@@ -389,6 +393,43 @@ mod tests {
         }
         assert!(sup.vm().restarts.lock().unwrap().is_empty());
         assert_eq!(sup.health.probes.load(Ordering::Relaxed), 2000);
+    }
+
+    #[derive(Debug)]
+    struct WrongServerHealth;
+
+    impl HealthProbe for WrongServerHealth {
+        async fn check(&self) -> Health {
+            Health::WrongServer(crate::WrongServer {
+                served: Some("http://ztpserver:8080".into()),
+                expected: "http://10.0.0.2:8080".into(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_server_url_is_reported_but_never_restarted() {
+        let mut sup = Supervisor::new(
+            FakeVm::default(),
+            FakeBridge::with_tap(true),
+            WrongServerHealth,
+            policy(),
+        );
+        let t0 = Instant::now();
+        // Far past the grace and any backoff: a restart would boot the same
+        // seed, so the policy must not be asked to fix it.
+        for i in 0..200 {
+            let report = sup.tick(t0 + Duration::from_secs(60 * i)).await;
+            let TickReport::Decided {
+                health, decision, ..
+            } = &report
+            else {
+                panic!("cannot observe: {report:?}");
+            };
+            assert!(matches!(health, Some(Health::WrongServer(_))), "{health:?}");
+            assert_eq!(decision, &Decision::Steady);
+        }
+        assert!(sup.vm().restarts.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

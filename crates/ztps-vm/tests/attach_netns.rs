@@ -171,7 +171,7 @@ fn serve_bootstrap(vm: &Netns) -> std::sync::mpsc::Sender<()> {
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(|_req| async {
                             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                                b"#!/usr/bin/env python\n",
+                                b"#!/usr/bin/env python\nSERVER = \"http://10.88.0.2:8080\"\n",
                             ))))
                         });
                         let _ = hyper::server::conn::http1::Builder::new()

@@ -16,9 +16,20 @@ use ztps_vm::health::HealthFailure;
 use ztps_vm::{Health, HealthProbe, HttpHealthCheck, VmError};
 
 /// Serves every request with 503 for the first `failures` requests, then
-/// 200 on `/bootstrap` (404 elsewhere). Returns the address and a counter.
+/// 200 on `/bootstrap` (404 elsewhere), with a bootstrap script naming its
+/// own address as `SERVER`. Returns the address and a counter.
 async fn flaky_server(failures: usize) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = format!("#!/usr/bin/env python\nSERVER = \"http://{addr}\"\n");
+    serve(listener, failures, body).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    failures: usize,
+    body: String,
+) -> (SocketAddr, Arc<AtomicUsize>) {
     let addr = listener.local_addr().unwrap();
     let served = Arc::new(AtomicUsize::new(0));
     let counter = served.clone();
@@ -26,6 +37,7 @@ async fn flaky_server(failures: usize) -> (SocketAddr, Arc<AtomicUsize>) {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             let counter = counter.clone();
+            let body = body.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let n = counter.fetch_add(1, Ordering::SeqCst);
@@ -37,11 +49,12 @@ async fn flaky_server(failures: usize) -> (SocketAddr, Arc<AtomicUsize>) {
                     } else {
                         StatusCode::NOT_FOUND
                     };
+                    let body = Bytes::from(body.clone());
                     async move {
                         Ok::<_, Infallible>(
                             Response::builder()
                                 .status(status)
-                                .body(Full::new(Bytes::from_static(b"#!/usr/bin/env python\n")))
+                                .body(Full::new(body))
                                 .unwrap(),
                         )
                     }
@@ -161,6 +174,49 @@ async fn a_server_that_is_not_http_is_a_protocol_failure() {
         .await;
     assert!(
         matches!(health, Health::Unhealthy(HealthFailure::Protocol(_))),
+        "{health:?}"
+    );
+}
+
+/// What an appliance with a missing or broken seed serves: ZTPServer's
+/// default server_url, with 200.
+#[tokio::test]
+async fn a_200_with_the_default_server_url_is_a_wrong_server_not_healthy() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let body = "#!/usr/bin/env python\nSERVER = \"http://ztpserver:8080\"\n".to_string();
+    let (addr, served) = serve(listener, 0, body).await;
+    let probe = check(addr, "/bootstrap", Duration::from_secs(2));
+    let health = probe.check().await;
+    let Health::WrongServer(wrong) = &health else {
+        panic!("{health:?}");
+    };
+    assert_eq!(wrong.served.as_deref(), Some("http://ztpserver:8080"));
+    assert_eq!(wrong.expected, format!("http://{addr}"));
+    assert!(!health.is_healthy());
+    assert!(wrong.fix().contains("render seed"), "{}", wrong.fix());
+    // The same server is healthy for an agent whose bootstrap_url names it.
+    let told = probe
+        .expect_server("http://ZTPSERVER:8080/bootstrap")
+        .unwrap();
+    assert_eq!(told.check().await, Health::Healthy);
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+    // wait_until_healthy gives up on it with the fix in the error.
+    let err = check(addr, "/bootstrap", Duration::from_secs(2))
+        .wait_until_healthy(Duration::from_millis(20), Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ztpserver:8080"), "{err}");
+}
+
+#[tokio::test]
+async fn a_200_that_is_not_a_bootstrap_script_is_a_wrong_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (addr, _) = serve(listener, 0, "<html>It works!</html>\n".to_string()).await;
+    let health = check(addr, "/bootstrap", Duration::from_secs(2))
+        .check()
+        .await;
+    assert!(
+        matches!(&health, Health::WrongServer(w) if w.served.is_none()),
         "{health:?}"
     );
 }

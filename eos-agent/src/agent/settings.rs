@@ -56,6 +56,9 @@ pub struct VmSettings {
     pub libvirt_uri: String,
     pub mac: ztps_vm::MacAddr,
     pub health_url: String,
+    /// What switches are told (`dhcp.bootstrap_url`): the served bootstrap's
+    /// `SERVER` must name its origin.
+    pub bootstrap_url: String,
     pub interval: Duration,
     pub policy: PolicyConfig,
 }
@@ -63,7 +66,9 @@ pub struct VmSettings {
 impl VmSettings {
     pub fn health_check(&self) -> anyhow::Result<HttpHealthCheck> {
         HttpHealthCheck::new(&self.health_url, HEALTH_TIMEOUT)
-            .map_err(|e| anyhow!("vm.health_url: {e}"))
+            .map_err(|e| anyhow!("vm.health_url: {e}"))?
+            .expect_server(&self.bootstrap_url)
+            .map_err(|e| anyhow!("dhcp.bootstrap_url: {e}"))
     }
 }
 
@@ -107,6 +112,7 @@ impl Settings {
                 libvirt_uri: v.libvirt_uri.clone(),
                 mac: ztps_vm::MacAddr(mac.0),
                 health_url: config.vm_health_url().to_string(),
+                bootstrap_url: config.dhcp.bootstrap_url.clone(),
                 interval: v.health_interval(),
                 policy: PolicyConfig {
                     grace: v.startup_grace(),

@@ -43,7 +43,9 @@ pub struct Reporter {
     bridge: String,
     url: String,
     attachment: Option<String>,
-    healthy: Option<bool>,
+    /// The health state last reported: "healthy", "unhealthy" or
+    /// "wrong-server" (one event per change, not per probe).
+    health_state: Option<&'static str>,
     /// The verdict's kind last logged (grace, backing-off, holding...).
     verdict: Option<&'static str>,
     unobservable: Option<String>,
@@ -67,7 +69,7 @@ impl Reporter {
             bridge: bridge.to_string(),
             url: url.to_string(),
             attachment: None,
-            healthy: None,
+            health_state: None,
             verdict: None,
             unobservable: None,
             status: VmStatus {
@@ -147,8 +149,12 @@ impl Reporter {
         self.status.attachment = name.into();
         self.status.tap = tap;
         if let Some(health) = health {
-            let healthy = health.is_healthy();
-            if self.healthy != Some(healthy) {
+            let state = match health {
+                Health::Healthy => "healthy",
+                Health::Unhealthy(_) => "unhealthy",
+                Health::WrongServer(_) => "wrong-server",
+            };
+            if self.health_state != Some(state) {
                 match health {
                     Health::Healthy => {
                         info!(url = %self.url, "ZTPServer healthy");
@@ -163,15 +169,25 @@ impl Reporter {
                             reason: why.to_string(),
                         });
                     }
+                    Health::WrongServer(wrong) => {
+                        error!(url = %self.url, %wrong, fix = %wrong.fix(), "ZTPServer serves the wrong server_url");
+                        events.push(Event::ZtpserverWrongServer {
+                            url: self.url.clone(),
+                            served: wrong.served.clone(),
+                            expected: wrong.expected.clone(),
+                            fix: wrong.fix(),
+                        });
+                    }
                 }
-                self.healthy = Some(healthy);
+                self.health_state = Some(state);
             }
             self.status.health = match health {
                 Health::Healthy => "healthy".into(),
                 Health::Unhealthy(why) => format!("unhealthy: {why}"),
+                Health::WrongServer(wrong) => format!("wrong server_url: {wrong}"),
             };
         } else {
-            self.healthy = None;
+            self.health_state = None;
             self.status.health = "unknown".into();
         }
         let kind = verdict_kind(decision);
@@ -393,6 +409,63 @@ mod tests {
         );
         assert_eq!(shared.metrics.vm_healthy.get(), 1);
         task.abort();
+    }
+
+    /// Serves the default server_url (a missing seed) until told the seed
+    /// is fixed.
+    #[derive(Debug)]
+    struct SeedProbe(Mutex<bool>);
+
+    impl HealthProbe for SeedProbe {
+        async fn check(&self) -> Health {
+            if *self.0.lock().unwrap() {
+                Health::Healthy
+            } else {
+                Health::WrongServer(ztps_vm::WrongServer {
+                    served: Some("http://ztpserver:8080".into()),
+                    expected: "http://10.0.0.2:8080".into(),
+                })
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_server_url_is_its_own_event_with_the_fix_and_no_restart() {
+        let (hub, shared) = shared();
+        let vm = FakeVm::default();
+        let probe = SeedProbe(Mutex::new(false));
+        let sup = Supervisor::new(vm.clone(), Tap, probe, policy());
+        let (_tx, rx) = watch::channel(Duration::from_secs(5));
+        let task = tokio::spawn(run(
+            sup,
+            Reporter::new("ztps", "br0", "http://10.0.0.2:8080/bootstrap"),
+            rx,
+            shared.clone(),
+        ));
+        // An hour: far past the grace and every backoff step.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(
+            vm.0.load(Ordering::Relaxed),
+            0,
+            "a restart cannot fix a seed"
+        );
+        let status = shared.sections().vm;
+        assert!(
+            status.health.starts_with("wrong server_url"),
+            "{}",
+            status.health
+        );
+        assert_eq!(shared.metrics.vm_healthy.get(), 0);
+        task.abort();
+        hub.shutdown().await;
+        let records = shared.hub.recent(100);
+        let kinds: Vec<_> = records.iter().map(|r| r.event.kind()).collect();
+        assert_eq!(kinds, ["vm_attached", "ztpserver_wrong_server"]);
+        let message = records[1].event.message();
+        assert!(
+            message.contains("http://ztpserver:8080") && message.contains("render seed"),
+            "{message}"
+        );
     }
 
     /// The VM's tap off the bridge, as a VM started before br0 leaves it.
