@@ -660,17 +660,26 @@ impl Network {
             if now >= next_housekeeping {
                 next_housekeeping = now + HOUSEKEEPING;
                 let secs = now_ms() / 1000;
-                let records = {
+                // The records are built only when a compaction is due:
+                // a copy of every lease each time would hold up requests.
+                let compaction = {
                     let mut state = lock(&self.state);
                     state.leases.sweep(secs);
-                    state.leases.durable_records(secs)
+                    let due = size_hint > COMPACT_MIN_BYTES;
+                    let live = if due {
+                        state.leases.durable_bytes(secs)
+                    } else {
+                        0
+                    };
+                    (due && size_hint > 4 * live).then(|| {
+                        size_hint = live;
+                        state.leases.durable_records(secs)
+                    })
                 };
-                let live: u64 = records.iter().map(|r| r.encoded_len() as u64).sum();
-                if size_hint > COMPACT_MIN_BYTES && size_hint > 4 * live {
-                    size_hint = live;
-                    if jobs.send(Job::Compact(records)).is_err() {
-                        return Err(DhcpError::JournalStopped);
-                    }
+                if let Some(records) = compaction
+                    && jobs.send(Job::Compact(records)).is_err()
+                {
+                    return Err(DhcpError::JournalStopped);
                 }
             }
             self.outbox.flush_due(now);

@@ -83,6 +83,8 @@ struct Inner {
 struct Writing<'a> {
     guard: std::sync::RwLockWriteGuard<'a, BTreeMap<u32, Interface>>,
     version: &'a AtomicU64,
+    /// Cleared by a writer that found nothing to change.
+    changed: bool,
 }
 
 impl std::ops::Deref for Writing<'_> {
@@ -102,7 +104,9 @@ impl Drop for Writing<'_> {
     fn drop(&mut self) {
         // Still under the lock: a reader that sees the new version reads
         // the new contents.
-        self.version.fetch_add(1, Ordering::Release);
+        if self.changed {
+            self.version.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
@@ -128,6 +132,7 @@ impl InterfaceTable {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner),
             version: &self.inner.version,
+            changed: true,
         }
     }
 
@@ -167,6 +172,17 @@ impl InterfaceTable {
     /// `kind` is `None` when the message did not say; the known kind stays.
     pub fn upsert_link(&self, index: u32, name: &str, up: bool, mac: &[u8], kind: Option<&str>) {
         let mut table = self.write();
+        if let Some(known) = table.get(&index)
+            && known.name == name
+            && known.up == up
+            && known.mac == mac
+            && kind.is_none_or(|k| known.kind == k)
+        {
+            // The kernel repeats itself (an IPv6 or MTU change, a dump
+            // racing an event): the version stays, and so do copies.
+            table.changed = false;
+            return;
+        }
         let entry = table.entry(index).or_insert_with(|| Interface {
             index,
             ..Interface::default()
@@ -249,6 +265,13 @@ mod tests {
         assert_eq!(et1.ipv4, vec![net([10, 0, 0, 0], 31)], "no duplicate");
         let (found, on) = view.find_by_subnet(Ipv4Addr::new(10, 0, 0, 1)).unwrap();
         assert_eq!((found.index, on.prefix_len), (7, 31));
+        let before = view.version();
+        table.upsert_link(7, "et1", true, &[2, 0, 0, 0, 0, 1], None);
+        assert_eq!(
+            view.version(),
+            before,
+            "a repeated link message changes nothing"
+        );
         table.upsert_link(7, "et1", false, &[], None);
         assert_eq!(
             view.get(7).unwrap().kind,

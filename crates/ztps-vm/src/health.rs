@@ -157,14 +157,23 @@ impl HttpHealthCheck {
             .map_err(|e| HealthFailure::Protocol(e.to_string()))?;
         // The connection must be driven while the request is in flight; it is
         // dropped (and closed) as soon as the status line is in.
+        let response = sender.send_request(request);
+        tokio::pin!(response);
+        let status = |r: Result<hyper::Response<_>, hyper::Error>| {
+            r.map(|r| r.status())
+                .map_err(|e| HealthFailure::Protocol(e.to_string()))
+        };
         tokio::select! {
-            response = sender.send_request(request) => {
-                response.map(|r| r.status()).map_err(|e| HealthFailure::Protocol(e.to_string()))
-            }
-            end = connection => Err(HealthFailure::Protocol(match end {
-                Ok(()) => "connection closed before a reply".to_string(),
-                Err(e) => e.to_string(),
-            })),
+            response = &mut response => status(response),
+            end = connection => match end {
+                // A server that answers and closes (`Connection: close`,
+                // busybox httpd) ends the connection in the same poll that
+                // reads its reply: the reply is there to be taken.
+                Ok(()) => status(response.await).map_err(|_| {
+                    HealthFailure::Protocol("connection closed before a reply".to_string())
+                }),
+                Err(e) => Err(HealthFailure::Protocol(e.to_string())),
+            },
         }
     }
 }

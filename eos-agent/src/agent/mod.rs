@@ -156,8 +156,8 @@ impl Agent {
         let hub = events::hub(&settings.config.events).with_context(|| format!("config {path}"))?;
         let shared = Shared::new(hub.handle(), Arc::default(), path.clone());
         let mut tasks = Tasks::new();
-        let (connection, handle, _) =
-            rtnetlink::new_connection().context("cannot open a netlink socket (is this Linux?)")?;
+        let (connection, handle) = ztps_net::bridge::connection()
+            .context("cannot open a netlink socket (is this Linux?)")?;
         tasks.spawn(connection);
         let host = Host {
             handle,
