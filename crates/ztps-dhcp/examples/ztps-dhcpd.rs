@@ -26,12 +26,14 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         let table = InterfaceTable::new();
         let _watch = Watch::start(table.clone()).await?;
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<Event>(1024);
+        let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<Vec<Event>>(64);
         let server = Server::new(config, table, events_tx)?;
         let handle = server.handle();
         tokio::spawn(async move {
-            while let Some(event) = events_rx.recv().await {
-                tracing::info!(target: "ztps_dhcpd::events", ?event);
+            while let Some(batch) = events_rx.recv().await {
+                for event in batch {
+                    tracing::info!(target: "ztps_dhcpd::events", ?event);
+                }
             }
         });
         let mut term = signal(SignalKind::terminate())?;

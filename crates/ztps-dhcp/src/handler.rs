@@ -5,10 +5,6 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use dhcproto::v4::{
-    DhcpOption, Flags, HType, Message, MessageType as ReplyType, Opcode, OptionCode,
-};
-use dhcproto::{Encodable, Encoder};
 use ztps_net::iftable::Interface;
 
 use crate::class::{VendorInfo, is_member, parse_vendor_class};
@@ -130,15 +126,15 @@ pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) 
         Metrics::inc(&state.metrics.rate_limited);
         return None;
     }
-    let interface = ingress.interface.name.clone();
+    let interface = ingress.interface.name.as_str();
     let request = match parse_request(packet) {
         Ok(request) => request,
         Err(why) => {
             Metrics::inc(&state.metrics.malformed);
-            if let Some(suppressed) = state.quiet.allow("malformed", &interface, now_ms) {
+            if let Some(suppressed) = state.quiet.allow("malformed", interface, now_ms) {
                 tracing::debug!(%interface, source = %ingress.source, %why, suppressed, "malformed packet");
                 state.events.push(Event::Malformed {
-                    interface,
+                    interface: interface.to_string(),
                     reason: why.to_string(),
                 });
             }
@@ -184,7 +180,7 @@ pub fn handle(state: &mut State, ingress: &Ingress, packet: &[u8], now_ms: u64) 
     };
     let Some(selected) = selected else {
         Metrics::inc(&state.metrics.ignored_not_served);
-        if let Some(suppressed) = state.quiet.allow("not served", &interface, now_ms) {
+        if let Some(suppressed) = state.quiet.allow("not served", interface, now_ms) {
             tracing::debug!(%interface, giaddr = %request.giaddr, source = %ingress.source, suppressed, "request on an interface, relay or subnet not served");
         }
         return None;
@@ -264,15 +260,12 @@ fn discover(state: &mut State, ctx: &Context<'_>) -> Option<Reply> {
         ctx.now,
     ) else {
         Metrics::inc(&state.metrics.pool_exhausted);
-        if let Some(suppressed) =
-            state
-                .quiet
-                .allow("pool exhausted", &ctx.selected.name, ctx.now_ms)
-        {
-            tracing::warn!(pool = %ctx.selected.name, suppressed, "pool exhausted");
+        let pool = ctx.selected.name(&ctx.ingress.interface.name);
+        if let Some(suppressed) = state.quiet.allow("pool exhausted", &pool, ctx.now_ms) {
+            tracing::warn!(%pool, suppressed, "pool exhausted");
             state.events.push(Event::PoolExhausted {
                 interface: ctx.interface(),
-                pool: ctx.selected.name.clone(),
+                pool,
             });
         }
         return None;
@@ -546,71 +539,21 @@ fn build(
     durable: Option<Record>,
 ) -> Reply {
     let r = ctx.request;
-    let config = &state.config;
-    let mut msg = Message::default();
-    let broadcast = r.broadcast || (kind == ReplyKind::Nak && !r.giaddr.is_unspecified());
-    msg.set_opcode(Opcode::BootReply)
-        .set_htype(HType::from(r.htype))
-        .set_xid(r.xid)
-        .set_flags(if broadcast {
-            Flags::default().set_broadcast()
-        } else {
-            Flags::default()
-        })
-        .set_giaddr(r.giaddr)
-        .set_chaddr(&r.chaddr);
-    if kind != ReplyKind::Nak {
-        // INFORM replies echo ciaddr; others carry the address in yiaddr.
-        if r.message_type == MessageType::Inform || r.message_type == MessageType::Request {
-            msg.set_ciaddr(r.ciaddr);
-        }
-        msg.set_yiaddr(yiaddr);
-        if config.bootstrap_url.len() < 128 {
-            msg.set_fname_str(&config.bootstrap_url);
-        }
-    }
-    let opts = msg.opts_mut();
-    opts.insert(DhcpOption::MessageType(match kind {
-        ReplyKind::Offer => ReplyType::Offer,
-        ReplyKind::Ack => ReplyType::Ack,
-        ReplyKind::Nak => ReplyType::Nak,
-    }));
-    opts.insert(DhcpOption::ServerIdentifier(ctx.selected.server_ip));
-    // RFC 6842: a client identifier comes back as it was sent.
-    if let Some(id) = &r.client_id {
-        opts.insert(DhcpOption::ClientIdentifier(id.clone()));
-    }
-    if kind != ReplyKind::Nak {
-        if r.message_type != MessageType::Inform {
-            opts.insert(DhcpOption::AddressLeaseTime(lease_secs));
-            opts.insert(DhcpOption::Renewal(lease_secs / 2));
-            opts.insert(DhcpOption::Rebinding(lease_secs / 8 * 7));
-        }
-        opts.insert(DhcpOption::SubnetMask(ctx.selected.mask));
-        opts.insert(DhcpOption::Router(vec![ctx.selected.router]));
-        if !config.dns_servers.is_empty() {
-            opts.insert(DhcpOption::DomainNameServer(config.dns_servers.clone()));
-        }
-        if !config.ntp_servers.is_empty() {
-            opts.insert(DhcpOption::NtpServers(config.ntp_servers.clone()));
-        }
-        opts.insert(DhcpOption::BootfileName(
-            config.bootstrap_url.as_bytes().to_vec(),
-        ));
-    }
+    let reply = ReplyFields {
+        kind,
+        request: r,
+        selected: ctx.selected,
+        config: &state.config,
+        yiaddr,
+        lease_secs,
+    };
     let limit = usize::from(r.max_message_size.unwrap_or(576).max(576)) - IP_UDP_HEADERS;
-    let mut packet = encode(&msg);
     // Shed what the client can live without until the reply fits.
-    for optional in [
-        OptionCode::NtpServers,
-        OptionCode::DomainNameServer,
-        OptionCode::BootfileName,
-    ] {
-        if packet.len() <= limit {
-            break;
-        }
-        msg.opts_mut().remove(optional);
-        packet = encode(&msg);
+    let mut shed = 0;
+    let mut packet = reply.encode(shed);
+    while packet.len() > limit && shed < SHEDDABLE {
+        shed += 1;
+        packet = reply.encode(shed);
     }
     if packet.len() < MIN_REPLY_LEN {
         packet.resize(MIN_REPLY_LEN, 0);
@@ -628,12 +571,126 @@ fn build(
     }
 }
 
-fn encode(msg: &Message) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(MIN_REPLY_LEN);
-    // Encoding into a Vec cannot run out of room; an error would mean an
-    // option we built is invalid, which the reply then simply lacks.
-    if let Err(e) = msg.encode(&mut Encoder::new(&mut buf)) {
-        tracing::error!(error = %e, "cannot encode a reply");
+/// Options a reply drops, in this order, when it does not fit the client's
+/// maximum message size: NTP servers, DNS servers, the bootfile name.
+const SHEDDABLE: u8 = 3;
+const OPT_SUBNET_MASK: u8 = 1;
+const OPT_ROUTER: u8 = 3;
+const OPT_DNS: u8 = 6;
+const OPT_NTP: u8 = 42;
+const OPT_LEASE_TIME: u8 = 51;
+const OPT_MESSAGE_TYPE: u8 = 53;
+const OPT_SERVER_ID: u8 = 54;
+const OPT_RENEWAL: u8 = 58;
+const OPT_REBINDING: u8 = 59;
+const OPT_CLIENT_ID: u8 = 61;
+const OPT_BOOTFILE: u8 = 67;
+const OPT_END: u8 = 255;
+const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
+
+/// What a reply says, encoded straight into its bytes (RFC 2131 section
+/// 2 and 3): no intermediate message and option map per packet.
+struct ReplyFields<'a> {
+    kind: ReplyKind,
+    request: &'a Request,
+    selected: &'a Selected,
+    config: &'a ServerConfig,
+    yiaddr: Ipv4Addr,
+    lease_secs: u32,
+}
+
+impl ReplyFields<'_> {
+    /// The reply without the last `shed` of the sheddable options.
+    fn encode(&self, shed: u8) -> Vec<u8> {
+        let r = self.request;
+        let nak = self.kind == ReplyKind::Nak;
+        let mut out = Vec::with_capacity(MIN_REPLY_LEN + 64);
+        let broadcast = r.broadcast || (nak && !r.giaddr.is_unspecified());
+        let chaddr = r.chaddr.get(..r.chaddr.len().min(16)).unwrap_or(&[]);
+        out.extend_from_slice(&[2, r.htype, chaddr.len() as u8, 0]);
+        out.extend_from_slice(&r.xid.to_be_bytes());
+        out.extend_from_slice(&[0, 0]); // secs
+        out.extend_from_slice(&(if broadcast { 0x8000u16 } else { 0 }).to_be_bytes());
+        // INFORM and REQUEST replies echo ciaddr; others carry the address
+        // in yiaddr. A NAK carries neither.
+        let echo_ciaddr = !nak
+            && (r.message_type == MessageType::Inform || r.message_type == MessageType::Request);
+        let ciaddr = if echo_ciaddr {
+            r.ciaddr
+        } else {
+            Ipv4Addr::UNSPECIFIED
+        };
+        let yiaddr = if nak {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            self.yiaddr
+        };
+        out.extend_from_slice(&ciaddr.octets());
+        out.extend_from_slice(&yiaddr.octets());
+        out.extend_from_slice(&[0; 4]); // siaddr
+        out.extend_from_slice(&r.giaddr.octets());
+        let mut chaddr_field = [0u8; 16];
+        chaddr_field[..chaddr.len()].copy_from_slice(chaddr);
+        out.extend_from_slice(&chaddr_field);
+        out.extend_from_slice(&[0; 64]); // sname
+        let mut file = [0u8; 128];
+        let url = self.config.bootstrap_url.as_bytes();
+        if !nak && url.len() < 128 {
+            file[..url.len()].copy_from_slice(url);
+        }
+        out.extend_from_slice(&file);
+        out.extend_from_slice(&MAGIC_COOKIE);
+        put_option(
+            &mut out,
+            OPT_MESSAGE_TYPE,
+            &[match self.kind {
+                ReplyKind::Offer => 2,
+                ReplyKind::Ack => 5,
+                ReplyKind::Nak => 6,
+            }],
+        );
+        put_option(&mut out, OPT_SERVER_ID, &self.selected.server_ip.octets());
+        // RFC 6842: a client identifier comes back as it was sent.
+        if let Some(id) = &r.client_id {
+            put_option(&mut out, OPT_CLIENT_ID, id);
+        }
+        if !nak {
+            if r.message_type != MessageType::Inform {
+                let t = self.lease_secs;
+                put_option(&mut out, OPT_LEASE_TIME, &t.to_be_bytes());
+                put_option(&mut out, OPT_RENEWAL, &(t / 2).to_be_bytes());
+                put_option(&mut out, OPT_REBINDING, &(t / 8 * 7).to_be_bytes());
+            }
+            put_option(&mut out, OPT_SUBNET_MASK, &self.selected.mask.octets());
+            put_option(&mut out, OPT_ROUTER, &self.selected.router.octets());
+            if shed < 2 && !self.config.dns_servers.is_empty() {
+                put_addresses(&mut out, OPT_DNS, &self.config.dns_servers);
+            }
+            if shed < 1 && !self.config.ntp_servers.is_empty() {
+                put_addresses(&mut out, OPT_NTP, &self.config.ntp_servers);
+            }
+            if shed < 3 {
+                put_option(&mut out, OPT_BOOTFILE, url);
+            }
+        }
+        out.push(OPT_END);
+        out
     }
-    buf
+}
+
+/// One option; a value longer than 255 bytes is split into instances of
+/// the same code (RFC 3396), as a decoder then joins them again.
+fn put_option(out: &mut Vec<u8>, code: u8, value: &[u8]) {
+    if value.is_empty() {
+        out.extend_from_slice(&[code, 0]);
+    }
+    for chunk in value.chunks(usize::from(u8::MAX)) {
+        out.extend_from_slice(&[code, chunk.len() as u8]);
+        out.extend_from_slice(chunk);
+    }
+}
+
+fn put_addresses(out: &mut Vec<u8>, code: u8, addresses: &[Ipv4Addr]) {
+    let bytes: Vec<u8> = addresses.iter().flat_map(|a| a.octets()).collect();
+    put_option(out, code, &bytes);
 }

@@ -144,6 +144,27 @@ impl LeaseTable {
             .collect()
     }
 
+    /// What [`LeaseTable::durable_records`] would take in the journal, in
+    /// bytes, without building them: the periodic check for compaction
+    /// runs on the network thread, under the lock requests need.
+    pub fn durable_bytes(&self, now: u64) -> u64 {
+        let field = |n: usize| 1 + n.min(255) as u64;
+        self.by_ip
+            .values()
+            .filter(|l| l.state == LeaseState::Bound && l.is_live(now))
+            .map(|l| {
+                // The framing of Record::Bind (see Record::encoded_len).
+                8 + 1
+                    + 1
+                    + 4
+                    + 8
+                    + field(l.client_key.len())
+                    + field(l.hwaddr.0.len())
+                    + field(l.serial.as_deref().map_or(0, str::len))
+            })
+            .sum()
+    }
+
     /// Replays journal records.
     pub fn apply(&mut self, record: &Record) {
         match record {
@@ -218,5 +239,21 @@ mod tests {
         assert!(!t.is_free_for(Ipv4Addr::new(10, 0, 0, 3), b"a", 10));
         assert!(t.of_client(b"a", 10).is_none());
         assert!(t.durable_records(10).is_empty());
+    }
+
+    #[test]
+    fn durable_bytes_is_the_size_of_the_durable_records() {
+        let mut t = LeaseTable::default();
+        t.insert(lease(1, b"a", LeaseState::Bound, 100));
+        t.insert(Lease {
+            serial: Some("JPE12345678".into()),
+            ..lease(2, b"bb", LeaseState::Bound, 100)
+        });
+        t.insert(lease(3, b"c", LeaseState::Offered, 100));
+        t.insert(lease(4, b"d", LeaseState::Bound, 5));
+        let records = t.durable_records(10);
+        assert_eq!(records.len(), 2);
+        let encoded: usize = records.iter().map(|r| r.encode().len()).sum();
+        assert_eq!(t.durable_bytes(10), encoded as u64);
     }
 }

@@ -6,7 +6,7 @@
 //! bootstrap URL. Leases go to an fsync'd journal before they are ACKed.
 //! It knows nothing of EOS: the agent hands it a [`ServerConfig`], an
 //! [`InterfaceTable`](ztps_net::iftable::InterfaceTable) kept current by
-//! netlink, and a channel for [`Event`]s.
+//! netlink, and a channel for batches of [`Event`]s.
 //!
 //! - [`packet`]: the validating request parser (no panics, no overreads).
 //! - [`handler`]: the pure request handler the server, tests and fuzzer drive.

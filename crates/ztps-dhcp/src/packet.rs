@@ -4,9 +4,10 @@
 //! else looks at it. It checks the fixed header, the magic cookie and every
 //! option's length against the packet's end, and only then extracts what
 //! the server uses. It never panics and never reads past the buffer. (The
-//! reply side is built with dhcproto; its decoder is not used on untrusted
-//! input because `chaddr()` panics on hlen > 16 and its option loop stops
-//! silently at the first bad option.)
+//! replies are encoded by the handler, byte by byte. dhcproto, which the
+//! tests use to decode them, is not used on untrusted input: its
+//! `chaddr()` panics on hlen > 16 and its option loop stops silently at
+//! the first bad option.)
 
 use std::net::Ipv4Addr;
 

@@ -41,8 +41,8 @@ pub struct Selected {
     pub server_ip: Ipv4Addr,
     pub router: Ipv4Addr,
     pub mask: Ipv4Addr,
-    /// For events and logs: `et3 10.0.0.0/31` or `subnet 10.1.0.0/16`.
-    pub name: String,
+    /// The prefix the pool is drawn from, for [`Selected::name`].
+    pub network: ipnet::Ipv4Net,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,16 @@ impl Selected {
     pub fn describe(&self) -> String {
         match self.kind {
             PoolKind::PointToPoint { .. } => "point-to-point".to_string(),
-            PoolKind::Subnet(_) => self.name.clone(),
+            PoolKind::Subnet(_) => format!("subnet {}", self.network),
+        }
+    }
+
+    /// For events and logs: `et3 10.0.0.0/31` or `subnet 10.1.0.0/16`.
+    /// Made when needed, not with every request.
+    pub fn name(&self, interface: &str) -> String {
+        match self.kind {
+            PoolKind::PointToPoint { .. } => format!("{interface} {}", self.network),
+            PoolKind::Subnet(_) => format!("subnet {}", self.network),
         }
     }
 }
@@ -121,7 +130,7 @@ fn subnet_pool(
         server_ip,
         router: s.router.unwrap_or(router),
         mask: s.network.netmask(),
-        name: format!("subnet {}", s.network),
+        network: s.network,
     })
 }
 
@@ -166,7 +175,7 @@ pub fn direct_pool(config: &ServerConfig, interface: &Interface) -> Option<Selec
             server_ip: net.addr,
             router: net.addr,
             mask: mask(net.prefix_len),
-            name: format!("{} {}/{}", interface.name, net.network(), net.prefix_len),
+            network: ipnet::Ipv4Net::new(net.network(), net.prefix_len).ok()?,
         })
     })
 }

@@ -8,8 +8,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
-    sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, recvmmsg, recvmsg,
+    sendmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -78,6 +78,108 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> std::io::Result<Received> {
         ifindex,
     })
 }
+
+/// Receives several datagrams per system call (`recvmmsg`), into buffers
+/// kept from call to call: at a few hundred datagrams a second each
+/// wake-up finds one, and a single call returns it without the second
+/// call that would only say "no more".
+pub struct MultiReceiver {
+    buf: Vec<u8>,
+    size: usize,
+    count: usize,
+    headers: MultiHeaders<SockaddrIn>,
+    received: Vec<Received>,
+}
+
+impl std::fmt::Debug for MultiReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiReceiver")
+            .field("count", &self.count)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn headers(count: usize) -> MultiHeaders<SockaddrIn> {
+    MultiHeaders::preallocate(count, Some(nix::cmsg_space!(libc::in_pktinfo)))
+}
+
+impl MultiReceiver {
+    /// Room for `count` datagrams of up to `size` bytes each.
+    pub fn new(count: usize, size: usize) -> MultiReceiver {
+        let (count, size) = (count.max(1), size.max(1));
+        MultiReceiver {
+            buf: vec![0u8; count * size],
+            size,
+            count,
+            headers: headers(count),
+            received: Vec::with_capacity(count),
+        }
+    }
+
+    /// Receives what is queued, up to the room there is (non-blocking:
+    /// `WouldBlock` when nothing is). Returns how many datagrams arrived.
+    pub fn recv(&mut self, fd: RawFd) -> std::io::Result<usize> {
+        let MultiReceiver {
+            buf,
+            size,
+            count,
+            headers: hdrs,
+            received,
+        } = self;
+        received.clear();
+        let mut slices: [[IoSliceMut<'_>; 1]; RECV_SLOTS_MAX] =
+            std::array::from_fn(|_| [IoSliceMut::new(&mut [])]);
+        for (slot, chunk) in slices.iter_mut().zip(buf.chunks_mut(*size)) {
+            *slot = [IoSliceMut::new(chunk)];
+        }
+        let used = (*count).min(RECV_SLOTS_MAX);
+        let results = recvmmsg(
+            fd,
+            hdrs,
+            slices.iter_mut().take(used),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )?;
+        for msg in results {
+            let mut ifindex = 0;
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for cmsg in cmsgs {
+                    if let ControlMessageOwned::Ipv4PacketInfo(info) = cmsg {
+                        ifindex = u32::try_from(info.ipi_ifindex).unwrap_or(0);
+                    }
+                }
+            }
+            let source = msg
+                .address
+                .map(SocketAddrV4::from)
+                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+            received.push(Received {
+                len: msg.bytes,
+                source,
+                ifindex,
+            });
+        }
+        // The kernel writes the control length it used back into the
+        // headers, which are reused: one datagram without IP_PKTINFO would
+        // leave no room for it in the next call. Start afresh then.
+        if received.iter().any(|r| r.ifindex == 0) {
+            *hdrs = headers(*count);
+        }
+        Ok(received.len())
+    }
+
+    /// The `i`th datagram of the last [`MultiReceiver::recv`].
+    pub fn get(&self, i: usize) -> Option<(Received, &[u8])> {
+        let received = *self.received.get(i)?;
+        let start = i * self.size;
+        let len = received.len.min(self.size);
+        Some((received, self.buf.get(start..start + len)?))
+    }
+}
+
+/// The most datagrams one [`MultiReceiver::recv`] takes.
+pub const RECV_SLOTS_MAX: usize = 16;
 
 /// Sends `packet` to `to`, out of interface `ifindex`, from address `from`.
 pub fn send(

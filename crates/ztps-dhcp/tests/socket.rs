@@ -1,5 +1,6 @@
 //! The server over its real socket: links that appear after start, a
-//! malformed corpus, and `kill -9` in the middle of a burst.
+//! malformed corpus, OFFERs and NAKs while a sync is pending, and `kill -9`
+//! in the middle of a burst.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -97,6 +98,85 @@ fn concurrent_acks_share_one_fsync() {
         "50 ACKs took {} fsyncs",
         m.journal_fsyncs - m.journal_compactions
     );
+    server.stop();
+}
+
+/// Issue 10, point 17: an OFFER or a NAK promises nothing durable, so it
+/// must not wait behind a sync. The journal's sync is held (as a disk that
+/// does not answer would hold it) while one client's ACK waits on it; a
+/// second client is offered an address and a third is refused, at once.
+#[test]
+fn offers_and_naks_leave_while_an_ack_waits_for_its_sync() {
+    require_netns!();
+    let lab = Lab::new("10.5.0.1/24");
+    let (server, hold) = lab.serve_holding_syncs(lab.config(
+        "[[subnets]]\nsubnet = \"10.5.0.0/24\"\nranges = [{ start = \"10.5.0.10\", end = \"10.5.0.250\" }]\n",
+    ));
+    let before = server.handle.metrics();
+    let leaf_if = lab.leaf_if.clone();
+    let client = lab.leaf.run(|| RawClient::new(&leaf_if));
+    // The next reply with this xid; others are kept for later.
+    let mut stash: Vec<dhcproto::v4::Message> = Vec::new();
+    let mut reply_to = |xid: u32, within: Duration| -> Option<dhcproto::v4::Message> {
+        if let Some(i) = stash.iter().position(|m| m.xid() == xid) {
+            return Some(stash.remove(i));
+        }
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let reply = client.recv(left)?;
+            if reply.xid() == xid {
+                return Some(reply);
+            }
+            stash.push(reply);
+        }
+        None
+    };
+
+    // Client A, INIT-REBOOT: its lease record is written, its sync held.
+    let mut a = message(MessageType::Request, [2, 0, 0, 0, 5, 1], 1);
+    a.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 5, 0, 10)));
+    client.send(&a);
+    ztps_testkit::wait_for("A's REQUEST handled", Duration::from_secs(5), || {
+        (server.handle.metrics().received_request > before.received_request).then_some(())
+    });
+    assert!(
+        reply_to(1, Duration::from_millis(300)).is_none(),
+        "an ACK left before its lease was durable"
+    );
+
+    // Client B: DISCOVER, answered while A's sync is still pending.
+    let sent = Instant::now();
+    client.send(&message(MessageType::Discover, [2, 0, 0, 0, 5, 2], 2));
+    let offer = reply_to(2, Duration::from_secs(5)).expect("no OFFER while a sync was pending");
+    assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+    eprintln!(
+        "OFFER {:?} after its DISCOVER, with a sync held",
+        sent.elapsed()
+    );
+
+    // Client C: a REQUEST for an address outside the pool is refused at once.
+    let mut c = message(MessageType::Request, [2, 0, 0, 0, 5, 3], 3);
+    c.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 9, 9)));
+    client.send(&c);
+    let nak = reply_to(3, Duration::from_secs(5)).expect("no NAK while a sync was pending");
+    assert_eq!(nak.opts().msg_type(), Some(MessageType::Nak));
+
+    // Meanwhile nothing was synced and no ACK left.
+    let held = server.handle.metrics();
+    assert_eq!(held.journal_fsyncs, before.journal_fsyncs, "{held:?}");
+    assert_eq!(held.sent_ack, 0, "{held:?}");
+    assert!(reply_to(1, Duration::ZERO).is_none());
+
+    // Released: the sync runs, then A's ACK leaves.
+    drop(hold);
+    let ack = reply_to(1, Duration::from_secs(5)).expect("no ACK once the sync was released");
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+    assert_eq!(ack.yiaddr(), Ipv4Addr::new(10, 5, 0, 10));
+    let after = server.handle.metrics();
+    assert!(after.journal_fsyncs > before.journal_fsyncs, "{after:?}");
+    drop(client);
     server.stop();
 }
 

@@ -198,6 +198,12 @@ impl Deduper {
     pub fn open_windows(&self) -> usize {
         self.open.len()
     }
+
+    /// Whether any window (of repeats or of events alike) is open: only
+    /// then can [`Deduper::expire`] have anything to return.
+    pub fn has_open_windows(&self) -> bool {
+        !self.open.is_empty() || !self.alike.is_empty()
+    }
 }
 
 fn is_open(span: SignedDuration, opened: Timestamp, now: Timestamp) -> bool {

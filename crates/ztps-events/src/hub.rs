@@ -155,7 +155,9 @@ impl Worker {
                     }
                     Some(Command::Shutdown) | None => break,
                 },
-                _ = tick.tick() => {
+                // No open window, nothing to expire: no wake-up every
+                // second on an idle agent.
+                _ = tick.tick(), if self.dedup.has_open_windows() => {
                     let now = self.shared.clock.now();
                     let folds = self.dedup.expire(now);
                     self.publish(folds);

@@ -14,6 +14,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
+use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec};
 use tracing::{debug, info};
 
@@ -23,6 +24,27 @@ const EPERM: i32 = 1;
 const ENODEV: i32 = 19;
 const EEXIST: i32 = 17;
 const EACCES: i32 = 13;
+const EBUSY: i32 = 16;
+
+/// An rtnetlink connection for the functions here. It asks for strict
+/// checking of requests (Linux 4.20+), under which the kernel filters a dump
+/// of addresses by link: the periodic re-check of the bridge then reads the
+/// bridge's addresses, not those of every leaf link. An older kernel
+/// refuses the option, and dumps are filtered here instead.
+pub fn connection() -> std::io::Result<(
+    impl std::future::Future<Output = ()> + Send + 'static,
+    Handle,
+)> {
+    let (mut connection, handle, _) = rtnetlink::new_connection()?;
+    if let Err(e) = connection
+        .socket_mut()
+        .socket_mut()
+        .set_netlink_get_strict_chk(true)
+    {
+        debug!(error = %e, "netlink strict checking unavailable; dumps are filtered in the agent");
+    }
+    Ok((connection, handle))
+}
 
 /// One change [`ensure_bridge`] made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,13 +197,19 @@ pub async fn bridge_ports(handle: &Handle, name: &str) -> Result<Vec<BridgePort>
             name: name.to_string(),
         })?;
     check_is_bridge(name, &bridge)?;
-    let links: Vec<LinkMessage> = handle
-        .link()
-        .get()
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| NetError::NetlinkDump("links", e))?;
+    // The kernel filters the dump by master (IFLA_MASTER, Linux 4.3+): on
+    // a spine with hundreds of links, the bridge's few ports, not all of
+    // them, are sent and parsed. The filter below stays for older kernels.
+    let links: Vec<LinkMessage> = dump(|| {
+        let mut request = handle.link().get();
+        request
+            .message_mut()
+            .attributes
+            .push(LinkAttribute::Controller(bridge.header.index));
+        request.execute().try_collect()
+    })
+    .await
+    .map_err(|e| NetError::NetlinkDump("links", e))?;
     Ok(links
         .iter()
         .filter(|link| controller(link) == Some(bridge.header.index))
@@ -299,14 +327,16 @@ async fn create_bridge(handle: &Handle, name: &str) -> Result<bool, NetError> {
 }
 
 async fn link_addresses(handle: &Handle, ifindex: u32) -> Result<Vec<(IpAddr, u8)>, NetError> {
-    let messages: Vec<AddressMessage> = handle
-        .address()
-        .get()
-        .set_link_index_filter(ifindex)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| NetError::NetlinkDump("addresses", e))?;
+    // On a connection with strict checking ([`connection`]) the kernel
+    // sends only this link's addresses; elsewhere it sends every address
+    // and the client-side filter keeps this link's.
+    let messages: Vec<AddressMessage> = dump(|| {
+        let mut request = handle.address().get().set_link_index_filter(ifindex);
+        request.message_mut().header.index = ifindex;
+        request.execute().try_collect()
+    })
+    .await
+    .map_err(|e| NetError::NetlinkDump("addresses", e))?;
     Ok(messages
         .iter()
         .filter(|m| {
@@ -391,6 +421,31 @@ fn to_port(link: &LinkMessage) -> BridgePort {
 }
 
 /// The positive errno of a netlink error reply, if it is one.
+/// Runs a dump, again if the kernel says EBUSY: one netlink socket runs
+/// one dump at a time, and the agent's tasks share the socket (the bridge
+/// re-check and the VM supervisor's port listing fall due together).
+async fn dump<T, F, Fut>(request: F) -> Result<T, rtnetlink::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, rtnetlink::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(e) if errno(&e) == Some(EBUSY) && attempt < DUMP_ATTEMPTS => {
+                debug!(attempt, "netlink dump busy; retrying");
+                tokio::time::sleep(DUMP_RETRY).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Attempts of a dump that finds its socket busy, and the pause between.
+const DUMP_ATTEMPTS: u32 = 20;
+const DUMP_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
+
 fn errno(error: &rtnetlink::Error) -> Option<i32> {
     match error {
         rtnetlink::Error::NetlinkError(message) => Some(message.raw_code().abs()),

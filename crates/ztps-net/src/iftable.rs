@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// One IPv4 address on an interface, with its prefix length.
@@ -66,7 +67,47 @@ impl Interface {
 /// A shared, always-current table of interfaces by ifindex.
 #[derive(Debug, Clone, Default)]
 pub struct InterfaceTable {
-    inner: Arc<RwLock<BTreeMap<u32, Interface>>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: RwLock<BTreeMap<u32, Interface>>,
+    /// Bumped after every change, so that a reader may keep copies and
+    /// know when they are stale.
+    version: AtomicU64,
+}
+
+/// A write guard that bumps the table's version when dropped, once the
+/// change it allowed is made.
+struct Writing<'a> {
+    guard: std::sync::RwLockWriteGuard<'a, BTreeMap<u32, Interface>>,
+    version: &'a AtomicU64,
+    /// Cleared by a writer that found nothing to change.
+    changed: bool,
+}
+
+impl std::ops::Deref for Writing<'_> {
+    type Target = BTreeMap<u32, Interface>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Writing<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        // Still under the lock: a reader that sees the new version reads
+        // the new contents.
+        if self.changed {
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
 }
 
 impl InterfaceTable {
@@ -77,11 +118,28 @@ impl InterfaceTable {
     // A panic while holding the lock leaves only plain data behind, so a
     // poisoned lock is still safe to use.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Interface>> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<u32, Interface>> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> Writing<'_> {
+        Writing {
+            guard: self
+                .inner
+                .map
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            version: &self.inner.version,
+            changed: true,
+        }
+    }
+
+    /// Changes whenever the table does: copies taken at one version are
+    /// current as long as it stays the same.
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
     }
 
     /// A copy of the interface with this index, if it exists.
@@ -114,6 +172,17 @@ impl InterfaceTable {
     /// `kind` is `None` when the message did not say; the known kind stays.
     pub fn upsert_link(&self, index: u32, name: &str, up: bool, mac: &[u8], kind: Option<&str>) {
         let mut table = self.write();
+        if let Some(known) = table.get(&index)
+            && known.name == name
+            && known.up == up
+            && known.mac == mac
+            && kind.is_none_or(|k| known.kind == k)
+        {
+            // The kernel repeats itself (an IPv6 or MTU change, a dump
+            // racing an event): the version stays, and so do copies.
+            table.changed = false;
+            return;
+        }
         let entry = table.entry(index).or_insert_with(|| Interface {
             index,
             ..Interface::default()
@@ -188,12 +257,21 @@ mod tests {
         let view = table.clone();
         table.add_address(7, net([10, 0, 0, 0], 31));
         assert_eq!(view.get(7).unwrap().name, "", "address before link");
+        let before = view.version();
         table.upsert_link(7, "et1", true, &[2, 0, 0, 0, 0, 1], Some("veth"));
+        assert!(view.version() > before, "a change moves the version");
         table.add_address(7, net([10, 0, 0, 0], 31));
         let et1 = view.by_name("et1").unwrap();
         assert_eq!(et1.ipv4, vec![net([10, 0, 0, 0], 31)], "no duplicate");
         let (found, on) = view.find_by_subnet(Ipv4Addr::new(10, 0, 0, 1)).unwrap();
         assert_eq!((found.index, on.prefix_len), (7, 31));
+        let before = view.version();
+        table.upsert_link(7, "et1", true, &[2, 0, 0, 0, 0, 1], None);
+        assert_eq!(
+            view.version(),
+            before,
+            "a repeated link message changes nothing"
+        );
         table.upsert_link(7, "et1", false, &[], None);
         assert_eq!(
             view.get(7).unwrap().kind,

@@ -24,7 +24,7 @@ where
             .build()
             .unwrap();
         rt.block_on(async {
-            let (connection, handle, _) = rtnetlink::new_connection().unwrap();
+            let (connection, handle) = ztps_net::bridge::connection().unwrap();
             tokio::spawn(connection);
             f(handle).await
         })

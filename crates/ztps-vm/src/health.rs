@@ -296,12 +296,22 @@ impl HttpHealthCheck {
                 .to_bytes();
             Ok((status, Some(body)))
         };
+        tokio::pin!(exchange);
         tokio::select! {
-            result = exchange => result,
-            end = connection => Err(HealthFailure::Protocol(match end {
-                Ok(()) => "connection closed before a reply".to_string(),
-                Err(e) => e.to_string(),
-            })),
+            result = &mut exchange => result,
+            end = connection => match end {
+                // A server that answers and closes (`Connection: close`,
+                // busybox httpd) ends the connection in the same poll that
+                // reads its reply: the reply and its body are there to be
+                // taken.
+                Ok(()) => exchange.await.map_err(|e| match e {
+                    HealthFailure::Protocol(_) => HealthFailure::Protocol(
+                        "connection closed before a reply".to_string(),
+                    ),
+                    other => other,
+                }),
+                Err(e) => Err(HealthFailure::Protocol(e.to_string())),
+            },
         }
     }
 

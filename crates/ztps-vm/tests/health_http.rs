@@ -220,3 +220,38 @@ async fn a_200_that_is_not_a_bootstrap_script_is_a_wrong_server() {
         "{health:?}"
     );
 }
+
+/// A server that answers and closes at once, as busybox httpd does
+/// (`Connection: close`): the reply and the end of the connection arrive
+/// together, and the reply counts. It used to be a coin toss which of the
+/// two the probe saw first ("connection closed before a reply").
+#[tokio::test]
+async fn a_server_that_answers_then_closes_is_healthy_every_time() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = format!("#!/usr/bin/env python\nSERVER = \"http://{addr}\"\n");
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+            drop(stream);
+        }
+    });
+    let probe = check(addr, "/bootstrap", Duration::from_secs(2));
+    for attempt in 0..50 {
+        assert_eq!(probe.check().await, Health::Healthy, "attempt {attempt}");
+    }
+}

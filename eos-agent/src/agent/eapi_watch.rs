@@ -2,6 +2,15 @@
 //! connected`, and `show lldp neighbors` when neighbours are expected),
 //! compared with the kernel's. Netlink gives immediacy; eAPI gives EOS's
 //! truth. Everything here is logged when it changes, never per poll.
+//!
+//! The kernel reports every link change at once over netlink, and each one
+//! wakes the watch for a poll; eAPI is the cross-check. So the watch polls
+//! every `poll_interval` while something is in doubt (a link changed, a
+//! disagreement is being confirmed, EOS was unreachable) and, once
+//! [`SETTLE_POLLS`] polls in a row found nothing new, every
+//! [`STEADY_FACTOR`] × `poll_interval`: an idle spine with hundreds of
+//! links does not parse hundreds of interfaces every few seconds. A link
+//! that EOS alone reports is still noticed, at the next poll.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -11,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
-use ztps_eapi::models::{InterfacesStatus, LinkStatus, LldpNeighbors};
+use ztps_eapi::models::{LinkStatus, LldpNeighbors};
 use ztps_eapi::{Command, EapiClient, EapiError};
 use ztps_events::Event;
 use ztps_net::iftable::{Interface, InterfaceTable};
@@ -26,6 +35,11 @@ const LLDP: &str = "show lldp neighbors";
 const CONFIRM_POLLS: u8 = 2;
 /// The first retry after a failure; later ones double up to the cap.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Polls in a row with nothing new and nothing in doubt before the watch
+/// slows down to its steady interval.
+pub const SETTLE_POLLS: u32 = 3;
+/// The steady interval, in poll intervals (one minute at the default 5 s).
+pub const STEADY_FACTOR: u32 = 12;
 
 /// One poll's answer: connected interfaces (EOS names) and, when asked,
 /// LLDP neighbours by local EOS port.
@@ -44,6 +58,20 @@ pub trait EosView: Send + Sync {
     fn endpoint(&self) -> String;
 }
 
+/// `show interfaces status connected`, as much of it as the watch reads:
+/// the names and link states, not every interface's dozen other fields.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkStates {
+    interface_statuses: BTreeMap<String, LinkState>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkState {
+    link_status: LinkStatus,
+}
+
 impl EosView for EapiClient {
     async fn observe(&self, with_lldp: bool) -> Result<Observation, EapiError> {
         let mut cmds = vec![Command::new(CONNECTED)];
@@ -51,7 +79,7 @@ impl EosView for EapiClient {
             cmds.push(Command::new(LLDP));
         }
         let mut results = self.run_cmds(&cmds).await?.into_iter();
-        let status: InterfacesStatus = decode(CONNECTED, results.next())?;
+        let status: LinkStates = decode(CONNECTED, results.next())?;
         let connected = status
             .interface_statuses
             .into_iter()
@@ -104,6 +132,12 @@ pub struct WatchState {
     disagreeing: BTreeSet<String>,
     /// Last LLDP verdict per kernel name: the neighbour seen.
     lldp_seen: BTreeMap<String, String>,
+    /// Successful polls in a row that found nothing new and nothing in
+    /// doubt; from [`SETTLE_POLLS`] on, the watch polls at its steady pace.
+    quiet_polls: u32,
+    /// The last successful observation and the interface table's version
+    /// then: an identical poll against an unchanged kernel needs no digest.
+    last: Option<(Observation, u64)>,
 }
 
 /// The eAPI settings the watch runs with; replaced on reload.
@@ -119,6 +153,11 @@ impl WatchSettings {
     fn retry_cap(&self) -> Duration {
         (self.poll_interval * 6).max(self.poll_interval)
     }
+
+    /// The wait between polls once nothing is in doubt.
+    pub fn steady_interval(&self) -> Duration {
+        self.poll_interval.saturating_mul(STEADY_FACTOR)
+    }
 }
 
 impl WatchState {
@@ -129,11 +168,56 @@ impl WatchState {
         }
     }
 
+    /// Something changed (a link event from the kernel): poll at the
+    /// fast pace again until things settle.
+    pub fn unsettle(&mut self) {
+        self.quiet_polls = 0;
+    }
+
+    /// When to poll next after a successful poll.
+    fn next_poll(&self, settings: &WatchSettings) -> Duration {
+        if self.quiet_polls >= SETTLE_POLLS {
+            settings.steady_interval()
+        } else {
+            settings.poll_interval
+        }
+    }
+
+    /// Whether a poll that saw `observation`, with the kernel's table at
+    /// `version`, can tell nothing new: the same answer as last time
+    /// against the same kernel, with no disagreement being confirmed.
+    pub fn is_repeat(&self, observation: &Result<Observation, EapiError>, version: u64) -> bool {
+        match (observation, &self.last) {
+            (Ok(seen), Some((last, at))) => {
+                seen == last && *at == version && self.suspects.is_empty()
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts a poll that [`WatchState::is_repeat`] found repeated.
+    pub fn repeat(&mut self, settings: &WatchSettings) -> Duration {
+        self.quiet_polls = self.quiet_polls.saturating_add(1);
+        self.next_poll(settings)
+    }
+
     /// Digests one poll; returns the events and when to poll next.
+    #[cfg(test)]
     pub fn digest(
         &mut self,
         result: Result<Observation, EapiError>,
         kernel: &[Interface],
+        settings: &WatchSettings,
+    ) -> (Vec<Event>, Duration) {
+        self.digest_at(result, kernel, 0, settings)
+    }
+
+    /// [`WatchState::digest`], remembering the kernel table's `version`.
+    pub fn digest_at(
+        &mut self,
+        result: Result<Observation, EapiError>,
+        kernel: &[Interface],
+        version: u64,
         settings: &WatchSettings,
     ) -> (Vec<Event>, Duration) {
         match result {
@@ -148,11 +232,22 @@ impl WatchState {
                 self.reachable = Some(true);
                 self.last_error = None;
                 self.failures = 0;
+                let connected_before = self.connected.clone();
                 events.extend(self.links(&observation.connected, kernel));
                 if let Some(lldp) = &observation.lldp {
                     events.extend(self.lldp(lldp, &settings.lldp_expected));
                 }
-                (events, settings.poll_interval)
+                let in_doubt = !events.is_empty()
+                    || connected_before != self.connected
+                    || !self.suspects.is_empty()
+                    || !self.disagreeing.is_empty();
+                self.quiet_polls = if in_doubt {
+                    0
+                } else {
+                    self.quiet_polls.saturating_add(1)
+                };
+                self.last = Some((observation, version));
+                (events, self.next_poll(settings))
             }
             Err(error) => {
                 let reason = error.to_string();
@@ -174,6 +269,8 @@ impl WatchState {
                 self.reachable = Some(false);
                 self.last_error = Some(reason);
                 self.failures = self.failures.saturating_add(1);
+                self.quiet_polls = 0;
+                self.last = None;
                 let backoff =
                     FIRST_RETRY.saturating_mul(1 << self.failures.saturating_sub(1).min(16));
                 (events, backoff.min(settings.retry_cap()))
@@ -324,6 +421,7 @@ pub async fn run<V: EosView + 'static>(
 ) {
     let mut current = target.borrow_and_update().clone();
     let mut state = WatchState::new(current.view.endpoint());
+    let mut publish = true;
     loop {
         let result = current
             .view
@@ -333,19 +431,31 @@ pub async fn run<V: EosView + 'static>(
         if result.is_err() {
             shared.metrics.eapi_errors.inc();
         }
-        let (events, delay) = state.digest(result, &table.snapshot(), &current.settings);
+        let version = table.version();
+        let delay = if state.is_repeat(&result, version) {
+            // Nothing new: no copy of the kernel's table, no sets to build.
+            state.repeat(&current.settings)
+        } else {
+            let (events, delay) =
+                state.digest_at(result, &table.snapshot(), version, &current.settings);
+            for event in events {
+                shared.hub.emit(event);
+            }
+            publish = true;
+            delay
+        };
         shared
             .metrics
             .eapi_reachable
             .set(i64::from(state.reachable == Some(true)));
-        for event in events {
-            shared.hub.emit(event);
+        if publish {
+            state.publish(&shared, &current.settings);
+            publish = false;
         }
-        state.publish(&shared, &current.settings);
         let healthy = state.reachable == Some(true);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            () = wake.notified(), if healthy => {}
+            () = wake.notified(), if healthy => state.unsettle(),
             changed = target.changed() => {
                 if changed.is_err() {
                     return;
@@ -355,6 +465,8 @@ pub async fn run<V: EosView + 'static>(
                 if endpoint != state.endpoint {
                     state = WatchState::new(endpoint);
                 }
+                state.unsettle();
+                publish = true;
             }
         }
     }
@@ -601,6 +713,80 @@ mod tests {
         assert_eq!(eapi.reachable, Some(true));
         assert_eq!(eapi.connected_interfaces, ["Ethernet1"]);
         assert_eq!(shared.metrics.eapi_errors.get(), 3);
+        drop(tx);
+        task.await.unwrap();
+    }
+
+    /// EOS's answer, as the test sets it.
+    #[derive(Debug)]
+    struct Live(Mutex<BTreeSet<String>>);
+
+    impl EosView for Live {
+        async fn observe(&self, _with_lldp: bool) -> Result<Observation, EapiError> {
+            Ok(Observation {
+                connected: self.0.lock().unwrap().clone(),
+                lldp: None,
+            })
+        }
+        fn endpoint(&self) -> String {
+            "live".into()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_slow_down_once_settled_and_speed_up_on_a_link_event() {
+        let hub = ztps_events::Hub::spawn(
+            Default::default(),
+            vec![],
+            Arc::new(ztps_events::SystemClock),
+        );
+        let shared = Shared::new(hub.handle(), Default::default(), "c".into());
+        let table = InterfaceTable::new();
+        table.upsert_link(2, "et1", true, &[2, 0, 0, 0, 0, 1], Some("veth"));
+        let eos = Arc::new(Live(Mutex::new(BTreeSet::from(["Ethernet1".to_string()]))));
+        let (tx, rx) = watch::channel(WatchTarget {
+            view: eos.clone(),
+            settings: settings(),
+        });
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(run(rx, table.clone(), shared.clone(), wake.clone()));
+        let polls = || shared.metrics.eapi_polls.get();
+        let step = Duration::from_secs(5);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(polls(), 1);
+        // In doubt at first (EOS just became reachable): every 5 s, until
+        // SETTLE_POLLS polls in a row found nothing new.
+        tokio::time::sleep(step * SETTLE_POLLS).await;
+        assert_eq!(polls(), 1 + u64::from(SETTLE_POLLS));
+        // Then once a minute.
+        tokio::time::sleep(step * (STEADY_FACTOR - 1)).await;
+        assert_eq!(polls(), 1 + u64::from(SETTLE_POLLS), "steady: no poll yet");
+        tokio::time::sleep(step).await;
+        assert_eq!(polls(), 2 + u64::from(SETTLE_POLLS));
+
+        // A link that only EOS reports is still noticed, at the next poll.
+        eos.0.lock().unwrap().insert("Ethernet2".into());
+        tokio::time::sleep(step * STEADY_FACTOR).await;
+        let eapi = shared.sections().eapi;
+        assert_eq!(eapi.connected_interfaces, ["Ethernet1", "Ethernet2"]);
+        // ... and, being in doubt, confirmed as a disagreement 5 s later.
+        tokio::time::sleep(step).await;
+        assert_eq!(shared.sections().eapi.disagreements, ["et2"]);
+
+        // EOS drops it again, and all agrees; the watch settles again.
+        eos.0.lock().unwrap().remove("Ethernet2");
+        tokio::time::sleep(step * (SETTLE_POLLS + 1)).await;
+        let settled = polls();
+        tokio::time::sleep(step * (STEADY_FACTOR - 1)).await;
+        assert_eq!(polls(), settled, "settled again");
+
+        // A link event from the kernel: a poll at once, then the fast pace.
+        table.upsert_link(3, "et3", true, &[2, 0, 0, 0, 0, 3], Some("veth"));
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(polls(), settled + 1);
+        tokio::time::sleep(step).await;
+        assert_eq!(polls(), settled + 2);
         drop(tx);
         task.await.unwrap();
     }

@@ -52,8 +52,9 @@ use state::{DhcpView, Shared};
 const MAINTENANCE: Duration = Duration::from_secs(10);
 /// Upper bound of the wait between start-up attempts of the bridge.
 const MAX_STARTUP_RETRY: Duration = Duration::from_secs(30);
-/// DHCP events waiting for the hub; the server counts what does not fit.
-const DHCP_EVENT_QUEUE: usize = 1024;
+/// Batches of DHCP events waiting for the hub (the server sends one every
+/// few tens of milliseconds at most); it counts what does not fit.
+const DHCP_EVENT_QUEUE: usize = 64;
 /// How long the tasks have, once cancelled, to finish before they are
 /// aborted (a task wedged in a syscall must not hold the shutdown).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -141,7 +142,7 @@ struct Agent {
     /// Keeps the netlink watch (and so the interface table) running.
     _watch: Watch,
     dhcp: Option<DhcpTask>,
-    dhcp_events: mpsc::Sender<ztps_dhcp::Event>,
+    dhcp_events: mpsc::Sender<Vec<ztps_dhcp::Event>>,
     eapi: Option<watch::Sender<WatchTarget<EapiClient>>>,
     eapi_client: Option<watch::Sender<Arc<EapiClient>>>,
     vm_interval: Option<watch::Sender<Duration>>,
@@ -162,8 +163,8 @@ impl Agent {
         shared.timeline = timeline.clone();
         shared.webhook = webhook;
         let mut tasks = Tasks::new();
-        let (connection, handle, _) =
-            rtnetlink::new_connection().context("cannot open a netlink socket (is this Linux?)")?;
+        let (connection, handle) = ztps_net::bridge::connection()
+            .context("cannot open a netlink socket (is this Linux?)")?;
         tasks.spawn(connection);
         let host = Host {
             handle,
@@ -508,7 +509,7 @@ impl Agent {
 fn start_dhcp(
     config: &ServerConfig,
     table: &InterfaceTable,
-    events: &mpsc::Sender<ztps_dhcp::Event>,
+    events: &mpsc::Sender<Vec<ztps_dhcp::Event>>,
     shared: &Shared,
 ) -> Result<DhcpTask, DhcpError> {
     let server = Server::new(config.clone(), table.clone(), events.clone())?;
@@ -545,9 +546,11 @@ async fn dhcp_finished(dhcp: &mut Option<DhcpTask>) -> anyhow::Result<()> {
     }
 }
 
-async fn forward_dhcp_events(mut rx: mpsc::Receiver<ztps_dhcp::Event>, shared: Shared) {
-    while let Some(event) = rx.recv().await {
-        shared.hub.emit(events::from_dhcp(event));
+async fn forward_dhcp_events(mut rx: mpsc::Receiver<Vec<ztps_dhcp::Event>>, shared: Shared) {
+    while let Some(batch) = rx.recv().await {
+        for event in batch {
+            shared.hub.emit(events::from_dhcp(event));
+        }
     }
 }
 

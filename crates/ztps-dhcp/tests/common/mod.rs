@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use ztps_dhcp::server::SyncHold;
 use ztps_dhcp::{Event, Server, ServerConfig, ServerHandle};
 use ztps_net::iftable::InterfaceTable;
 use ztps_net::watch::Watch;
@@ -63,6 +64,17 @@ impl Lab {
 
     /// Runs the server in-process, inside the spine namespace.
     pub fn serve(&self, config: ServerConfig) -> Running {
+        self.serve_inner(config, false).0
+    }
+
+    /// Runs the server with its journal syncs held (as a disk that does
+    /// not answer would hold them) until the returned guard is dropped.
+    pub fn serve_holding_syncs(&self, config: ServerConfig) -> (Running, SyncHold) {
+        let (running, hold) = self.serve_inner(config, true);
+        (running, hold.expect("a hold was asked for"))
+    }
+
+    fn serve_inner(&self, config: ServerConfig, hold: bool) -> (Running, Option<SyncHold>) {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (event_tx, event_rx) = std::sync::mpsc::channel();
@@ -77,17 +89,20 @@ impl Lab {
                 let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
                 let server = Server::new(config, table, tx).unwrap();
                 let handle = server.handle();
+                let held = hold.then(|| server.hold_syncs());
                 let serving = handle.clone();
                 tokio::spawn(async move {
                     // Ready once the journal is loaded and requests answered.
                     while !serving.is_serving() {
                         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                     }
-                    let _ = ready_tx.send(handle);
+                    let _ = ready_tx.send((handle, held));
                 });
                 tokio::spawn(async move {
-                    while let Some(e) = rx.recv().await {
-                        let _ = event_tx.send(e);
+                    while let Some(batch) = rx.recv().await {
+                        for e in batch {
+                            let _ = event_tx.send(e);
+                        }
                     }
                 });
                 server
@@ -98,15 +113,16 @@ impl Lab {
                     .unwrap();
             });
         });
-        let handle = ready_rx
+        let (handle, held) = ready_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("server did not start");
-        Running {
+        let running = Running {
             handle,
             events: event_rx,
             stop: Some(stop_tx),
             thread: Some(thread),
-        }
+        };
+        (running, held)
     }
 }
 
