@@ -1,21 +1,22 @@
 //! The running server, on threads of its own.
 //!
-//! The network thread (a plain loop around one `poll`) receives datagrams,
+//! The network thread (a plain loop around one `epoll_wait`) receives datagrams,
 //! handles them and sends OFFERs and NAKs at once: they promise nothing
 //! durable, so they never wait for a sync. The ACKs and their journal
-//! records go to the journal thread, which lets a first REQUEST wait up to
-//! [`COMMIT_DELAY`] for others, writes the records of all of them, syncs
-//! once and only then sends their ACKs (group commit). The journal's
+//! records wait [`COMMIT_DELAY`] for others, then go to the journal thread,
+//! which writes the records of all of them, syncs once and only then sends
+//! their ACKs (group commit). The journal's
 //! start-up load and every compaction also run on these threads, never on
 //! the caller's runtime, which the agent shares with netlink, eAPI and the
 //! status endpoint.
 //!
 //! What an exchange costs at a few hundred a second is mostly wake-ups, so
-//! the design counts them: the network thread sleeps in `poll` on the
+//! the design counts them: the network thread sleeps in `epoll_wait` on the
 //! socket's readability only (the ACKs leaving from the other thread do
-//! not wake it), the journal thread sleeps out its commit delay instead of
-//! being woken by each REQUEST, and events reach the agent in bursts
-//! ([`Outbox`]), not one wake-up of its runtime each.
+//! not wake it) and hands a batch of ACKs to the journal thread at its
+//! first wake-up after the commit delay (within [`COMMIT_SLACK`]), so the
+//! journal thread wakes once per batch, not per REQUEST; events reach the
+//! agent in batches ([`Outbox`]), not one wake-up of its runtime each.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -57,14 +58,19 @@ const MAX_BATCH: usize = 64;
 /// Datagrams received per system call at most.
 const RECV_SLOTS: usize = socket::RECV_SLOTS_MAX;
 /// How long an event may wait to be sent with others (see [`Outbox`]).
-const EVENT_DELAY: Duration = Duration::from_millis(20);
+const EVENT_DELAY: Duration = Duration::from_millis(50);
 /// Pending events that are sent at once, whatever their age.
 const EVENT_BURST: usize = 256;
 
 /// How long the first REQUEST of a batch waits for others to share its sync.
 /// A DHCP client waits seconds for an ACK; a few milliseconds are nothing to
 /// it, and the sync, not the handling, is what an ACK costs.
-const COMMIT_DELAY: Duration = Duration::from_millis(10);
+const COMMIT_DELAY: Duration = Duration::from_millis(8);
+/// How much later than [`COMMIT_DELAY`] the batch may leave for the journal
+/// thread: it goes at the first wake-up of the network thread after the
+/// delay (the next datagram, usually), and only a wake-up of its own once
+/// this much more has passed.
+const COMMIT_SLACK: Duration = Duration::from_millis(4);
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -410,8 +416,6 @@ enum Job {
     Commit {
         records: Vec<Record>,
         acks: Vec<Reply>,
-        /// When the network thread handed them over.
-        at: Instant,
     },
     /// Rewrite the journal as exactly these records.
     Compact(Vec<Record>),
@@ -502,23 +506,16 @@ impl Writer {
                 Job::Commit {
                     records: mut r,
                     acks: mut a,
-                    at,
                 } => {
                     records.append(&mut r);
                     acks.append(&mut a);
-                    // Commit delay: REQUESTs arriving meanwhile share the
-                    // sync. Asleep, not waiting on the channel, so that
-                    // they do not wake this thread one by one.
-                    let left = (at + COMMIT_DELAY).saturating_duration_since(Instant::now());
-                    if !left.is_zero() {
-                        std::thread::sleep(left);
-                    }
+                    // Batches that queued up during the last sync share
+                    // this one.
                     while let Ok(job) = rx.try_recv() {
                         match job {
                             Job::Commit {
                                 records: mut r,
                                 acks: mut a,
-                                ..
                             } => {
                                 records.append(&mut r);
                                 acks.append(&mut a);
@@ -602,12 +599,18 @@ impl Network {
             .and_then(|()| epoll.add(wake, EpollEvent::new(EpollFlags::EPOLLIN, WOKEN)))
             .map_err(|e| DhcpError::socket("epoll_ctl")(e.into()))?;
         let mut ready = [EpollEvent::empty(); 2];
+        // The ACKs (and records) waiting out their commit delay, and when
+        // the first of them came.
+        let mut commit: Option<(Instant, Vec<Record>, Vec<Reply>)> = None;
         tracing::info!(port = self.config.port, "DHCP server running");
         loop {
-            let deadline = self
+            let mut deadline = self
                 .outbox
                 .due()
                 .map_or(next_housekeeping, |due| due.min(next_housekeeping));
+            if let Some((since, ..)) = &commit {
+                deadline = deadline.min(*since + COMMIT_DELAY + COMMIT_SLACK);
+            }
             let timeout = poll_timeout(deadline.saturating_duration_since(Instant::now()));
             let n = match epoll.wait(&mut ready, timeout) {
                 Ok(n) => n,
@@ -626,6 +629,9 @@ impl Network {
                     return Err(DhcpError::JournalStopped);
                 }
                 if control.stop.load(Ordering::Acquire) {
+                    if let Some((_, records, acks)) = commit.take() {
+                        let _ = jobs.send(Job::Commit { records, acks });
+                    }
                     return Ok(());
                 }
             }
@@ -646,15 +652,20 @@ impl Network {
                         .iter()
                         .map(|r| r.encoded_len() as u64)
                         .sum::<u64>();
-                    let job = Job::Commit {
-                        records: std::mem::take(&mut batch.records),
-                        acks: std::mem::take(&mut batch.after_sync),
-                        at: now,
-                    };
-                    if jobs.send(job).is_err() {
-                        return Err(DhcpError::JournalStopped);
-                    }
+                    let (_, records, acks) =
+                        commit.get_or_insert_with(|| (now, Vec::new(), Vec::new()));
+                    records.append(&mut batch.records);
+                    acks.append(&mut batch.after_sync);
                 }
+            }
+            // The commit delay is over: the batch goes to the journal
+            // thread, which wakes once for it.
+            if let Some((since, ..)) = &commit
+                && since.elapsed() >= COMMIT_DELAY
+                && let Some((_, records, acks)) = commit.take()
+                && jobs.send(Job::Commit { records, acks }).is_err()
+            {
+                return Err(DhcpError::JournalStopped);
             }
             let now = Instant::now();
             if now >= next_housekeeping {

@@ -87,7 +87,22 @@ impl Lab {
                 let table = InterfaceTable::new();
                 let _watch = Watch::start(table.clone()).await.unwrap();
                 let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-                let server = Server::new(config, table, tx).unwrap();
+                // A previous server of this namespace may have closed its
+                // socket while a child that a parallel test was spawning
+                // still held a copy (until its exec): port 67 is free again
+                // a moment later.
+                let mut attempts = 0;
+                let server = loop {
+                    match Server::new(config.clone(), table.clone(), tx.clone()) {
+                        Err(ztps_dhcp::DhcpError::Socket { source, .. })
+                            if source.kind() == std::io::ErrorKind::AddrInUse && attempts < 50 =>
+                        {
+                            attempts += 1;
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        other => break other.unwrap(),
+                    }
+                };
                 let handle = server.handle();
                 let held = hold.then(|| server.hold_syncs());
                 let serving = handle.clone();
