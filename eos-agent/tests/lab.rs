@@ -136,7 +136,7 @@ fn three_leaves_provision_through_the_spine() {
     assert_eq!(cabling["report"]["events"], 1, "{cabling}: {stdout}");
     assert_eq!(
         cabling["report"]["message"],
-        "leaf2 is cabled to spine1 Ethernet4; the plan puts leaf2 on Ethernet2: move the cable, or update the plan",
+        "leaf2 Ethernet49 is cabled to spine1 Ethernet4; the plan puts leaf2 Ethernet49 on spine1 Ethernet2: move the cable, or update the plan",
         "{cabling}"
     );
     assert_eq!(cabling["moved_back_seen"], true, "{cabling}");

@@ -143,11 +143,17 @@ pub enum Event {
     LldpAsExpected {
         interface: String,
         neighbour: String,
+        /// The neighbour's own port, as its LLDP names it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        neighbour_port: Option<String>,
     },
     LldpUnexpected {
         interface: String,
         expected: String,
         seen: String,
+        /// The neighbour's own port, as its LLDP names it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        neighbour_port: Option<String>,
     },
     ConfigReloaded {
         path: String,
@@ -178,6 +184,9 @@ pub enum Event {
         leaf: String,
         /// The leaf's own port, when LLDP reported it.
         leaf_port: Option<String>,
+        /// The leaf port the plan cables (and its Day-1 config addresses).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned_leaf_port: Option<String>,
         spine: String,
         /// Where it is cabled (EOS name).
         seen_on: String,
@@ -496,12 +505,24 @@ impl Event {
             Self::LldpAsExpected {
                 interface,
                 neighbour,
-            } => format!("LLDP neighbour on {interface} is {neighbour}, as expected"),
+                neighbour_port,
+            } => match neighbour_port {
+                Some(port) => {
+                    format!("LLDP neighbour on {interface} is {neighbour} {port}, as expected")
+                }
+                None => format!("LLDP neighbour on {interface} is {neighbour}, as expected"),
+            },
             Self::LldpUnexpected {
                 interface,
                 expected,
                 seen,
-            } => format!("LLDP neighbour on {interface} is {seen}, expected {expected}"),
+                neighbour_port,
+            } => match neighbour_port {
+                Some(port) => {
+                    format!("LLDP neighbour on {interface} is {seen} {port}, expected {expected}")
+                }
+                None => format!("LLDP neighbour on {interface} is {seen}, expected {expected}"),
+            },
             Self::ConfigReloaded { path } => format!("reloaded configuration from {path}"),
             Self::ConfigRejected { path, reason } => {
                 format!("rejected new configuration {path}, keeping the running one: {reason}")
@@ -531,6 +552,7 @@ impl Event {
             Self::CablingMismatch {
                 leaf,
                 leaf_port,
+                planned_leaf_port,
                 spine,
                 seen_on,
                 planned_on,
@@ -539,9 +561,21 @@ impl Event {
                     Some(port) => format!("{leaf} {port}"),
                     None => leaf.clone(),
                 };
-                format!(
-                    "{who} is cabled to {spine} {seen_on}; the plan puts {leaf} on {planned_on}: move the cable, or update the plan"
-                )
+                let planned = match planned_leaf_port {
+                    Some(port) => format!("{leaf} {port}"),
+                    None => leaf.clone(),
+                };
+                if seen_on == planned_on {
+                    // The spine end is right; the leaf end is another port
+                    // than the one its Day-1 config addresses.
+                    format!(
+                        "{who} is cabled to {spine} {seen_on}, but the plan (and the leaf's Day-1 config) uses {planned}: the leaf loses this link when it reloads; move the cable on the leaf, or update the plan"
+                    )
+                } else {
+                    format!(
+                        "{who} is cabled to {spine} {seen_on}; the plan puts {planned} on {spine} {planned_on}: move the cable, or update the plan"
+                    )
+                }
             }
         }
     }
@@ -717,6 +751,7 @@ mod tests {
                 interface: "et2".into(),
                 expected: "leaf1".into(),
                 seen: "leaf9".into(),
+                neighbour_port: Some("Ethernet49".into()),
             },
         ];
         for e in events {

@@ -46,7 +46,21 @@ pub const STEADY_FACTOR: u32 = 12;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
     pub connected: BTreeSet<String>,
-    pub lldp: Option<BTreeMap<String, String>>,
+    pub lldp: Option<BTreeMap<String, LldpSeen>>,
+}
+
+/// What LLDP hears on one local port: the neighbour's system name and its
+/// own port (empty when the neighbour does not say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LldpSeen {
+    pub device: String,
+    pub port: String,
+}
+
+impl LldpSeen {
+    fn port(&self) -> Option<String> {
+        (!self.port.is_empty()).then(|| self.port.clone())
+    }
 }
 
 /// EOS as the watch sees it; the real one is [`EapiClient`].
@@ -92,7 +106,13 @@ impl EosView for EapiClient {
                 neighbors
                     .lldp_neighbors
                     .into_iter()
-                    .map(|n| (n.port, n.neighbor_device))
+                    .map(|n| {
+                        let seen = LldpSeen {
+                            device: n.neighbor_device,
+                            port: n.neighbor_port,
+                        };
+                        (n.port, seen)
+                    })
                     .collect(),
             )
         } else {
@@ -131,7 +151,7 @@ pub struct WatchState {
     /// Kernel names reported as disagreeing (logged once).
     disagreeing: BTreeSet<String>,
     /// Last LLDP verdict per kernel name: the neighbour seen.
-    lldp_seen: BTreeMap<String, String>,
+    lldp_seen: BTreeMap<String, LldpSeen>,
     /// Successful polls in a row that found nothing new and nothing in
     /// doubt; from [`SETTLE_POLLS`] on, the watch polls at its steady pace.
     quiet_polls: u32,
@@ -341,10 +361,10 @@ impl WatchState {
     /// when the neighbour seen on a port changes.
     fn lldp(
         &mut self,
-        seen_eos: &BTreeMap<String, String>,
+        seen_eos: &BTreeMap<String, LldpSeen>,
         expected: &BTreeMap<String, String>,
     ) -> Vec<Event> {
-        let seen: BTreeMap<String, String> = seen_eos
+        let seen: BTreeMap<String, LldpSeen> = seen_eos
             .iter()
             .filter_map(|(port, device)| {
                 Some((ztps_eapi::ifname::eos_to_kernel(port)?, device.clone()))
@@ -359,19 +379,22 @@ impl WatchState {
                 continue;
             }
             self.lldp_seen.insert(interface.clone(), got.clone());
+            let device = &got.device;
             // EOS reports the neighbour's FQDN when it has one.
-            if got == want || got.split('.').next() == Some(want.as_str()) {
-                info!(%interface, neighbour = %got, "LLDP neighbour as expected");
+            if device == want || device.split('.').next() == Some(want.as_str()) {
+                info!(%interface, neighbour = %device, port = %got.port, "LLDP neighbour as expected");
                 events.push(Event::LldpAsExpected {
                     interface: interface.clone(),
-                    neighbour: got.clone(),
+                    neighbour: device.clone(),
+                    neighbour_port: got.port(),
                 });
             } else {
-                warn!(%interface, expected = %want, seen = %got, "unexpected LLDP neighbour");
+                warn!(%interface, expected = %want, seen = %device, port = %got.port, "unexpected LLDP neighbour");
                 events.push(Event::LldpUnexpected {
                     interface: interface.clone(),
                     expected: want.clone(),
-                    seen: got.clone(),
+                    seen: device.clone(),
+                    neighbour_port: got.port(),
                 });
             }
         }
@@ -628,7 +651,13 @@ mod tests {
                 lldp: Some(
                     pairs
                         .iter()
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .map(|(a, b)| {
+                            let seen = LldpSeen {
+                                device: b.to_string(),
+                                port: "Ethernet49".into(),
+                            };
+                            (a.to_string(), seen)
+                        })
                         .collect(),
                 ),
             })
@@ -643,12 +672,14 @@ mod tests {
             [
                 Event::LldpAsExpected {
                     interface: "et1".into(),
-                    neighbour: "leaf1.dc1.example".into()
+                    neighbour: "leaf1.dc1.example".into(),
+                    neighbour_port: Some("Ethernet49".into()),
                 },
                 Event::LldpUnexpected {
                     interface: "et2".into(),
                     expected: "leaf2".into(),
-                    seen: "leaf9".into()
+                    seen: "leaf9".into(),
+                    neighbour_port: Some("Ethernet49".into()),
                 },
             ]
         );

@@ -343,8 +343,9 @@ impl Inner {
                         .iter()
                         .position(|l| l.planned_serial.as_deref() == Some(s.as_str()))
                     && let Some(seen_on) = ztps_eapi::ifname::kernel_to_eos(interface)
+                    && self.leaves[j].interface != seen_on
                 {
-                    out.extend(self.misplaced(j, seen_on));
+                    out.extend(self.report_cabling(j, seen_on, None));
                 }
             }
             Event::LeaseAcked {
@@ -366,9 +367,15 @@ impl Inner {
             Event::LldpAsExpected {
                 interface,
                 neighbour,
+                neighbour_port,
             } => {
                 if let Some(i) = self.by_kernel(interface) {
                     self.leaves[i].lldp = Some(neighbour.clone());
+                    if let Some(port) = self.wrong_leaf_port(i, neighbour_port.as_deref()) {
+                        let seen_on = self.leaves[i].interface.clone();
+                        out.extend(self.report_cabling(i, seen_on, Some(&port)));
+                        return out;
+                    }
                     let leaf = self.leaves[i].leaf.clone();
                     self.cabling_reported.retain(|(l, _)| *l != leaf);
                     let seen = format!("{neighbour} on {}", self.leaves[i].interface);
@@ -377,11 +384,14 @@ impl Inner {
                 }
             }
             Event::LldpUnexpected {
-                interface, seen, ..
+                interface,
+                seen,
+                neighbour_port,
+                ..
             } => {
                 if let Some(i) = self.by_kernel(interface) {
                     self.leaves[i].lldp = Some(seen.clone());
-                    out.extend(self.cabling(i, seen));
+                    out.extend(self.cabling(i, seen, neighbour_port.as_deref()));
                 }
             }
             _ => {}
@@ -391,27 +401,49 @@ impl Inner {
 
     /// LLDP shows `seen` on leaf `i`'s port: when that is another planned
     /// leaf, the cable is on the wrong port (reported once).
-    fn cabling(&mut self, i: usize, seen: &str) -> Option<Event> {
+    fn cabling(&mut self, i: usize, seen: &str, leaf_port: Option<&str>) -> Option<Event> {
         let short = seen.split('.').next().unwrap_or(seen);
         let j = self.leaves.iter().position(|l| l.leaf == short)?;
         let seen_on = self.leaves[i].interface.clone();
-        self.misplaced(j, seen_on)
-    }
-
-    /// Planned leaf `j` shows up on spine port `seen_on` (EOS name): when
-    /// that is not its planned port, say what to do, once.
-    fn misplaced(&mut self, j: usize, seen_on: String) -> Option<Event> {
-        let planned = &self.leaves[j];
-        if planned.interface == seen_on {
+        if self.leaves[j].interface == seen_on {
             return None;
         }
-        let key = (planned.leaf.clone(), seen_on.clone());
+        self.report_cabling(j, seen_on, leaf_port)
+    }
+
+    /// The planned leaf is on its planned spine port, but LLDP names
+    /// another port of the leaf than the plan's (returned, canonical): the
+    /// leaf's Day-1 config addresses the planned port, so the link would
+    /// not come back after its reload. `None` when the ports agree or
+    /// either is unknown.
+    fn wrong_leaf_port(&self, i: usize, seen_port: Option<&str>) -> Option<String> {
+        let seen = ztps_eapi::ifname::canonical_eos(seen_port?)?;
+        let planned = ztps_eapi::ifname::canonical_eos(self.leaves[i].leaf_port.as_deref()?)?;
+        (seen != planned).then_some(seen)
+    }
+
+    /// Planned leaf `j` is cabled from `leaf_port` to spine port `seen_on`
+    /// (EOS names), against the plan: say what to do, once.
+    fn report_cabling(
+        &mut self,
+        j: usize,
+        seen_on: String,
+        leaf_port: Option<&str>,
+    ) -> Option<Event> {
+        let planned = &self.leaves[j];
+        let leaf_port =
+            leaf_port.map(|p| ztps_eapi::ifname::canonical_eos(p).unwrap_or_else(|| p.to_string()));
+        let key = (
+            planned.leaf.clone(),
+            format!("{seen_on}/{}", leaf_port.as_deref().unwrap_or("")),
+        );
         if !self.cabling_reported.insert(key) {
             return None;
         }
         let event = Event::CablingMismatch {
             leaf: planned.leaf.clone(),
-            leaf_port: None,
+            leaf_port,
+            planned_leaf_port: planned.leaf_port.clone(),
             spine: self.spine.clone(),
             seen_on: seen_on.clone(),
             planned_on: planned.interface.clone(),
@@ -718,6 +750,7 @@ mod tests {
             &Event::LldpAsExpected {
                 interface: "et1".into(),
                 neighbour: "leaf1.dc1.example".into(),
+                neighbour_port: None,
             },
             at(30),
         ));
@@ -786,6 +819,7 @@ mod tests {
                 interface: "et3".into(),
                 expected: "leaf3".into(),
                 seen: "localhost".into(),
+                neighbour_port: None,
             },
             at(1),
         );
@@ -847,12 +881,13 @@ mod tests {
             interface: "et3".into(),
             expected: "leaf3".into(),
             seen: "leaf1.dc1.example".into(),
+            neighbour_port: None,
         };
         let out = g.observe(&seen, at(0));
         assert_eq!(out.len(), 1);
         assert_eq!(
             out[0].message(),
-            "leaf1 is cabled to spine1 Ethernet3; the plan puts leaf1 on Ethernet1: move the cable, or update the plan"
+            "leaf1 is cabled to spine1 Ethernet3; the plan puts leaf1 Ethernet49 on spine1 Ethernet1: move the cable, or update the plan"
         );
         assert!(g.observe(&seen, at(1)).is_empty(), "once");
         // An unplanned name (a leaf still in ZTP) is no cabling verdict.
@@ -860,6 +895,7 @@ mod tests {
             interface: "et2".into(),
             expected: "leaf2".into(),
             seen: "localhost".into(),
+            neighbour_port: None,
         };
         assert!(g.observe(&ztp, at(2)).is_empty());
         // Moved: leaf1 shows up where planned and provisions.
@@ -867,6 +903,7 @@ mod tests {
             &Event::LldpAsExpected {
                 interface: "et1".into(),
                 neighbour: "leaf1".into(),
+                neighbour_port: None,
             },
             at(3),
         );
@@ -888,6 +925,53 @@ mod tests {
         assert_eq!(view.stages.len(), 2);
         assert_eq!(view.stages[0].after_secs, 0.0);
         assert!(view.lldp.is_none());
+    }
+
+    #[test]
+    fn the_leafs_own_port_from_lldp_is_named_and_a_wrong_leaf_port_is_no_provisioning() {
+        let t = Timeline::new(&config());
+        let mut g = inner(&t);
+        // Wrong spine port, and LLDP says which leaf port the cable is in.
+        let out = g.observe(
+            &Event::LldpUnexpected {
+                interface: "et3".into(),
+                expected: "leaf3".into(),
+                seen: "leaf1".into(),
+                neighbour_port: Some("Et50".into()),
+            },
+            at(0),
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            out[0].message(),
+            "leaf1 Ethernet50 is cabled to spine1 Ethernet3; the plan puts leaf1 Ethernet49 on spine1 Ethernet1: move the cable, or update the plan"
+        );
+        // Right spine port, right leaf, wrong leaf port: its Day-1 config
+        // addresses Ethernet49, so it is not provisioned.
+        let wrong = Event::LldpAsExpected {
+            interface: "et2".into(),
+            neighbour: "leaf2".into(),
+            neighbour_port: Some("Ethernet50".into()),
+        };
+        let out = g.observe(&wrong, at(1));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].kind(), "cabling_mismatch");
+        assert_eq!(
+            out[0].message(),
+            "leaf2 Ethernet50 is cabled to spine1 Ethernet2, but the plan (and the leaf's Day-1 config) uses leaf2 Ethernet49: the leaf loses this link when it reloads; move the cable on the leaf, or update the plan"
+        );
+        assert!(g.leaves[1].stage < Stage::LldpOnPlan);
+        assert!(g.observe(&wrong, at(2)).is_empty(), "once");
+        // The planned leaf port (in any spelling) provisions.
+        let right = g.observe(
+            &Event::LldpAsExpected {
+                interface: "et2".into(),
+                neighbour: "leaf2".into(),
+                neighbour_port: Some("et49".into()),
+            },
+            at(3),
+        );
+        assert_eq!(stages(&right), vec![Stage::LldpOnPlan, Stage::Provisioned]);
     }
 
     #[test]
@@ -922,6 +1006,7 @@ mod tests {
             Event::LldpAsExpected {
                 interface: "et1".into(),
                 neighbour: "leaf1".into(),
+                neighbour_port: None,
             },
         ))
         .unwrap();
@@ -963,7 +1048,7 @@ mod tests {
         assert_eq!(
             mismatches,
             vec![
-                "leaf1 is cabled to spine1 Ethernet2; the plan puts leaf1 on Ethernet1: move the cable, or update the plan"
+                "leaf1 is cabled to spine1 Ethernet2; the plan puts leaf1 Ethernet49 on spine1 Ethernet1: move the cable, or update the plan"
                     .to_string()
             ]
         );
