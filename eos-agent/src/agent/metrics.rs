@@ -291,18 +291,7 @@ mod tests {
     /// and a webhook, so every family the agent writes is checked.
     #[tokio::test]
     async fn promtool_accepts_the_exposition() {
-        let mut config = ztps_config::AgentConfig::new(
-            "172.16.130.254/24".parse().unwrap(),
-            "http://172.16.130.10:8080/bootstrap",
-        );
-        config.leaves.push(ztps_config::LeafLink {
-            interface: "Ethernet1".into(),
-            leaf: "leaf1".into(),
-            leaf_interface: Some("Ethernet49".into()),
-            subnet: "10.1.1.0/31".parse().unwrap(),
-            serial: None,
-            system_mac: None,
-        });
+        let mut config = crate::agent::test_plan::with_leaves(&["leaf1"]);
         config.events.syslog = false;
         config.events.webhook_url = Some("http://127.0.0.1:9/hook".into());
         let timeline = super::super::timeline::Timeline::new(&config);

@@ -21,6 +21,9 @@ mod syslog_rx;
 mod timeline;
 mod vm;
 
+#[cfg(test)]
+pub(crate) mod test_plan;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -123,18 +123,7 @@ mod tests {
     /// is refused and counted, and a burst past the rate is dropped.
     #[tokio::test]
     async fn datagrams_reach_the_timeline_through_a_real_socket() {
-        let mut config = ztps_config::AgentConfig::new(
-            "172.16.130.254/24".parse().unwrap(),
-            "http://172.16.130.10:8080/bootstrap",
-        );
-        config.leaves.push(ztps_config::LeafLink {
-            interface: "Ethernet1".into(),
-            leaf: "leaf1".into(),
-            leaf_interface: Some("Ethernet49".into()),
-            subnet: "10.1.1.0/31".parse().unwrap(),
-            serial: None,
-            system_mac: None,
-        });
+        let config = crate::agent::test_plan::with_leaves(&["leaf1"]);
         let timeline = Timeline::new(&config);
         // The leaf's lease is the loopback here: the sender's source.
         timeline.observe(&Event::LeaseAcked {

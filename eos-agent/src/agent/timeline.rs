@@ -657,23 +657,12 @@ pub async fn run(timeline: Timeline) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ztps_config::LeafLink;
     use ztps_events::MacAddr;
 
     fn config() -> AgentConfig {
-        let mut c = AgentConfig::new("172.16.130.254/24".parse().unwrap(), "http://x/bootstrap");
+        let mut c = crate::agent::test_plan::with_leaves(&["leaf1", "leaf2", "leaf3"]);
         c.timeline.spine = Some("spine1".into());
         c.timeline.ack_deadline_secs = 5;
-        for (i, leaf) in ["leaf1", "leaf2", "leaf3"].iter().enumerate() {
-            c.leaves.push(LeafLink {
-                interface: format!("Ethernet{}", i + 1),
-                leaf: (*leaf).into(),
-                leaf_interface: Some("Ethernet49".into()),
-                subnet: format!("10.1.1.{}/31", i * 2).parse().unwrap(),
-                serial: None,
-                system_mac: None,
-            });
-        }
         c
     }
 
