@@ -500,6 +500,11 @@ fn render_seed_and_ztpserver_need_out_and_write_files() {
     }
     let leaf3 = std::fs::read_to_string(dir.join("files/configs/leaf3")).unwrap();
     assert!(leaf3.contains("10.1.1.6/30"), "{leaf3}");
+    // The leaves' bootstrap logs go to the agent on the spine's bridge, in
+    // the appliance (through the seed) as in `render ztpserver`.
+    let conf = std::fs::read_to_string(dir.join("bootstrap/bootstrap.conf")).unwrap();
+    assert!(conf.contains("172.16.130.254:514"), "{conf}");
+    assert!(fat_file(&seed, "user-data").contains("/usr/share/ztpserver/bootstrap/bootstrap.conf"));
 
     // Text kinds write --out instead of stdout.
     let file = tmp.path().join("startup-config");

@@ -11,10 +11,18 @@ use ztps_config::Spine;
 
 use crate::cli::{Kind, RenderArgs};
 
-/// neighbordb, node definitions and startup-config templates for the leaves.
+/// neighbordb, node definitions and startup-config templates for the leaves,
+/// and the `bootstrap.conf` that sends each leaf's bootstrap log to the
+/// agent (without it the appliance keeps the package's default, which logs
+/// nowhere, and the agent's timeline sees no leaf past its lease).
 pub fn ztpserver_files(spine: &Spine) -> anyhow::Result<Vec<DataFile>> {
-    ztps_appliance::ztpserver::render(&ZtpsFabric::of_spine(spine))
-        .with_context(|| format!("cannot generate ZTPServer data for spine {}", spine.name))
+    let mut files = ztps_appliance::ztpserver::render(&ZtpsFabric::of_spine(spine))
+        .with_context(|| format!("cannot generate ZTPServer data for spine {}", spine.name))?;
+    files.push(DataFile {
+        path: "bootstrap/bootstrap.conf".into(),
+        contents: spine.bootstrap_conf(),
+    });
+    Ok(files)
 }
 
 /// The appliance's NoCloud seed: its address on `br0`, the bridge as its
