@@ -313,6 +313,8 @@ mod tests {
             subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
             serial: None,
             system_mac: None,
+            image: None,
+            extensions: None,
         }
     }
 

@@ -34,6 +34,8 @@ fn spec() -> SeedSpec {
             subnet: "10.0.0.0/31".parse().unwrap(),
             serial: None,
             system_mac: None,
+            image: None,
+            extensions: None,
         }],
         identifier: NodeIdentifier::SerialNumber,
     };
@@ -183,5 +185,7 @@ fn spec_leaves() -> Vec<LeafLink> {
         subnet: "10.0.0.0/31".parse().unwrap(),
         serial: None,
         system_mac: None,
+        image: None,
+        extensions: None,
     }]
 }

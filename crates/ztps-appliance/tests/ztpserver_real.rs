@@ -37,6 +37,8 @@ fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8, serial: Option<&str>) 
         subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
         serial: serial.map(Into::into),
         system_mac: None,
+        image: None,
+        extensions: None,
     }
 }
 

@@ -134,6 +134,8 @@ mod tests {
             subnet: "10.1.1.0/31".parse().unwrap(),
             serial: None,
             system_mac: None,
+            image: None,
+            extensions: None,
         });
         let timeline = Timeline::new(&config);
         // The leaf's lease is the loopback here: the sender's source.

@@ -640,6 +640,8 @@ mod tests {
                 subnet: format!("10.1.1.{}/31", i * 2).parse().unwrap(),
                 serial: None,
                 system_mac: None,
+                image: None,
+                extensions: None,
             });
         }
         c
