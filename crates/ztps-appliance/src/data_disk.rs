@@ -21,9 +21,16 @@ use crate::Error;
 /// The label the appliance mounts the disk by (`LABEL=ZTPSDATA`).
 pub const LABEL: &str = "ZTPSDATA";
 const MIB: u64 = 1024 * 1024;
-/// FAT32 needs at least 65525 clusters; fatfs gives a volume up to 260 MB
-/// 512-byte clusters, so this is the smallest disk that is FAT32.
-const MIN_SIZE: u64 = 64 * MIB;
+/// The domain XML attaches the disk as a CD-ROM (read-only on the IDE bus,
+/// which every guest supports), whose blocks Linux reads 2048 bytes at a
+/// time: the filesystem's sectors must be as large.
+const SECTOR: u16 = 2048;
+/// FAT32 needs at least 65525 clusters: with 2 KiB clusters, this is a
+/// small FAT32 disk with room to spare.
+const MIN_SIZE: u64 = 160 * MIB;
+/// From this size on, 4 KiB clusters (still over 65525 of them): half the
+/// allocations for a 1 GB image.
+const LARGE: u64 = 512 * MIB;
 /// The largest file FAT32 holds.
 const MAX_FILE: u64 = u32::MAX as u64;
 
@@ -37,13 +44,12 @@ pub struct DataDiskSummary {
 }
 
 /// The disk's size for files of these sizes: the files rounded up to whole
-/// 4 KiB clusters (fatfs's cluster up to 8 GB), the two FATs, and room for
-/// the directories; whole MiBs, at least [`MIN_SIZE`].
+/// 4 KiB clusters, the two FATs, and room for the directories; whole MiBs,
+/// at least [`MIN_SIZE`].
 pub fn disk_size(file_sizes: &[u64]) -> u64 {
     let data: u64 = file_sizes.iter().map(|s| s.div_ceil(4096) * 4096).sum();
-    // Two FATs of 4 bytes per 512-byte cluster bound the FATs for any
-    // cluster size fatfs picks.
-    let fats = 2 * (data / 512 + 1) * 4;
+    // Two FATs of 4 bytes per 2 KiB cluster.
+    let fats = 2 * (data / 2048 + 1) * 4;
     let size = (data + fats + 4 * MIB).div_ceil(MIB) * MIB;
     size.max(MIN_SIZE)
 }
@@ -99,6 +105,8 @@ pub fn write_data_disk(out: &mut File, files: &[DataDiskFile]) -> Result<DataDis
         &mut *out,
         FormatVolumeOptions::new()
             .fat_type(FatType::Fat32)
+            .bytes_per_sector(SECTOR)
+            .bytes_per_cluster(if size >= LARGE { 4096 } else { 2048 })
             .volume_label(label)
             .volume_id(volume_id),
     )

@@ -35,7 +35,10 @@ fn entry(dir: &'static str, (source, sha256): &(PathBuf, String)) -> DataDiskFil
 #[test]
 fn independent_tools_read_back_every_file() {
     let test = "data_disk::independent_tools_read_back_every_file";
-    if !tools_available(test, &["fsck.vfat", "mdir", "mcopy", "minfo", "sha256sum"]) {
+    if !tools_available(
+        test,
+        &["fsck.vfat", "mdir", "mcopy", "minfo", "blkid", "sha256sum"],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -63,9 +66,17 @@ fn independent_tools_read_back_every_file() {
     let report = String::from_utf8_lossy(&fsck.stdout);
     // Exit 0 says clean; a note (an unset free-cluster count) is still a flaw.
     assert_eq!(report.lines().count(), 2, "fsck.vfat: {report}");
+    // How the appliance's fstab finds it (LABEL=ZTPSDATA).
+    let label = run_ok(
+        Command::new("blkid")
+            .args(["-s", "LABEL", "-o", "value"])
+            .arg(&disk),
+    );
+    assert_eq!(String::from_utf8_lossy(&label.stdout).trim(), "ZTPSDATA");
     let info = run_ok(Command::new("minfo").arg("-i").arg(&disk).arg("::"));
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(info.contains("disk type=\"FAT32   \""), "minfo: {info}");
+    assert!(info.contains("sector size: 2048"), "minfo: {info}");
 
     let listing = run_ok(
         Command::new("mdir")
