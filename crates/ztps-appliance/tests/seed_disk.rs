@@ -38,6 +38,7 @@ fn spec() -> SeedSpec {
             extensions: None,
         }],
         identifier: NodeIdentifier::SerialNumber,
+        software: Default::default(),
     };
     SeedSpec {
         hostname: "ztps-site7".into(),
@@ -172,6 +173,7 @@ print(json.dumps({"hostname": user["hostname"], "version": net["version"],
         spine: "spine1".into(),
         leaves: spec_leaves(),
         identifier: NodeIdentifier::SerialNumber,
+        software: Default::default(),
     })
     .unwrap();
     assert_eq!(v["db"], db[0].contents);
