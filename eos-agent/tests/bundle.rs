@@ -826,3 +826,123 @@ fn out_files_are_not_overwritten_without_force() {
             .contains("daemon ztps")
     );
 }
+
+/// A fabric whose leaves install an EOS image and an extension: the bundle
+/// carries them on the data disk beside the VM disk (no management network
+/// to download them over), with its own checksum file, and the domain XML
+/// attaches it. A file that is not the catalogued one stops the bundle.
+#[test]
+fn the_leaves_images_travel_on_a_data_disk() {
+    let test = "the_leaves_images_travel_on_a_data_disk";
+    if !ztps_testkit::tools_available(test, &["strip", "sha256sum", "mcopy"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = stripped_agent(tmp.path());
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(site.join("images")).unwrap();
+    let image: Vec<u8> = (0..2_500_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(site.join("images/EOS-4.32.2F.swi"), &image).unwrap();
+    std::fs::write(site.join("images/TerminAttr-1.29.swix"), b"a swix").unwrap();
+    let sha = |name: &str| {
+        let out = run_ok(Command::new("sha256sum").arg(site.join("images").join(name)));
+        text(&out.stdout)[..64].to_string()
+    };
+    let catalogue = format!(
+        "\n[software]\nimage = \"eos\"\nextensions = [\"terminattr\"]\n\n[images.eos]\nfile = \"images/EOS-4.32.2F.swi\"\nsha256 = \"{}\"\nversion = \"4.32.2F\"\n\n[extensions.terminattr]\nfile = \"images/TerminAttr-1.29.swix\"\nsha256 = \"{}\"\n",
+        sha("EOS-4.32.2F.swi"),
+        sha("TerminAttr-1.29.swix")
+    );
+    let fabric = site.join("fabric.toml");
+    std::fs::write(
+        &fabric,
+        std::fs::read_to_string(example_fabric()).unwrap() + &catalogue,
+    )
+    .unwrap();
+    let fabric = fabric.to_str().unwrap();
+
+    // check reads the files: valid.
+    let check = run(&agent, &["check", "--fabric", fabric]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    // A dry run names the disk and writes nothing.
+    let out = tmp.path().join("flash");
+    let dry = run(&agent, &["bundle", "--fabric", fabric, "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stdout).contains("ztps-data.img"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert!(!out.exists());
+
+    let done = run(
+        &agent,
+        &["bundle", "--fabric", fabric, "--out", out.to_str().unwrap()],
+    );
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    // vm.disk is on /mnt/usb1: the data disk goes there too, checked by its
+    // own checksum file, which the manifest covers.
+    run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--strict", "ztps-data.img.sha256"])
+            .current_dir(&out),
+    );
+    let manifest = std::fs::read_to_string(out.join("MANIFEST.sha256")).unwrap();
+    assert!(manifest.contains("  ztps-data.img.sha256\n"), "{manifest}");
+    assert!(!manifest.contains("  ztps-data.img\n"), "{manifest}");
+    let copy = tmp.path().join("copy.swi");
+    run_ok(
+        Command::new("mcopy")
+            .arg("-i")
+            .arg(out.join("ztps-data.img"))
+            .arg("::/images/EOS-4.32.2F.swi")
+            .arg(&copy),
+    );
+    assert!(std::fs::read(&copy).unwrap() == image, "the image differs");
+    let xml = std::fs::read_to_string(out.join("ztps.xml")).unwrap();
+    assert!(
+        xml.contains("<source file=\"/mnt/usb1/ztps-data.img\"/>"),
+        "{xml}"
+    );
+    let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
+    for needle in [
+        "bash cp /mnt/usb1/ztps/ztps-data.img /mnt/usb1/ztps-data.img",
+        "files/images/EOS-4.32.2F.swi",
+        "files/extensions/TerminAttr-1.29.swix",
+    ] {
+        assert!(
+            readme.contains(needle),
+            "README lacks {needle:?}:\n{readme}"
+        );
+    }
+
+    // The image changes after the fabric was written: check names the line,
+    // and the bundle refuses it, leaving nothing behind.
+    std::fs::write(site.join("images/EOS-4.32.2F.swi"), b"truncated").unwrap();
+    let check = run(&agent, &["check", "--fabric", fabric]);
+    assert!(!check.status.success());
+    assert!(
+        text(&check.stderr).contains("images.eos.sha256: "),
+        "{}",
+        text(&check.stderr)
+    );
+    let again = tmp.path().join("again");
+    let refused = run(
+        &agent,
+        &[
+            "bundle",
+            "--fabric",
+            fabric,
+            "--out",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("has SHA-256"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!again.exists());
+}

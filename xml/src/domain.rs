@@ -116,6 +116,30 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                 Ok(())
             })?;
     }
+    if let Some(data) = spine.data_disk_path() {
+        // The EOS images and extensions ZTPServer serves. A CD-ROM like the
+        // seed: read-only on the IDE bus (QEMU's IDE disks refuse read-only
+        // drives), and the FAT on it has the CD-ROM's 2048-byte sectors.
+        let data = data.to_string_lossy();
+        w.create_element("disk")
+            .with_attribute(("type", "file"))
+            .with_attribute(("device", "cdrom"))
+            .write_inner_content(|w| {
+                w.create_element("driver")
+                    .with_attribute(("name", "qemu"))
+                    .with_attribute(("type", "raw"))
+                    .write_empty()?;
+                w.create_element("source")
+                    .with_attribute(("file", data.as_ref()))
+                    .write_empty()?;
+                w.create_element("target")
+                    .with_attribute(("dev", "hdc"))
+                    .with_attribute(("bus", "ide"))
+                    .write_empty()?;
+                w.create_element("readonly").write_empty()?;
+                Ok(())
+            })?;
+    }
     let mac = vm.mac.to_string();
     w.create_element("interface")
         .with_attribute(("type", "bridge"))

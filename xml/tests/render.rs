@@ -67,7 +67,14 @@ fn domain_xml_never_carries_live_state_or_reserved_names() {
         if spine.vm.vnc {
             assert!(xml.contains("listen=\"127.0.0.1\""));
         }
-        assert_eq!(xml.contains("<readonly/>"), spine.vm.seed_disk.is_some());
+        let read_only = usize::from(spine.vm.seed_disk.is_some())
+            + usize::from(spine.data_disk_path().is_some());
+        assert_eq!(xml.matches("<readonly/>").count(), read_only, "{xml}");
+        if let Some(data) = spine.data_disk_path() {
+            let name = data.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(xml.contains(&format!("{name}\"/>")), "{xml}");
+            assert!(xml.contains("<target dev=\"hdc\" bus=\"ide\"/>"), "{xml}");
+        }
     }
 }
 

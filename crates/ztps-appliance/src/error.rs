@@ -28,6 +28,22 @@ pub enum Error {
     /// The seed files do not fit the FAT image, or the FAT writer failed.
     #[error("cannot build the seed image: {0}")]
     Fat(#[source] std::io::Error),
+    /// A file for the data disk cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A catalogue file is not the one the fabric names.
+    #[error(
+        "{path} has SHA-256 {actual}, not {expected} as the fabric says; run `ztps-agent check`, then fix sha256 or copy the right file"
+    )]
+    Digest {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     /// Writing the finished image failed.
     #[error("cannot write {path}: {source}")]
     Write {

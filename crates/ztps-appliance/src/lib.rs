@@ -6,6 +6,7 @@
 //! ([`ztpserver`], which takes ztps-config's own [`ztps_config::LeafLink`]).
 //! Names are checked with ztps-config's rules, the ones `check` applies.
 
+pub mod data_disk;
 mod error;
 mod fat;
 pub mod seed;
@@ -13,6 +14,7 @@ pub mod seed_check;
 mod yaml;
 pub mod ztpserver;
 
+pub use data_disk::{DataDiskSummary, write_data_disk, write_data_disk_file};
 pub use error::Error;
 pub use seed::{NicMatch, SeedFiles, SeedSpec, write_seed_image};
 pub use seed_check::{check_seed_dir, check_seed_files};

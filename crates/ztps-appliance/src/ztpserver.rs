@@ -18,6 +18,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use ztps_config::catalogue::{self, EXTENSIONS_DIR, IMAGES_DIR};
 use ztps_config::rules;
 use ztps_config::{LeafLink, NodeIdentifier, Spine};
 
@@ -34,6 +35,32 @@ pub struct ZtpsFabric {
     /// How ZTPServer names node folders (and which `LeafLink` field pins a leaf).
     #[serde(default)]
     pub identifier: NodeIdentifier,
+    /// What each leaf installs during ZTP, by leaf name; a leaf not named
+    /// installs nothing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub software: BTreeMap<String, LeafInstall>,
+}
+
+/// The software one leaf installs, as ZTPServer's actions take it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeafInstall {
+    /// `install_image`: the image's path under `files/` and its EOS version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageInstall>,
+    /// `install_extension`, one each: paths under `files/`
+    /// (`extensions/TerminAttr-1.29.0-1.swix`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInstall {
+    /// Under `files/` (`images/EOS-4.32.2F.swi`): on the data disk.
+    pub path: String,
+    /// As `show version` prints it; the action skips a leaf already on it.
+    pub version: String,
 }
 
 impl ZtpsFabric {
@@ -43,6 +70,30 @@ impl ZtpsFabric {
             spine: spine.name.clone(),
             leaves: spine.leaves.clone(),
             identifier: spine.ztpserver.identifier,
+            software: spine
+                .leaves
+                .iter()
+                .filter_map(|link| {
+                    let install = LeafInstall {
+                        image: spine
+                            .catalogue
+                            .leaf_image(link)
+                            .map(|(_, image)| ImageInstall {
+                                path: format!("{IMAGES_DIR}/{}", catalogue::file_name(&image.file)),
+                                version: image.version.clone(),
+                            }),
+                        extensions: spine
+                            .catalogue
+                            .leaf_extensions(link)
+                            .iter()
+                            .map(|(_, e)| {
+                                format!("{EXTENSIONS_DIR}/{}", catalogue::file_name(&e.file))
+                            })
+                            .collect(),
+                    };
+                    (install != LeafInstall::default()).then(|| (link.leaf.clone(), install))
+                })
+                .collect(),
         }
     }
 }
@@ -58,6 +109,7 @@ pub struct DataFile {
 /// A leaf whose fields have been checked.
 struct Leaf<'a> {
     link: &'a LeafLink,
+    install: Option<&'a LeafInstall>,
     leaf_interface: &'a str,
     leaf_address: Ipv4Net,
     spine_address: Ipv4Addr,
@@ -77,8 +129,21 @@ pub fn render(fabric: &ZtpsFabric) -> Result<Vec<DataFile>, Error> {
     }
     let mut by_name: BTreeMap<&str, Leaf<'_>> = BTreeMap::new();
     let mut by_port: BTreeMap<&str, &str> = BTreeMap::new();
+    for name in fabric.software.keys() {
+        if !fabric.leaves.iter().any(|l| &l.leaf == name) {
+            return Err(Error::invalid(
+                "software",
+                name.clone(),
+                "names no leaf of this spine",
+            ));
+        }
+    }
     for link in &fabric.leaves {
-        let leaf = check_leaf(link, fabric.identifier)?;
+        let mut leaf = check_leaf(link, fabric.identifier)?;
+        leaf.install = fabric.software.get(&link.leaf);
+        if let Some(install) = leaf.install {
+            check_install(install)?;
+        }
         if let Some(prev) = by_port.insert(&link.interface, &link.leaf) {
             return Err(Error::Duplicate {
                 what: "spine interface",
@@ -211,6 +276,7 @@ fn check_leaf(link: &LeafLink, identifier: NodeIdentifier) -> Result<Leaf<'_>, E
     };
     Ok(Leaf {
         link,
+        install: None,
         leaf_interface,
         leaf_address,
         spine_address: link.spine_address().addr(),
@@ -262,20 +328,88 @@ fn lldp_neighbour(spine: &str, leaf: &Leaf<'_>) -> String {
     )
 }
 
+/// The paths become URLs relative to ZTPServer and YAML values: plain
+/// names under `images/` or `extensions/`, and a version install_image parses.
+fn check_install(install: &LeafInstall) -> Result<(), Error> {
+    let plain = |field: &'static str, path: &str, dir: &str| {
+        let name = path.strip_prefix(dir).and_then(|p| p.strip_prefix('/'));
+        match name {
+            Some(name)
+                if !name.is_empty()
+                    && !name.starts_with('.')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')) =>
+            {
+                Ok(())
+            }
+            _ => Err(Error::invalid(
+                field,
+                path,
+                format!("a file name under {dir}/, like {dir}/EOS-4.32.2F.swi"),
+            )),
+        }
+    };
+    if let Some(image) = &install.image {
+        plain("image path", &image.path, IMAGES_DIR)?;
+        rules::eos_version(&image.version)
+            .map_err(|reason| Error::invalid("image version", &image.version, reason))?;
+    }
+    for path in &install.extensions {
+        plain("extension path", path, EXTENSIONS_DIR)?;
+    }
+    Ok(())
+}
+
+/// The leaf's actions, in the order ZTPServer runs them: the image first
+/// (the largest download: a failure shows before anything changed), then
+/// the extensions, then the startup-config. The bootstrap's final reload
+/// boots the new image with the new config.
 fn definition(leaf: &Leaf<'_>) -> String {
     let name = &leaf.link.leaf;
-    format!(
+    let mut out = format!(
         "# Rendered by ztps-eos: Day-1 definition of {name}.\n\
          name: {}\n\
-         actions:\n  \
-           - name: {}\n    \
-             action: \"replace_config\"\n    \
-             attributes:\n      \
-               url: {}\n",
-        quoted(name),
+         actions:\n",
+        quoted(name)
+    );
+    if let Some(install) = leaf.install {
+        if let Some(image) = &install.image {
+            let _ = write!(
+                out,
+                "  - name: {}\n    \
+                   action: \"install_image\"\n    \
+                   attributes:\n      \
+                     url: {}\n      \
+                     version: {}\n",
+                quoted(&format!("EOS {}", image.version)),
+                quoted(&format!("files/{}", image.path)),
+                quoted(&image.version),
+            );
+        }
+        for path in &install.extensions {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            let _ = write!(
+                out,
+                "  - name: {}\n    \
+                   action: \"install_extension\"\n    \
+                   attributes:\n      \
+                     url: {}\n",
+                quoted(&format!("extension {file}")),
+                quoted(&format!("files/{path}")),
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "  - name: {}\n    \
+           action: \"replace_config\"\n    \
+           attributes:\n      \
+             url: {}\n",
         quoted(&format!("startup-config of {name}")),
         quoted(&format!("files/configs/{name}")),
-    )
+    );
+    out
 }
 
 fn startup_config(spine: &str, leaf: &Leaf<'_>) -> String {
@@ -313,6 +447,8 @@ mod tests {
             subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
             serial: None,
             system_mac: None,
+            image: None,
+            extensions: None,
         }
     }
 
@@ -321,6 +457,7 @@ mod tests {
             spine: "spine1".into(),
             leaves,
             identifier: NodeIdentifier::SerialNumber,
+            software: Default::default(),
         }
     }
 

@@ -34,8 +34,11 @@ fn spec() -> SeedSpec {
             subnet: "10.0.0.0/31".parse().unwrap(),
             serial: None,
             system_mac: None,
+            image: None,
+            extensions: None,
         }],
         identifier: NodeIdentifier::SerialNumber,
+        software: Default::default(),
     };
     SeedSpec {
         hostname: "ztps-site7".into(),
@@ -170,6 +173,7 @@ print(json.dumps({"hostname": user["hostname"], "version": net["version"],
         spine: "spine1".into(),
         leaves: spec_leaves(),
         identifier: NodeIdentifier::SerialNumber,
+        software: Default::default(),
     })
     .unwrap();
     assert_eq!(v["db"], db[0].contents);
@@ -183,5 +187,7 @@ fn spec_leaves() -> Vec<LeafLink> {
         subnet: "10.0.0.0/31".parse().unwrap(),
         serial: None,
         system_mac: None,
+        image: None,
+        extensions: None,
     }]
 }

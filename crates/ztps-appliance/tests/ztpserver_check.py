@@ -59,6 +59,21 @@ for case in json.loads(sys.argv[2]):
             if a.get("action") == "replace_config"
         ]
         out["config_urls"] = urls
+        # Every action as served, whether ZTPServer has its code (the
+        # bootstrap fetches /actions/<name>), and what each file URL serves.
+        out["actions"] = [
+            {"action": a.get("action"), "attributes": a.get("attributes", {})}
+            for a in definition.get("actions", [])
+        ]
+        out["action_status"] = {
+            a["action"]: call("GET", "/actions/" + a["action"])[0] for a in out["actions"]
+        }
+        out["files"] = {}
+        for a in out["actions"]:
+            url = a["attributes"].get("url")
+            if a["action"] in ("install_image", "install_extension") and url:
+                status, text = call("GET", "/" + url)
+                out["files"][url] = {"status": status, "length": len(text)}
         if urls:
             status, text = call("GET", "/" + urls[0])
             out["config_status"] = status

@@ -37,6 +37,8 @@ fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8, serial: Option<&str>) 
         subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
         serial: serial.map(Into::into),
         system_mac: None,
+        image: None,
+        extensions: None,
     }
 }
 
@@ -109,6 +111,7 @@ fn each_leaf_receives_its_own_definition_and_config() {
             leaf("leaf2", "Ethernet4", "Ethernet49", 1, None),
         ],
         identifier: NodeIdentifier::SerialNumber,
+        software: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -149,6 +152,7 @@ fn lldp_short_port_names_do_not_match_issue_172() {
         spine: "spine1".into(),
         leaves: vec![leaf("leaf1", "Ethernet3", "Ethernet49", 0, None)],
         identifier: NodeIdentifier::SerialNumber,
+        software: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -171,6 +175,7 @@ fn serial_pinned_pattern_serves_only_that_switch() {
             leaf("leaf2", "Ethernet7", "Ethernet49", 1, Some("JPE0002")),
         ],
         identifier: NodeIdentifier::SerialNumber,
+        software: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -187,4 +192,83 @@ fn serial_pinned_pattern_serves_only_that_switch() {
     assert_eq!(result["cases"][1]["config_status"], 200, "{result}");
     // Topology validation still applies: the pinned switch on the wrong port is refused.
     assert_eq!(result["cases"][2]["get_status"], 400, "{result}");
+}
+
+/// A leaf told to run an EOS image and install an extension: the real
+/// ZTPServer loads the definition, has the code of both actions, and serves
+/// the files from `files/images/` and `files/extensions/` (on the appliance,
+/// the data disk's folders).
+#[test]
+fn install_image_and_extension_are_served_with_their_files() {
+    use ztps_appliance::ztpserver::{ImageInstall, LeafInstall};
+    let Some(python) = venv_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let fabric = ZtpsFabric {
+        spine: "spine1".into(),
+        leaves: vec![
+            leaf("leaf1", "Ethernet3", "Ethernet49", 0, None),
+            leaf("leaf2", "Ethernet4", "Ethernet49", 1, None),
+        ],
+        identifier: NodeIdentifier::SerialNumber,
+        software: [(
+            "leaf1".to_string(),
+            LeafInstall {
+                image: Some(ImageInstall {
+                    path: "images/EOS-4.32.2F.swi".into(),
+                    version: "4.32.2F".into(),
+                }),
+                extensions: vec!["extensions/TerminAttr-1.29.0-1.swix".into()],
+            },
+        )]
+        .into(),
+    };
+    let conf = data_root(&python, &fabric, dir.path());
+    // The data disk's contents, where the appliance mounts them.
+    let files = dir.path().join("data/files");
+    std::fs::create_dir_all(files.join("images")).unwrap();
+    std::fs::create_dir_all(files.join("extensions")).unwrap();
+    std::fs::write(files.join("images/EOS-4.32.2F.swi"), vec![b'x'; 4096]).unwrap();
+    std::fs::write(files.join("extensions/TerminAttr-1.29.0-1.swix"), b"swix").unwrap();
+
+    let cases = json!([
+        {"serial": "SN-LEAF1", "neighbors": lldp("Ethernet3")},
+        {"serial": "SN-LEAF2", "neighbors": lldp("Ethernet4")},
+    ]);
+    let result = run_check(&python, &conf, &cases);
+    let leaf1 = &result["cases"][0];
+    assert_eq!(leaf1["get_status"], 200, "{leaf1}");
+    let actions: Vec<&str> = leaf1["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["install_image", "install_extension", "replace_config"]
+    );
+    assert_eq!(
+        leaf1["actions"][0]["attributes"],
+        json!({"url": "files/images/EOS-4.32.2F.swi", "version": "4.32.2F"})
+    );
+    assert_eq!(
+        leaf1["actions"][1]["attributes"],
+        json!({"url": "files/extensions/TerminAttr-1.29.0-1.swix"})
+    );
+    for action in ["install_image", "install_extension", "replace_config"] {
+        assert_eq!(leaf1["action_status"][action], 200, "{leaf1}");
+    }
+    assert_eq!(
+        leaf1["files"]["files/images/EOS-4.32.2F.swi"],
+        json!({"status": 200, "length": 4096})
+    );
+    assert_eq!(
+        leaf1["files"]["files/extensions/TerminAttr-1.29.0-1.swix"],
+        json!({"status": 200, "length": 4})
+    );
+    assert_eq!(leaf1["config_status"], 200, "{leaf1}");
+    // leaf2 installs nothing: its definition is the config alone.
+    let leaf2 = &result["cases"][1];
+    assert_eq!(leaf2["actions"].as_array().unwrap().len(), 1, "{leaf2}");
+    assert_eq!(leaf2["actions"][0]["action"], "replace_config", "{leaf2}");
 }

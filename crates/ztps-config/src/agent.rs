@@ -512,6 +512,21 @@ impl AgentConfig {
         // Before [dhcp]: a fabric reports the include list's problems at the
         // leaves it is derived from, and the leaves' own come first.
         check_leaves(&self.leaves, &at.key("leaves"), problems);
+        // The leaf link type is shared with the fabric, where a leaf names
+        // its software; the agent installs none.
+        for (i, link) in self.leaves.iter().enumerate() {
+            for (key, set) in [
+                ("image", link.image.is_some()),
+                ("extensions", link.extensions.is_some()),
+            ] {
+                if set {
+                    problems.push(
+                        at.key("leaves").index(i).key(key),
+                        format!("the agent config takes no {key}; name it on the leaf's link in the fabric, which renders the ZTPServer definition from it"),
+                    );
+                }
+            }
+        }
         self.check_dhcp(at, problems);
         if let Some(vm) = &self.vm {
             Self::check_vm(vm, &at.key("vm"), problems);

@@ -32,6 +32,15 @@ pub const AGENT_SWIX_PATH: &str = "/usr/bin/ztps-agent";
 #[serde(deny_unknown_fields)]
 pub struct Fabric {
     pub spines: BTreeMap<String, Spine>,
+    /// `[images.NAME]`: EOS images the leaves may install.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, crate::catalogue::EosImage>,
+    /// `[extensions.NAME]`: extensions the leaves may install.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, crate::catalogue::Extension>,
+    /// `[software]`: what every leaf installs unless its link says otherwise.
+    #[serde(default)]
+    pub software: crate::catalogue::LeafSoftware,
 }
 
 /// One spine that hosts the ZTPServer VM.
@@ -41,6 +50,9 @@ pub struct Spine {
     /// The key under `[spines]`; filled in by the loader.
     #[serde(skip)]
     pub name: String,
+    /// The fabric's software catalogue; filled in by the loader.
+    #[serde(skip)]
+    pub catalogue: crate::catalogue::Catalogue,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +193,11 @@ pub struct VmSpec {
     /// A read-only second disk with the appliance's Day-1 seed (cloud-init).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_disk: Option<PathBuf>,
+    /// A read-only disk with the images and extensions the leaves install,
+    /// served by ZTPServer; `ztps-data.img` beside `disk` when absent. Only
+    /// attached when the leaves install something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_disk: Option<PathBuf>,
     /// One OpenSSH public key line, put on the appliance by its Day-1 seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_authorized_key: Option<String>,
@@ -307,6 +324,13 @@ pub struct LeafLink {
     /// The leaf's system MAC: pins it in ZTPServer (identifier `systemmac`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_mac: Option<MacAddr>,
+    /// The `[images.NAME]` this leaf runs, instead of `[software].image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The `[extensions.NAME]`s this leaf installs, instead of
+    /// `[software].extensions` (`[]` for none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Vec<String>>,
 }
 
 impl LeafLink {
@@ -501,7 +525,16 @@ impl Spine {
                 ntp_servers: self.dhcp.ntp_servers.clone(),
                 ..DhcpConfig::with_bootstrap_url(self.bootstrap_url())
             },
-            leaves: self.leaves.clone(),
+            // The agent has no use for the leaves' software.
+            leaves: self
+                .leaves
+                .iter()
+                .map(|l| LeafLink {
+                    image: None,
+                    extensions: None,
+                    ..l.clone()
+                })
+                .collect(),
             vm: Some(VmConfig {
                 name: self.vm.name.clone(),
                 mac: Some(self.vm.mac),
@@ -607,6 +640,7 @@ impl Spine {
         for (key, path) in [
             ("disk", Some(&self.vm.disk)),
             ("seed_disk", self.vm.seed_disk.as_ref()),
+            ("data_disk", self.vm.data_disk.as_ref()),
             ("emulator", self.vm.emulator.as_ref()),
         ] {
             if let Some(path) = path
@@ -624,12 +658,20 @@ impl Spine {
         for (key, path) in [
             ("disk", Some(&self.vm.disk)),
             ("seed_disk", self.vm.seed_disk.as_ref()),
+            ("data_disk", self.vm.data_disk.as_ref()),
         ] {
             if let Some(path) = path
                 && path.is_absolute()
             {
                 checks::rule(problems, vm_at.key(key), rules::persistent_path(path));
             }
+        }
+        if let Some(data) = &self.vm.data_disk {
+            checks::rule(
+                problems,
+                vm_at.key("data_disk"),
+                rules::data_disk_path(data, &self.vm.disk, self.vm.seed_disk.as_deref()),
+            );
         }
         checks::rule(
             problems,
@@ -809,6 +851,7 @@ impl Fabric {
         if problems.complete() {
             checks::no_overlaps(problems, &nets);
         }
+        crate::catalogue::check(self, problems);
         // The agent config each spine derives must be valid too; its rules
         // are the agent config's own, reported at the fabric key that set
         // the value, once per key.

@@ -6,6 +6,7 @@
 //! Loading collects every problem, each located by file, line, column and key.
 
 mod agent;
+pub mod catalogue;
 mod checks;
 mod diag;
 mod fabric;
@@ -25,6 +26,7 @@ pub use agent::{
     EapiTransport, EventsConfig, ForwardingConfig, RangeConfig, RateLimitConfig, ReservationConfig,
     StatusConfig, SubnetConfig, VmBackend, VmConfig,
 };
+pub use catalogue::{Catalogue, DataDiskFile, EosImage, Extension, LeafSoftware};
 pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
 pub use fabric::{
     AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric,
@@ -32,7 +34,8 @@ pub use fabric::{
     VmSpec, ZtpServerConfig,
 };
 pub use load::{
-    MAX_CONFIG_BYTES, load_agent_config, load_fabric, parse_agent_config, parse_fabric, read,
+    MAX_CONFIG_BYTES, load_agent_config, load_fabric, load_fabric_and_files, parse_agent_config,
+    parse_fabric, parse_fabric_and_files, read,
 };
 pub use settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 pub use timeline::{

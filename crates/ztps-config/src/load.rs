@@ -61,12 +61,44 @@ pub fn load_fabric<P: AsRef<Path>>(paths: &[P]) -> Result<Fabric, Error> {
 
 /// Merges fabric documents given as `(name, text)` in order and checks them.
 pub fn parse_fabric(files: &[(String, String)]) -> Result<Fabric, Error> {
+    parse_fabric_tree(files).map(|(fabric, _)| fabric)
+}
+
+/// [`load_fabric`], and then the checks that read the catalogue's files
+/// (each exists and has its SHA-256): what `ztps-agent check` runs. A
+/// problem names the fabric file and line that gave the file.
+pub fn load_fabric_and_files<P: AsRef<Path>>(paths: &[P]) -> Result<Fabric, Error> {
+    let mut files = Vec::new();
+    for path in paths {
+        let path = path.as_ref();
+        files.push((path.display().to_string(), read(path)?));
+    }
+    parse_fabric_and_files(&files)
+}
+
+/// [`parse_fabric`] with the file checks of [`load_fabric_and_files`].
+pub fn parse_fabric_and_files(files: &[(String, String)]) -> Result<Fabric, Error> {
+    let (fabric, tree) = parse_fabric_tree(files)?;
+    let mut problems = Problems::new(true);
+    crate::catalogue::check_files(&fabric, &mut problems);
+    if problems.0.is_empty() {
+        return Ok(fabric);
+    }
+    let diagnostics = problems
+        .0
+        .into_iter()
+        .map(|p| tree.diagnose(&p.path, false, p.message))
+        .collect();
+    Err(Error::Invalid(Diagnostics(unique(diagnostics))))
+}
+
+fn parse_fabric_tree(files: &[(String, String)]) -> Result<(Fabric, Entry), Error> {
     if files.is_empty() {
         return Err(Error::NoFabricFiles);
     }
     let mut tree = parse_all(files)?;
     apply_defaults(&mut tree);
-    load_tree(
+    let mut fabric = load_tree(
         &mut tree,
         |fabric: &mut Fabric| {
             for (name, spine) in &mut fabric.spines {
@@ -74,7 +106,40 @@ pub fn parse_fabric(files: &[(String, String)]) -> Result<Fabric, Error> {
             }
         },
         |fabric, problems| fabric.check(problems),
-    )
+    )?;
+    resolve_catalogue_paths(&tree, &mut fabric);
+    let catalogue = crate::catalogue::Catalogue {
+        images: fabric.images.clone(),
+        extensions: fabric.extensions.clone(),
+        software: fabric.software.clone(),
+    };
+    for spine in fabric.spines.values_mut() {
+        spine.catalogue = catalogue.clone();
+    }
+    Ok((fabric, tree))
+}
+
+/// A catalogue file's relative path is taken from the folder of the fabric
+/// file that wrote it, so a fabric and its images move together.
+fn resolve_catalogue_paths(tree: &Entry, fabric: &mut Fabric) {
+    let base = |path: KeyPath| {
+        tree.diagnose(&path, false, String::new())
+            .location
+            .and_then(|l| Path::new(&l.file).parent().map(Path::to_path_buf))
+            .unwrap_or_default()
+    };
+    let root = KeyPath::root();
+    for (name, image) in &mut fabric.images {
+        if image.file.is_relative() {
+            image.file = base(root.key("images").key(name).key("file")).join(&image.file);
+        }
+    }
+    for (name, extension) in &mut fabric.extensions {
+        if extension.file.is_relative() {
+            extension.file =
+                base(root.key("extensions").key(name).key("file")).join(&extension.file);
+        }
+    }
 }
 
 /// Reads a configuration file, refusing what is not one: anything but a

@@ -178,6 +178,62 @@ pub fn disk_extension(path: &std::path::Path, format: &str) -> Result<(), String
     }
 }
 
+/// The data disk is its own file: not the VM disk nor the seed (the bundle
+/// would write one over the other), and a raw FAT image, not a VMDK or qcow2.
+pub fn data_disk_path(
+    path: &std::path::Path,
+    disk: &std::path::Path,
+    seed: Option<&std::path::Path>,
+) -> Result<(), String> {
+    if path == disk || Some(path) == seed {
+        return Err(format!(
+            "{} is also the VM's {} disk; give the data disk its own file, like /mnt/usb1/ztps-data.img",
+            path.display(),
+            if path == disk { "system" } else { "seed" }
+        ));
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("img") => Ok(()),
+        _ => Err(format!(
+            "{} does not end in .img; the data disk is a raw FAT image, like /mnt/usb1/ztps-data.img",
+            path.display()
+        )),
+    }
+}
+
+/// A SHA-256 as `sha256sum` prints it: 64 hex digits.
+pub fn sha256_hex(text: &str) -> Result<(), String> {
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{text:?} is not a SHA-256; give the 64 hex digits `sha256sum FILE` prints"
+        ))
+    }
+}
+
+/// An EOS version as `show version` prints it and ZTPServer's
+/// `install_image` compares it: `4.32.2F`, `4.30.1.1M`.
+pub fn eos_version(text: &str) -> Result<(), String> {
+    let digits_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (numbers, suffix) = text.split_at(digits_end);
+    let parts: Vec<&str> = numbers.split('.').collect();
+    let valid = matches!(parts.len(), 3 | 4)
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 6)
+        && !suffix.is_empty()
+        && suffix.len() <= 8
+        && suffix.chars().all(|c| c.is_ascii_alphabetic());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{text:?} is not an EOS version; write it as `show version` prints it, like 4.32.2F"
+        ))
+    }
+}
+
 /// A serial number as a switch reports it: 1 to 64 letters, digits or `-`.
 pub fn serial_number(serial: &str) -> Result<(), String> {
     let valid = !serial.is_empty()
@@ -350,6 +406,49 @@ pub fn vendor_class_prefixes(prefixes: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eos_versions_as_install_image_parses_them() {
+        for good in ["4.32.2F", "4.30.1.1M", "4.13.5F", "4.28.0FX"] {
+            assert_eq!(eos_version(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "4.32",
+            "4.32.2",
+            "4.32.2F ",
+            "v4.32.2F",
+            "4..2F",
+            "4.32.2F-1",
+            "",
+        ] {
+            assert!(eos_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sha256_is_64_hex_digits() {
+        assert_eq!(sha256_hex(&"aB".repeat(32)), Ok(()));
+        assert!(sha256_hex(&"a".repeat(63)).is_err());
+        assert!(sha256_hex(&"g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn a_data_disk_is_its_own_raw_image() {
+        let disk = std::path::Path::new("/mnt/usb1/ztps.vmdk");
+        let seed = std::path::Path::new("/mnt/flash/ztps-seed.img");
+        let ok = std::path::Path::new("/mnt/usb1/ztps-data.img");
+        assert_eq!(data_disk_path(ok, disk, Some(seed)), Ok(()));
+        assert!(
+            data_disk_path(seed, disk, Some(seed))
+                .unwrap_err()
+                .contains("seed")
+        );
+        assert!(
+            data_disk_path(std::path::Path::new("/mnt/usb1/d.qcow2"), disk, None)
+                .unwrap_err()
+                .contains(".img")
+        );
+    }
 
     #[test]
     fn crypt_hashes_are_taken_and_passwords_refused_without_echo() {

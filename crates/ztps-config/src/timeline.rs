@@ -167,6 +167,8 @@ mod tests {
             subnet: subnet.parse().unwrap(),
             serial: None,
             system_mac: None,
+            image: None,
+            extensions: None,
         }
     }
 

@@ -181,8 +181,8 @@ fn check_section(
         entry.1.extend(table.keys().cloned());
     }
     for (pattern, (path, present)) in &patterns {
-        // `spines` is a map of names, not a table of keys.
-        if pattern == "spines" {
+        // `spines`, `images` and `extensions` are maps of names, not tables of keys.
+        if matches!(pattern.as_str(), "spines" | "images" | "extensions") {
             continue;
         }
         for key in accepted_keys(check, &example, path) {
@@ -239,10 +239,12 @@ fn check_section(
 
 fn normalize(key: &str) -> String {
     // The example names its spine `spine1`; the table writes NAME.
-    match key.strip_prefix("spines.") {
-        Some(rest) => format!("spines.NAME.{}", rest.split_once('.').unwrap().1),
-        None => key.to_string(),
+    for map in ["spines", "images", "extensions"] {
+        if let Some(rest) = key.strip_prefix(&format!("{map}.")) {
+            return format!("{map}.NAME.{}", rest.split_once('.').unwrap().1);
+        }
     }
+    key.to_string()
 }
 
 fn check_value(minimal: &str) -> Table {
@@ -282,7 +284,11 @@ fn agent_config_reference_matches_the_types() {
         &|text| problems_of(ztps_config::parse_agent_config("doc.toml", text)),
         MINIMAL_AGENT,
         &[],
-        &["events.webhook_url_file"],
+        &[
+            "events.webhook_url_file",
+            "leaves[].image",
+            "leaves[].extensions",
+        ],
     );
 }
 

@@ -16,6 +16,8 @@ pub(crate) fn with_leaves(leaves: &[&str]) -> AgentConfig {
             subnet: format!("10.1.1.{}/31", i * 2).parse().expect("leaf subnet"),
             serial: None,
             system_mac: None,
+            image: None,
+            extensions: None,
         });
     }
     config

@@ -35,6 +35,9 @@ pub const BOOT_EXTENSIONS_ADD: &str = "boot-extensions.add";
 pub enum Body {
     Bytes(Vec<u8>),
     Copy(PathBuf),
+    /// The appliance's data disk, built from the catalogue's files as it is
+    /// written (about 1 GB: never in memory).
+    DataDisk(Vec<ztps_config::DataDiskFile>),
 }
 
 /// One file of the bundle, by its path relative to the bundle's root.
@@ -61,7 +64,7 @@ impl BundleFile {
     fn bytes(&self) -> Option<&[u8]> {
         match &self.body {
             Body::Bytes(bytes) => Some(bytes),
-            Body::Copy(_) => None,
+            Body::Copy(_) | Body::DataDisk(_) => None,
         }
     }
 }
@@ -140,6 +143,14 @@ pub fn vm_disk_name(spine: &Spine) -> anyhow::Result<String> {
         .with_context(|| format!("vm.disk {} names no file", spine.vm.disk.display()))
 }
 
+/// The data disk's file name in the bundle, when the spine's leaves install
+/// an image or extensions: the name the domain XML opens.
+pub fn data_disk_name(spine: &Spine) -> Option<String> {
+    spine
+        .data_disk_path()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
 /// Every file of the bundle, README and manifest excluded, in a fixed order.
 pub fn bundle_files(spine: &Spine, options: &Options) -> anyhow::Result<Vec<BundleFile>> {
     let spine = bundle_spine(spine);
@@ -198,6 +209,29 @@ pub fn bundle_files(spine: &Spine, options: &Options) -> anyhow::Result<Vec<Bund
             mode: 0o755,
             off_flash: false,
         }),
+    }
+    // The images reach the appliance on this disk: there is no management
+    // network to download them over.
+    if let (Some(path), Some(name)) = (spine.data_disk_path(), data_disk_name(&spine)) {
+        let files_on_disk = spine.data_disk_files();
+        for file in &files_on_disk {
+            let meta = std::fs::metadata(&file.source).with_context(|| {
+                format!(
+                    "cannot read {} ({}); `ztps-agent check` checks every catalogue file",
+                    file.source.display(),
+                    file.served_path()
+                )
+            })?;
+            if !meta.is_file() {
+                bail!("{} is not a regular file", file.source.display());
+            }
+        }
+        files.push(BundleFile {
+            path: name,
+            body: Body::DataDisk(files_on_disk),
+            mode: 0o644,
+            off_flash: path.parent() != Some(Path::new("/mnt/flash")),
+        });
     }
     if let Some(disk) = &options.vm_disk {
         let meta = std::fs::metadata(disk)
@@ -346,6 +380,11 @@ fn dry_run(
         let (size, sha256) = match &file.body {
             Body::Bytes(bytes) => (bytes.len() as u64, sha256_hex(bytes)),
             Body::Copy(source) => copy_with_digest(source, None)?,
+            // Building a GB to learn its digest is not a dry run.
+            Body::DataDisk(contents) => (
+                data_disk_size(contents)?,
+                "(computed when written)".to_string(),
+            ),
         };
         written.push(Written {
             path: file.path.clone(),
@@ -380,11 +419,20 @@ fn dry_run(
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", there.display())),
         };
+        if let Body::DataDisk(contents) = &file.body {
+            let served: Vec<String> = contents.iter().map(|f| f.served_path()).collect();
+            super::files::print(&format!(
+                "{}: on flash; the bundle's is built from {} (compare the .sha256 after writing)\n",
+                file.path,
+                served.join(", ")
+            ))?;
+            continue;
+        }
         let Some(new) = file.bytes() else {
             let (_, sha) = copy_with_digest(
                 match &file.body {
                     Body::Copy(source) => source,
-                    Body::Bytes(_) => &there,
+                    Body::Bytes(_) | Body::DataDisk(_) => &there,
                 },
                 None,
             )?;
@@ -498,6 +546,17 @@ fn copy_with_digest(
     Ok((size, sha))
 }
 
+/// The data disk's size, from its files' sizes, without building it.
+fn data_disk_size(contents: &[ztps_config::DataDiskFile]) -> anyhow::Result<u64> {
+    let mut sizes = Vec::with_capacity(contents.len());
+    for file in contents {
+        let meta = std::fs::metadata(&file.source)
+            .with_context(|| format!("cannot read {}", file.source.display()))?;
+        sizes.push(meta.len());
+    }
+    Ok(ztps_appliance::data_disk::disk_size(&sizes))
+}
+
 /// DIR may be missing or empty; anything else needs `--force`.
 fn check_target(out: &Path, force: bool) -> anyhow::Result<()> {
     match std::fs::symlink_metadata(out) {
@@ -600,6 +659,8 @@ fn write_file(root: &Path, file: &BundleFile) -> anyhow::Result<Written> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut out = std::fs::OpenOptions::new()
+        // The data disk's filesystem reads back what it wrote.
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(file.mode)
@@ -613,6 +674,17 @@ fn write_file(root: &Path, file: &BundleFile) -> anyhow::Result<Written> {
         }
         Body::Copy(source) => copy_with_digest(source, Some(&mut out))
             .with_context(|| format!("cannot copy {} to {}", source.display(), path.display()))?,
+        Body::DataDisk(contents) => {
+            eprintln!(
+                "building the data disk {} ({} file{})",
+                file.path,
+                contents.len(),
+                if contents.len() == 1 { "" } else { "s" }
+            );
+            ztps_appliance::write_data_disk(&mut out, contents)
+                .with_context(|| format!("cannot build the data disk {}", path.display()))?;
+            copy_with_digest(&path, None)?
+        }
     };
     out.sync_all()
         .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode)))

@@ -41,10 +41,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         checked.push(path.display().to_string());
     }
     if !args.fabric.is_empty() {
-        let result = ztps_config::load_fabric(&args.fabric).and_then(|fabric| match &args.spine {
-            Some(name) => fabric.spine(Some(name)).map(|_| ()),
-            None => Ok(()),
-        });
+        let result =
+            ztps_config::load_fabric_and_files(&args.fabric).and_then(|fabric| match &args.spine {
+                Some(name) => fabric.spine(Some(name)).map(|_| ()),
+                None => Ok(()),
+            });
         collect(result, &mut problems)?;
         checked.extend(args.fabric.iter().map(|p| p.display().to_string()));
     }

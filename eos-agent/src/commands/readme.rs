@@ -9,7 +9,7 @@ use ztps_config::{AgentInstall, Spine};
 
 use super::bundle::{
     BOOT_EXTENSIONS, BOOT_EXTENSIONS_ADD, MANIFEST_FILE, Options, README_FILE, SEED_FILE,
-    is_agent_extension, vm_disk_name,
+    data_disk_name, is_agent_extension, vm_disk_name,
 };
 
 /// The folder the README asks the operator to put the bundle in on a USB
@@ -26,14 +26,31 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
     let disk_in_bundle = files.contains(&disk_name) && options.vm_disk.is_some();
     let disk_off_flash = disk_in_bundle && disk_dir != Path::new("/mnt/flash");
     let sidecar = format!("{disk_name}.sha256");
+    // The data disk (the leaves' EOS images), beside the VM disk by default.
+    let data_path = spine.data_disk_path();
+    let data = data_disk_name(spine)
+        .zip(data_path.as_deref())
+        .filter(|(name, _)| files.contains(name));
+    let data_dir = data
+        .as_ref()
+        .and_then(|(_, p)| p.parent())
+        .unwrap_or(Path::new("/mnt/flash"));
+    let data_off_flash = data.is_some() && data_dir != Path::new("/mnt/flash");
     // What lands on /mnt/flash, in the order the files are copied.
     let mut to_flash: Vec<String> = files
         .iter()
         .filter(|f| !(disk_off_flash && **f == disk_name))
+        .filter(|f| !(data_off_flash && data.as_ref().is_some_and(|(n, _)| n == *f)))
         .cloned()
         .collect();
     if disk_off_flash {
         to_flash.push(sidecar.clone());
+    }
+    // Copied elsewhere than flash, each with its checksum file on flash.
+    let mut elsewhere: Vec<(String, std::path::PathBuf)> = Vec::new();
+    if data_off_flash && let Some((name, path)) = &data {
+        to_flash.push(format!("{name}.sha256"));
+        elsewhere.push((name.clone(), path.to_path_buf()));
     }
     to_flash.push(README_FILE.to_string());
     to_flash.push(MANIFEST_FILE.to_string());
@@ -68,6 +85,13 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
             describe(spine, options, &disk_name, &disk_name)
         );
     }
+    for (name, _) in &elsewhere {
+        let _ = writeln!(
+            t,
+            "  {name:<34} {}",
+            describe(spine, options, name, &disk_name)
+        );
+    }
     if !disk_in_bundle {
         let _ = writeln!(
             t,
@@ -84,6 +108,9 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
     let _ = writeln!(t, "  sha256sum -c {MANIFEST_FILE}");
     if disk_off_flash {
         let _ = writeln!(t, "  sha256sum -c {sidecar}");
+    }
+    for (name, _) in &elsewhere {
+        let _ = writeln!(t, "  sha256sum -c {name}.sha256");
     }
     t.push_str("Every line must say OK. Run it again on the switch after copying (step 2).\n");
 
@@ -111,6 +138,15 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
             "     spine# bash cp {usb}/{disk_name} {}\n     spine# bash cd {} && sha256sum -c /mnt/flash/{sidecar}",
             disk.display(),
             disk_dir.display()
+        );
+    }
+    for (name, path) in &elsewhere {
+        let dir = path.parent().unwrap_or(Path::new("/mnt/flash"));
+        let _ = writeln!(
+            t,
+            "     spine# bash cp {usb}/{name} {}\n     spine# bash cd {} && sha256sum -c /mnt/flash/{name}.sha256",
+            path.display(),
+            dir.display()
         );
     }
     t.push_str("\nB. USB stick, fullrecover (the recipe's route).\n");
@@ -144,6 +180,9 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
             disk_dir.display()
         );
     }
+    for (file, path) in &elsewhere {
+        let _ = writeln!(t, "     scp {file} admin@{name}:{}", path.display());
+    }
     let _ = writeln!(
         t,
         "     ssh admin@{name} 'bash cd /mnt/flash && sha256sum -c {MANIFEST_FILE}'"
@@ -155,7 +194,20 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
         disk.display(),
         spine.vm.disk_format.as_str()
     );
-    if disk.starts_with("/mnt/usb1") {
+    if let Some((name, path)) = &data {
+        let served: Vec<String> = spine
+            .data_disk_files()
+            .iter()
+            .map(|f| format!("files/{}", f.served_path()))
+            .collect();
+        let _ = writeln!(
+            t,
+            "ztps.xml also attaches {} read-only: the data disk {name}, from which\nZTPServer serves {} to the leaves\n(install_image / install_extension). No management network is needed.",
+            path.display(),
+            served.join(", ")
+        );
+    }
+    if disk.starts_with("/mnt/usb1") || data_path.is_some_and(|p| p.starts_with("/mnt/usb1")) {
         t.push_str(
             "/mnt/usb1 is the USB stick: it stays in the switch for as long as the VM runs.\n",
         );
@@ -272,7 +324,14 @@ fn describe(spine: &Spine, options: &Options, file: &str, disk_name: &str) -> St
             "the agent as an EOS extension (SWIX) -> /mnt/flash/.extensions/".into()
         }
         f if f == disk_name => format!("the ZTPServer VM disk -> {}", spine.vm.disk.display()),
-        f if f.ends_with(".sha256") => "sha256 of the VM disk, checked where it lands".into(),
+        f if data_disk_name(spine).as_deref() == Some(f) => format!(
+            "the VM's data disk: the leaves' EOS images and extensions -> {}",
+            spine
+                .data_disk_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        f if f.ends_with(".sha256") => "sha256 of the disk it names, checked where it lands".into(),
         _ => String::new(),
     }
 }
