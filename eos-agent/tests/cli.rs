@@ -142,14 +142,25 @@ fn render_writes_each_artifact_as_the_golden_files_say() {
 }
 
 #[test]
-fn render_needs_a_spine_when_there_are_several() {
+fn render_is_for_the_host_spine_unless_another_is_named() {
     let full = "xml/tests/fabrics/full.toml";
-    let out = agent(&["render", "boot-config", "--fabric", full]);
+    let out = agent(&["render", "startup-config", "--fabric", full]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hostname dc1-spine1\n"));
+    // The other spine has no VM: its domain XML does not exist.
+    let out = agent(&[
+        "render",
+        "domain-xml",
+        "--fabric",
+        full,
+        "--spine",
+        "dc1-spine2",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("--spine") && stderr.contains("dc1-spine1, dc1-spine2"),
-        "{stderr}"
+        text(&out.stderr).contains("spine dc1-spine2 does not host the ZTPServer"),
+        "{}",
+        text(&out.stderr)
     );
     let out = agent(&[
         "render",
@@ -439,11 +450,11 @@ fn hostile_leaf_ports_never_reach_the_ztpserver_data() {
         &["render", "seed"],
     );
     rejected_everywhere(
-        "leaf = \"leaf2\"",
-        "leaf = \"leaf1\" # evil",
+        "leaf = \"leaf2\"\nleaf_interface = \"Ethernet49\"",
+        "leaf = \"leaf1\"\nleaf_interface = \"Ethernet49\" # evil",
         "evil",
-        "spines.spine1.leaves[1].leaf",
-        "is already used by leaves[0]",
+        "spines.spine1.leaves[1].leaf_interface",
+        "leaf1 Ethernet49 already carries a link",
         &["render", "ztpserver"],
     );
 }

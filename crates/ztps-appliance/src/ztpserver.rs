@@ -19,7 +19,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use ztps_config::rules;
-use ztps_config::{LeafLink, NodeIdentifier, Spine};
+use ztps_config::{LeafLink, LeafPlan, NodeIdentifier, Spine};
 
 use crate::Error;
 use crate::yaml::quoted;
@@ -34,6 +34,10 @@ pub struct ZtpsFabric {
     /// How ZTPServer names node folders (and which `LeafLink` field pins a leaf).
     #[serde(default)]
     pub identifier: NodeIdentifier,
+    /// Each leaf's startup-config by its hostname, from the source the
+    /// fabric names; a leaf without one gets a config with its one uplink.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, String>,
 }
 
 impl ZtpsFabric {
@@ -43,6 +47,32 @@ impl ZtpsFabric {
             spine: spine.name.clone(),
             leaves: spine.leaves.clone(),
             identifier: spine.ztpserver.identifier,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    /// The ZTPServer view of a fabric from its host spine: each leaf is
+    /// matched by its (first) link to the host, the one every leaf has, and
+    /// pinned as its plan says; `configs` are the leaves' startup-configs.
+    pub fn of_host(host: &Spine, plans: &[LeafPlan], configs: BTreeMap<String, String>) -> Self {
+        let leaves = plans
+            .iter()
+            .filter_map(|plan| {
+                let mut link = host
+                    .leaves
+                    .iter()
+                    .find(|l| l.leaf.eq_ignore_ascii_case(&plan.hostname))?
+                    .clone();
+                link.serial.clone_from(&plan.serial);
+                link.system_mac = plan.system_mac;
+                Some(link)
+            })
+            .collect();
+        ZtpsFabric {
+            spine: host.name.clone(),
+            leaves,
+            identifier: host.ztpserver.identifier,
+            configs,
         }
     }
 }
@@ -121,7 +151,11 @@ pub fn render(fabric: &ZtpsFabric) -> Result<Vec<DataFile>, Error> {
         }
         files.push(DataFile {
             path: format!("files/configs/{}", leaf.link.leaf),
-            contents: startup_config(&fabric.spine, leaf),
+            contents: fabric
+                .configs
+                .get(&leaf.link.leaf)
+                .cloned()
+                .unwrap_or_else(|| startup_config(&fabric.spine, leaf)),
         });
     }
     tracing::debug!(leaves = by_name.len(), "rendered ZTPServer data");
@@ -313,6 +347,7 @@ mod tests {
             subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
             serial: None,
             system_mac: None,
+            speed: None,
         }
     }
 
@@ -321,6 +356,7 @@ mod tests {
             spine: "spine1".into(),
             leaves,
             identifier: NodeIdentifier::SerialNumber,
+            configs: BTreeMap::new(),
         }
     }
 

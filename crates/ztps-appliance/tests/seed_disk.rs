@@ -34,8 +34,10 @@ fn spec() -> SeedSpec {
             subnet: "10.0.0.0/31".parse().unwrap(),
             serial: None,
             system_mac: None,
+            speed: None,
         }],
         identifier: NodeIdentifier::SerialNumber,
+        configs: Default::default(),
     };
     SeedSpec {
         hostname: "ztps-site7".into(),
@@ -170,6 +172,7 @@ print(json.dumps({"hostname": user["hostname"], "version": net["version"],
         spine: "spine1".into(),
         leaves: spec_leaves(),
         identifier: NodeIdentifier::SerialNumber,
+        configs: Default::default(),
     })
     .unwrap();
     assert_eq!(v["db"], db[0].contents);
@@ -183,5 +186,6 @@ fn spec_leaves() -> Vec<LeafLink> {
         subnet: "10.0.0.0/31".parse().unwrap(),
         serial: None,
         system_mac: None,
+        speed: None,
     }]
 }

@@ -37,6 +37,7 @@ fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8, serial: Option<&str>) 
         subnet: format!("10.0.0.{}/31", 2 * n).parse().unwrap(),
         serial: serial.map(Into::into),
         system_mac: None,
+        speed: None,
     }
 }
 
@@ -109,6 +110,7 @@ fn each_leaf_receives_its_own_definition_and_config() {
             leaf("leaf2", "Ethernet4", "Ethernet49", 1, None),
         ],
         identifier: NodeIdentifier::SerialNumber,
+        configs: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -149,6 +151,7 @@ fn lldp_short_port_names_do_not_match_issue_172() {
         spine: "spine1".into(),
         leaves: vec![leaf("leaf1", "Ethernet3", "Ethernet49", 0, None)],
         identifier: NodeIdentifier::SerialNumber,
+        configs: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -171,6 +174,7 @@ fn serial_pinned_pattern_serves_only_that_switch() {
             leaf("leaf2", "Ethernet7", "Ethernet49", 1, Some("JPE0002")),
         ],
         identifier: NodeIdentifier::SerialNumber,
+        configs: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([

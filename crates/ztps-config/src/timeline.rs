@@ -167,6 +167,7 @@ mod tests {
             subnet: subnet.parse().unwrap(),
             serial: None,
             system_mac: None,
+            speed: None,
         }
     }
 

@@ -182,7 +182,7 @@ fn check_section(
     }
     for (pattern, (path, present)) in &patterns {
         // `spines` is a map of names, not a table of keys.
-        if pattern == "spines" {
+        if pattern == "spines" || pattern == "leaves" {
             continue;
         }
         for key in accepted_keys(check, &example, path) {
@@ -239,10 +239,12 @@ fn check_section(
 
 fn normalize(key: &str) -> String {
     // The example names its spine `spine1`; the table writes NAME.
-    match key.strip_prefix("spines.") {
-        Some(rest) => format!("spines.NAME.{}", rest.split_once('.').unwrap().1),
-        None => key.to_string(),
+    for map in ["spines.", "leaves."] {
+        if let Some(rest) = key.strip_prefix(map) {
+            return format!("{map}NAME.{}", rest.split_once('.').unwrap().1);
+        }
     }
+    key.to_string()
 }
 
 fn check_value(minimal: &str) -> Table {

@@ -302,6 +302,7 @@ mod tests {
             subnet: "10.1.1.0/31".parse().unwrap(),
             serial: None,
             system_mac: None,
+            speed: None,
         });
         config.events.syslog = false;
         config.events.webhook_url = Some("http://127.0.0.1:9/hook".into());

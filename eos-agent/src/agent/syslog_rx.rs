@@ -134,6 +134,7 @@ mod tests {
             subnet: "10.1.1.0/31".parse().unwrap(),
             serial: None,
             system_mac: None,
+            speed: None,
         });
         let timeline = Timeline::new(&config);
         // The leaf's lease is the loopback here: the sender's source.

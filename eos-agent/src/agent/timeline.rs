@@ -640,6 +640,7 @@ mod tests {
                 subnet: format!("10.1.1.{}/31", i * 2).parse().unwrap(),
                 serial: None,
                 system_mac: None,
+                speed: None,
             });
         }
         c
