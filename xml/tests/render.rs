@@ -239,3 +239,66 @@ fn agent_config_loads_back_as_the_derived_config() {
         assert_eq!(loaded, spine.agent_config());
     }
 }
+
+/// Both ends of every link and of every BGP session agree: each leaf peers
+/// with every spine on every uplink with the spine's ASN, each spine with
+/// the leaf's address and ASN, and the host advertises the VM subnet, so a
+/// leaf reaches the ZTPServer through any spine.
+#[test]
+fn leaf_and_spine_configs_agree_on_every_link() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fabric = load_fabric(&[root.join("../examples/fabric-2spine.toml")]).unwrap();
+    let spine_configs: std::collections::BTreeMap<String, String> = fabric
+        .spines
+        .values()
+        .map(|s| (s.name.clone(), startup_config(s, StartupForm::Full)))
+        .collect();
+    let host = fabric.host_spine().unwrap();
+    let vm_subnet = host.vm_subnet().unwrap();
+    assert!(spine_configs[&host.name].contains(&format!("   network {vm_subnet}\n")));
+    for plan in fabric.leaf_plans() {
+        let leaf = ztps_render::leaf_config(&fabric, &plan);
+        assert!(
+            leaf.contains("service routing protocols model multi-agent\n"),
+            "{leaf}"
+        );
+        assert!(
+            leaf.contains(&format!("router bgp {}\n", plan.asn)),
+            "{leaf}"
+        );
+        assert_eq!(plan.uplinks.len(), fabric.spines.len(), "{}", plan.hostname);
+        for uplink in &plan.uplinks {
+            let spine = fabric.spine(Some(&uplink.peer)).unwrap();
+            let asn = spine.bgp_asn.unwrap();
+            assert!(
+                leaf.contains(&format!(
+                    "interface {}\n   description uplink to {} {}\n   speed 100g\n   no switchport\n   ip address {}\n",
+                    uplink.interface, uplink.peer, uplink.peer_interface, uplink.address
+                )),
+                "{leaf}"
+            );
+            assert!(
+                leaf.contains(&format!("   neighbor {} remote-as {asn}\n", uplink.peer_ip)),
+                "{leaf}"
+            );
+            let spine_config = &spine_configs[&uplink.peer];
+            assert!(
+                spine_config.contains(&format!(
+                    "interface {}\n   description {} {}\n   speed 100g\n   no switchport\n   ip address {}\n",
+                    uplink.peer_interface, plan.hostname, uplink.interface, uplink.peer_address
+                )),
+                "{spine_config}"
+            );
+            let leaf_ip = uplink.address.split('/').next().unwrap();
+            assert!(
+                spine_config.contains(&format!("   neighbor {leaf_ip} remote-as {}\n", plan.asn)),
+                "{spine_config}"
+            );
+            if !spine.is_host() {
+                // The VM subnet reaches this spine through a leaf, past the
+                // spines' shared ASN.
+                assert!(spine_config.contains(&format!("   neighbor {leaf_ip} allowas-in 1\n")));
+            }
+        }
+    }
+}
