@@ -640,3 +640,74 @@ fn a_64_bit_kernel_under_linux32_is_not_refused() {
     assert!(!err.contains("32-bit kernel"), "{err}");
     assert!(err.contains("/nonexistent/ztps-agent.toml"), "{err}");
 }
+
+/// A fabric whose leaves' configs are the operator's files, in a folder
+/// like AVD's intended/configs: one leaf's file is missing and one leaf
+/// configures another address on an uplink than the fabric plans.
+#[test]
+fn check_names_a_missing_leaf_file_and_a_wrong_uplink_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("examples/fabric-2spine.toml")).unwrap();
+    let fabric = dir.path().join("fabric.toml");
+    std::fs::write(
+        &fabric,
+        example.replace(
+            "source = \"built-in\"",
+            "source = \"files\"\ndir = \"intended/configs\"",
+        ),
+    )
+    .unwrap();
+    let configs = dir.path().join("intended/configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    for n in 1..=8 {
+        if n == 5 {
+            continue;
+        }
+        let golden = std::fs::read_to_string(
+            repo().join(format!("xml/tests/golden/2spine-leaves/leaf{n}.cfg")),
+        )
+        .unwrap();
+        let text = if n == 3 {
+            golden.replace("ip address 10.1.2.5/31", "ip address 10.1.2.9/31")
+        } else {
+            golden
+        };
+        std::fs::write(configs.join(format!("leaf{n}.cfg")), text).unwrap();
+    }
+    let out = agent(&["check", "--fabric", fabric.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let leaf3 = configs.join("leaf3.cfg").display().to_string();
+    let line = std::fs::read_to_string(configs.join("leaf3.cfg"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("10.1.2.9/31"))
+        .unwrap()
+        + 1;
+    let leaf5 = configs.join("leaf5.cfg").display().to_string();
+    assert_eq!(
+        stderr,
+        format!(
+            "{leaf3}:{line}: interface Ethernet50: ip address 10.1.2.9/31, but the fabric plans 10.1.2.5/31 (uplink to spine2 Ethernet3); the leaf's DHCP lease and the spine's side use the planned one\n\
+             {leaf5}: missing: leaf leaf5 is planned with config source \"files\"; put its config here (AVD writes intended/configs/leaf5.cfg)\n\
+             2 problems found\n"
+        )
+    );
+    // Rendering refuses with the same problems and writes nothing.
+    let data = dir.path().join("data");
+    let out = agent(&[
+        "render",
+        "ztpserver",
+        "--fabric",
+        fabric.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("{leaf5}: missing")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!data.exists());
+}

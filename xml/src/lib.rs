@@ -9,6 +9,7 @@ mod boot;
 mod domain;
 mod eos;
 mod leaf;
+mod leaf_file;
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ pub use boot::{boot_config, boot_extensions};
 pub use domain::domain_xml;
 pub use eos::{DOMAIN_XML_FILE, StartupForm, startup_config};
 pub use leaf::leaf_config;
+pub use leaf_file::{UplinkMismatch, uplink_mismatches};
 
 /// Everything that can go wrong while rendering.
 #[derive(Debug, thiserror::Error)]

@@ -1,23 +1,112 @@
 //! Each leaf's Day-1 startup-config, from the source the fabric names for
-//! it: built in, the operator's own file, or a Jinja2 template.
+//! it: built in, the operator's own file, or a Jinja2 template. `check`
+//! reports every problem of the sources; rendering refuses while any is
+//! left.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
 
-use ztps_config::{Fabric, LeafConfigSource};
+use ztps_config::{Fabric, LeafConfigSource, LeafPlan};
 
-/// Every planned leaf's config, by hostname.
-pub fn render_all(fabric: &Fabric) -> anyhow::Result<BTreeMap<String, String>> {
+/// A problem with a leaf's config source, at a file (and line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProblem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for SourceProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every planned leaf's config by hostname, and every problem found on
+/// the way (a leaf with a problem has no config).
+pub fn render_checked(fabric: &Fabric) -> (BTreeMap<String, String>, Vec<SourceProblem>) {
     let mut configs = BTreeMap::new();
+    let mut problems = Vec::new();
     for plan in fabric.leaf_plans() {
         let text = match plan.source {
-            LeafConfigSource::BuiltIn => ztps_render::leaf_config(fabric, &plan),
-            other => anyhow::bail!(
-                "leaf {}: config source {:?} is not available yet",
-                plan.hostname,
-                other.as_str()
-            ),
+            LeafConfigSource::BuiltIn => Some(ztps_render::leaf_config(fabric, &plan)),
+            LeafConfigSource::Files => from_file(fabric, &plan, &mut problems),
+            LeafConfigSource::Template => {
+                problems.push(SourceProblem {
+                    file: "leaf_configs.template".into(),
+                    line: None,
+                    message: format!("leaf {}: templates are not supported yet", plan.hostname),
+                });
+                None
+            }
         };
-        configs.insert(plan.hostname.clone(), text);
+        if let Some(text) = text {
+            configs.insert(plan.hostname.clone(), text);
+        }
     }
-    Ok(configs)
+    (configs, problems)
+}
+
+/// Every planned leaf's config, or all the problems at once.
+pub fn render_all(fabric: &Fabric) -> anyhow::Result<BTreeMap<String, String>> {
+    let (configs, problems) = render_checked(fabric);
+    if problems.is_empty() {
+        return Ok(configs);
+    }
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    anyhow::bail!(
+        "the leaves' configs have problems:\n{}\n{} problem{} found",
+        lines.join("\n"),
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" }
+    )
+}
+
+/// `<dir>/<hostname>.cfg`, checked against the planned uplinks.
+fn from_file(
+    fabric: &Fabric,
+    plan: &LeafPlan,
+    problems: &mut Vec<SourceProblem>,
+) -> Option<String> {
+    let dir = fabric.leaf_configs.dir.as_deref().unwrap_or(Path::new("."));
+    let path = fabric.resolve(dir).join(format!("{}.cfg", plan.hostname));
+    let file = path.display().to_string();
+    if !path.exists() {
+        problems.push(SourceProblem {
+            file,
+            line: None,
+            message: format!(
+                "missing: leaf {} is planned with config source \"files\"; put its config here (AVD writes intended/configs/{}.cfg)",
+                plan.hostname, plan.hostname
+            ),
+        });
+        return None;
+    }
+    let text = match ztps_config::read(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            problems.push(SourceProblem {
+                file,
+                line: None,
+                message: format!("{:#}", anyhow::Error::from(e)),
+            });
+            return None;
+        }
+    };
+    let mismatches = ztps_render::uplink_mismatches(plan, &text);
+    if mismatches.is_empty() {
+        return Some(text);
+    }
+    for mismatch in mismatches {
+        problems.push(SourceProblem {
+            file: file.clone(),
+            line: mismatch.line,
+            message: mismatch.to_string(),
+        });
+    }
+    None
 }
