@@ -711,3 +711,38 @@ fn check_names_a_missing_leaf_file_and_a_wrong_uplink_address() {
     );
     assert!(!data.exists());
 }
+
+/// A template with a mistake: `check` names the template's file and line
+/// once (not once per leaf); the example template renders every leaf.
+#[test]
+fn check_reports_a_template_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("examples/fabric-2spine.toml")).unwrap();
+    let fabric = dir.path().join("fabric.toml");
+    std::fs::write(
+        &fabric,
+        example.replace(
+            "source = \"built-in\"",
+            "source = \"template\"\ntemplate = \"leaf.j2\"",
+        ),
+    )
+    .unwrap();
+    let template = dir.path().join("leaf.j2");
+    std::fs::copy(repo().join("examples/templates/leaf.j2"), &template).unwrap();
+    let out = agent(&["check", "--fabric", fabric.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    std::fs::write(
+        &template,
+        "hostname {{ hostname }}\nrouter bgp {{ bgp_asn }}\n",
+    )
+    .unwrap();
+    let out = agent(&["check", "--fabric", fabric.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:2: undefined value", template.display()))
+            && stderr.ends_with("\n1 problem found\n"),
+        "{stderr}"
+    );
+}

@@ -10,6 +10,7 @@ mod domain;
 mod eos;
 mod leaf;
 mod leaf_file;
+mod template;
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,6 +22,7 @@ pub use domain::domain_xml;
 pub use eos::{DOMAIN_XML_FILE, StartupForm, startup_config};
 pub use leaf::leaf_config;
 pub use leaf_file::{UplinkMismatch, uplink_mismatches};
+pub use template::{TemplateError, render_template};
 
 /// Everything that can go wrong while rendering.
 #[derive(Debug, thiserror::Error)]

@@ -31,17 +31,14 @@ impl fmt::Display for SourceProblem {
 pub fn render_checked(fabric: &Fabric) -> (BTreeMap<String, String>, Vec<SourceProblem>) {
     let mut configs = BTreeMap::new();
     let mut problems = Vec::new();
+    // Read once, for every leaf that uses it.
+    let mut template = None;
     for plan in fabric.leaf_plans() {
         let text = match plan.source {
             LeafConfigSource::BuiltIn => Some(ztps_render::leaf_config(fabric, &plan)),
             LeafConfigSource::Files => from_file(fabric, &plan, &mut problems),
             LeafConfigSource::Template => {
-                problems.push(SourceProblem {
-                    file: "leaf_configs.template".into(),
-                    line: None,
-                    message: format!("leaf {}: templates are not supported yet", plan.hostname),
-                });
-                None
+                from_template(fabric, &plan, &mut template, &mut problems)
             }
         };
         if let Some(text) = text {
@@ -106,6 +103,72 @@ fn from_file(
             file: file.clone(),
             line: mismatch.line,
             message: mismatch.to_string(),
+        });
+    }
+    None
+}
+
+/// The template's file name and text, read on first use.
+type Template = Option<Result<(String, String), ()>>;
+
+/// The fabric's template rendered for one leaf, checked against the
+/// planned uplinks like an operator's file.
+fn from_template(
+    fabric: &Fabric,
+    plan: &LeafPlan,
+    template: &mut Template,
+    problems: &mut Vec<SourceProblem>,
+) -> Option<String> {
+    let loaded = template.get_or_insert_with(|| {
+        let rel = fabric
+            .leaf_configs
+            .template
+            .as_deref()
+            .unwrap_or(Path::new(""));
+        let path = fabric.resolve(rel);
+        let file = path.display().to_string();
+        match ztps_config::read(&path) {
+            Ok(text) => Ok((file, text)),
+            Err(e) => {
+                problems.push(SourceProblem {
+                    file,
+                    line: None,
+                    message: format!(
+                        "the leaves' template (leaf_configs.template): {:#}",
+                        anyhow::Error::from(e)
+                    ),
+                });
+                Err(())
+            }
+        }
+    });
+    let Ok((file, source)) = loaded else {
+        return None;
+    };
+    let text = match ztps_render::render_template(file, source, fabric, plan) {
+        Ok(text) => text,
+        Err(e) => {
+            let problem = SourceProblem {
+                file: e.file,
+                line: e.line,
+                message: e.message,
+            };
+            // One template error is the same for every leaf: say it once.
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+            return None;
+        }
+    };
+    let mismatches = ztps_render::uplink_mismatches(plan, &text);
+    if mismatches.is_empty() {
+        return Some(text);
+    }
+    for mismatch in mismatches {
+        problems.push(SourceProblem {
+            file: file.clone(),
+            line: None,
+            message: format!("rendered for leaf {}: {mismatch}", plan.hostname),
         });
     }
     None
