@@ -746,3 +746,48 @@ fn check_reports_a_template_error_at_its_line() {
         "{stderr}"
     );
 }
+
+/// `render ztpserver` writes each leaf's config from its own source: the
+/// fabric's (built in) or the one its `[leaves.NAME]` names (a template).
+#[test]
+fn render_ztpserver_takes_each_leafs_config_from_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("examples/fabric-2spine.toml")).unwrap();
+    let fabric = dir.path().join("fabric.toml");
+    std::fs::write(
+        &fabric,
+        example.replace(
+            "source = \"built-in\"",
+            "source = \"built-in\"\ntemplate = \"leaf.j2\"\n\n[leaves.leaf2]\nconfig = \"template\"",
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("examples/templates/leaf.j2"),
+        dir.path().join("leaf.j2"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = agent(&[
+        "render",
+        "ztpserver",
+        "--fabric",
+        fabric.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config =
+        |leaf: &str| std::fs::read_to_string(data.join("files/configs").join(leaf)).unwrap();
+    assert_eq!(
+        config("leaf1"),
+        std::fs::read_to_string(repo().join("xml/tests/golden/2spine-leaves/leaf1.cfg")).unwrap()
+    );
+    assert!(config("leaf2").contains("from examples/templates/leaf.j2"));
+    assert!(config("leaf2").contains("   ip address 10.1.2.3/31\n"));
+    let neighbordb = std::fs::read_to_string(data.join("neighbordb")).unwrap();
+    assert!(
+        neighbordb.contains("\"Ethernet49\": \"spine1:Ethernet8\""),
+        "{neighbordb}"
+    );
+}
