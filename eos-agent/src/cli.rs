@@ -148,7 +148,7 @@ pub struct BundleArgs {
     /// Fabric files, merged in the order given (later keys win).
     #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
     pub fabric: Vec<PathBuf>,
-    /// The spine to bundle for; required when the fabric has several.
+    /// The spine to bundle for (only the one hosting the ZTPServer has a bundle); by default that one.
     #[arg(long, value_name = "NAME")]
     pub spine: Option<String>,
     /// The directory to write; created when missing.
@@ -230,7 +230,7 @@ pub struct RenderArgs {
     /// Fabric files, merged in the order given (later keys win).
     #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
     pub fabric: Vec<PathBuf>,
-    /// The spine to render for; required when the fabric has several.
+    /// The spine to render for; by default the only one, or the one hosting the ZTPServer.
     #[arg(long, value_name = "NAME")]
     pub spine: Option<String>,
     /// Where to write: required for `seed` (a disk image file) and

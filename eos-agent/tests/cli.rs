@@ -142,14 +142,25 @@ fn render_writes_each_artifact_as_the_golden_files_say() {
 }
 
 #[test]
-fn render_needs_a_spine_when_there_are_several() {
+fn render_is_for_the_host_spine_unless_another_is_named() {
     let full = "xml/tests/fabrics/full.toml";
-    let out = agent(&["render", "boot-config", "--fabric", full]);
+    let out = agent(&["render", "startup-config", "--fabric", full]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hostname dc1-spine1\n"));
+    // The other spine has no VM: its domain XML does not exist.
+    let out = agent(&[
+        "render",
+        "domain-xml",
+        "--fabric",
+        full,
+        "--spine",
+        "dc1-spine2",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("--spine") && stderr.contains("dc1-spine1, dc1-spine2"),
-        "{stderr}"
+        text(&out.stderr).contains("spine dc1-spine2 does not host the ZTPServer"),
+        "{}",
+        text(&out.stderr)
     );
     let out = agent(&[
         "render",
@@ -439,11 +450,11 @@ fn hostile_leaf_ports_never_reach_the_ztpserver_data() {
         &["render", "seed"],
     );
     rejected_everywhere(
-        "leaf = \"leaf2\"",
-        "leaf = \"leaf1\" # evil",
+        "leaf = \"leaf2\"\nleaf_interface = \"Ethernet49\"",
+        "leaf = \"leaf1\"\nleaf_interface = \"Ethernet49\" # evil",
         "evil",
-        "spines.spine1.leaves[1].leaf",
-        "is already used by leaves[0]",
+        "spines.spine1.leaves[1].leaf_interface",
+        "leaf1 Ethernet49 already carries a link",
         &["render", "ztpserver"],
     );
 }
@@ -628,4 +639,155 @@ fn a_64_bit_kernel_under_linux32_is_not_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!err.contains("32-bit kernel"), "{err}");
     assert!(err.contains("/nonexistent/ztps-agent.toml"), "{err}");
+}
+
+/// A fabric whose leaves' configs are the operator's files, in a folder
+/// like AVD's intended/configs: one leaf's file is missing and one leaf
+/// configures another address on an uplink than the fabric plans.
+#[test]
+fn check_names_a_missing_leaf_file_and_a_wrong_uplink_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("examples/fabric-2spine.toml")).unwrap();
+    let fabric = dir.path().join("fabric.toml");
+    std::fs::write(
+        &fabric,
+        example.replace(
+            "source = \"built-in\"",
+            "source = \"files\"\ndir = \"intended/configs\"",
+        ),
+    )
+    .unwrap();
+    let configs = dir.path().join("intended/configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    for n in 1..=8 {
+        if n == 5 {
+            continue;
+        }
+        let golden = std::fs::read_to_string(
+            repo().join(format!("xml/tests/golden/2spine-leaves/leaf{n}.cfg")),
+        )
+        .unwrap();
+        let text = if n == 3 {
+            golden.replace("ip address 10.1.2.5/31", "ip address 10.1.2.9/31")
+        } else {
+            golden
+        };
+        std::fs::write(configs.join(format!("leaf{n}.cfg")), text).unwrap();
+    }
+    let out = agent(&["check", "--fabric", fabric.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let leaf3 = configs.join("leaf3.cfg").display().to_string();
+    let line = std::fs::read_to_string(configs.join("leaf3.cfg"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("10.1.2.9/31"))
+        .unwrap()
+        + 1;
+    let leaf5 = configs.join("leaf5.cfg").display().to_string();
+    assert_eq!(
+        stderr,
+        format!(
+            "{leaf3}:{line}: interface Ethernet50: ip address 10.1.2.9/31, but the fabric plans 10.1.2.5/31 (uplink to spine2 Ethernet3); the leaf's DHCP lease and the spine's side use the planned one\n\
+             {leaf5}: missing: leaf leaf5 is planned with config source \"files\"; put its config here (AVD writes intended/configs/leaf5.cfg)\n\
+             2 problems found\n"
+        )
+    );
+    // Rendering refuses with the same problems and writes nothing.
+    let data = dir.path().join("data");
+    let out = agent(&[
+        "render",
+        "ztpserver",
+        "--fabric",
+        fabric.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("{leaf5}: missing")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!data.exists());
+}
+
+/// A template with a mistake: `check` names the template's file and line
+/// once (not once per leaf); the example template renders every leaf.
+#[test]
+fn check_reports_a_template_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("examples/fabric-2spine.toml")).unwrap();
+    let fabric = dir.path().join("fabric.toml");
+    std::fs::write(
+        &fabric,
+        example.replace(
+            "source = \"built-in\"",
+            "source = \"template\"\ntemplate = \"leaf.j2\"",
+        ),
+    )
+    .unwrap();
+    let template = dir.path().join("leaf.j2");
+    std::fs::copy(repo().join("examples/templates/leaf.j2"), &template).unwrap();
+    let out = agent(&["check", "--fabric", fabric.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    std::fs::write(
+        &template,
+        "hostname {{ hostname }}\nrouter bgp {{ bgp_asn }}\n",
+    )
+    .unwrap();
+    let out = agent(&["check", "--fabric", fabric.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:2: undefined value", template.display()))
+            && stderr.ends_with("\n1 problem found\n"),
+        "{stderr}"
+    );
+}
+
+/// `render ztpserver` writes each leaf's config from its own source: the
+/// fabric's (built in) or the one its `[leaves.NAME]` names (a template).
+#[test]
+fn render_ztpserver_takes_each_leafs_config_from_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("examples/fabric-2spine.toml")).unwrap();
+    let fabric = dir.path().join("fabric.toml");
+    std::fs::write(
+        &fabric,
+        example.replace(
+            "source = \"built-in\"",
+            "source = \"built-in\"\ntemplate = \"leaf.j2\"\n\n[leaves.leaf2]\nconfig = \"template\"",
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("examples/templates/leaf.j2"),
+        dir.path().join("leaf.j2"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = agent(&[
+        "render",
+        "ztpserver",
+        "--fabric",
+        fabric.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config =
+        |leaf: &str| std::fs::read_to_string(data.join("files/configs").join(leaf)).unwrap();
+    assert_eq!(
+        config("leaf1"),
+        std::fs::read_to_string(repo().join("xml/tests/golden/2spine-leaves/leaf1.cfg")).unwrap()
+    );
+    assert!(config("leaf2").contains("from examples/templates/leaf.j2"));
+    assert!(config("leaf2").contains("   ip address 10.1.2.3/31\n"));
+    let neighbordb = std::fs::read_to_string(data.join("neighbordb")).unwrap();
+    assert!(
+        neighbordb.contains("\"Ethernet49\": \"spine1:Ethernet8\""),
+        "{neighbordb}"
+    );
 }

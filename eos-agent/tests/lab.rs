@@ -84,6 +84,16 @@ fn three_leaves_provision_through_the_spine() {
         assert_eq!(leaf["bootstrap_completed"], true, "{name}: {stdout}");
         assert_eq!(leaf["startup_config_matches"], true, "{name}: {stdout}");
         assert_eq!(leaf["seen_by_spine"], true, "{name}: {stdout}");
+        // Its config, applied at the reload, set its uplink to the second
+        // spine too, and that spine (booted from its own rendered config)
+        // answers across it.
+        let n = name.trim_start_matches("leaf").parse::<u32>().unwrap();
+        assert_eq!(
+            leaf["uplink2_address"],
+            format!("10.1.2.{}/31", 2 * n - 1),
+            "{name}: {stdout}"
+        );
+        assert_eq!(leaf["spine2_reachable"], true, "{name}: {stdout}");
         // Every stage was reached, in order.
         let stages = &leaf["stages"];
         let times: Vec<f64> = ["leased", "bootstrap", "applied", "reloaded", "lldp_planned"]

@@ -5,10 +5,11 @@
 //! target (live state, or names libvirt reserves for itself).
 
 use std::io;
+use std::path::Path;
 
 use quick_xml::Writer;
 use quick_xml::events::BytesText;
-use ztps_config::Spine;
+use ztps_config::{Host, Spine};
 
 use crate::Error;
 
@@ -16,16 +17,17 @@ type Xml = Writer<Vec<u8>>;
 
 /// The domain XML EOS's `virtual-machine` (or libvirt) defines the VM from.
 pub fn domain_xml(spine: &Spine) -> Result<String, Error> {
+    let host = spine.host()?;
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-    write_domain(&mut writer, spine).map_err(Error::Xml)?;
+    write_domain(&mut writer, host, spine.data_disk_path().as_deref()).map_err(Error::Xml)?;
     let mut text =
         String::from_utf8(writer.into_inner()).map_err(|e| Error::Xml(io::Error::other(e)))?;
     text.push('\n');
     Ok(text)
 }
 
-fn write_domain(w: &mut Xml, spine: &Spine) -> io::Result<()> {
-    let vm = &spine.vm;
+fn write_domain(w: &mut Xml, host: Host<'_>, data_disk: Option<&Path>) -> io::Result<()> {
+    let vm = host.vm;
     let memory = (u64::from(vm.memory_mib) * 1024).to_string();
     let vcpus = vm.vcpus.to_string();
     w.create_element("domain")
@@ -64,14 +66,14 @@ fn write_domain(w: &mut Xml, spine: &Spine) -> io::Result<()> {
             text_element(w, "on_reboot", "restart")?;
             text_element(w, "on_crash", "restart")?;
             w.create_element("devices")
-                .write_inner_content(|w| write_devices(w, spine))?;
+                .write_inner_content(|w| write_devices(w, host, data_disk))?;
             Ok(())
         })?;
     Ok(())
 }
 
-fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
-    let vm = &spine.vm;
+fn write_devices(w: &mut Xml, host: Host<'_>, data_disk: Option<&Path>) -> io::Result<()> {
+    let vm = host.vm;
     if let Some(emulator) = &vm.emulator {
         text_element(w, "emulator", &emulator.to_string_lossy())?;
     }
@@ -116,7 +118,7 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                 Ok(())
             })?;
     }
-    if let Some(data) = spine.data_disk_path() {
+    if let Some(data) = data_disk {
         // The EOS images and extensions ZTPServer serves. A CD-ROM like the
         // seed: read-only on the IDE bus (QEMU's IDE disks refuse read-only
         // drives), and the FAT on it has the CD-ROM's 2048-byte sectors.
@@ -148,7 +150,7 @@ fn write_devices(w: &mut Xml, spine: &Spine) -> io::Result<()> {
                 .with_attribute(("address", mac.as_str()))
                 .write_empty()?;
             w.create_element("source")
-                .with_attribute(("bridge", spine.bridge.name.as_str()))
+                .with_attribute(("bridge", host.bridge.name.as_str()))
                 .write_empty()?;
             w.create_element("model")
                 .with_attribute(("type", vm.nic_model.as_str()))

@@ -62,14 +62,28 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
                 let _ = writeln!(out, "   description {}", link.leaf);
             }
         }
+        if let Some(speed) = &link.speed {
+            let _ = writeln!(out, "   speed {speed}");
+        }
         out.push_str("   no switchport\n");
         let _ = writeln!(out, "   ip address {}", link.spine_address());
         out.push_str("!\n");
     }
-    let _ = writeln!(out, "interface {}", spine.loopback.name);
-    out.push_str("   description ZTPServer VM subnet\n");
-    let _ = writeln!(out, "   ip address {}", spine.loopback.address);
-    out.push_str("!\n");
+    if let Some(loopback) = &spine.loopback {
+        let _ = writeln!(out, "interface {}", loopback.name);
+        out.push_str("   description ZTPServer VM subnet\n");
+        let _ = writeln!(out, "   ip address {}", loopback.address);
+        out.push_str("!\n");
+    }
+    if !spine.is_host() {
+        // A spine that only takes part in the fabric: no eAPI for an
+        // agent, no agent, no VM.
+        bgp(&mut out, spine);
+        if form == StartupForm::Full {
+            out.push_str("end\n");
+        }
+        return out;
+    }
 
     out.push_str("management api http-commands\n");
     match spine.eapi.transport {
@@ -101,17 +115,43 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
     );
     out.push_str("   no shutdown\n!\n");
 
-    let _ = writeln!(out, "virtual-machine {}", spine.vm.name);
-    let _ = writeln!(out, "   config-file flash:/{DOMAIN_XML_FILE}");
-    out.push_str("   enable\n!\n");
-
-    if let Some(asn) = spine.bgp_asn {
-        let _ = writeln!(out, "router bgp {asn}");
-        let _ = writeln!(out, "   network {}", spine.vm_subnet());
-        out.push_str("!\n");
+    if let Some(vm) = &spine.vm {
+        let _ = writeln!(out, "virtual-machine {}", vm.name);
+        let _ = writeln!(out, "   config-file flash:/{DOMAIN_XML_FILE}");
+        out.push_str("   enable\n!\n");
     }
+
+    bgp(&mut out, spine);
     if form == StartupForm::Full {
         out.push_str("end\n");
     }
     out
+}
+
+/// eBGP with every leaf, one neighbour per link, and the VM subnet
+/// advertised by the host so every leaf reaches the ZTPServer.
+fn bgp(out: &mut String, spine: &Spine) {
+    let Some(asn) = spine.bgp_asn else { return };
+    let _ = writeln!(out, "router bgp {asn}");
+    if let Some(loopback) = &spine.loopback {
+        let _ = writeln!(out, "   router-id {}", loopback.address.addr());
+    }
+    out.push_str("   maximum-paths 4 ecmp 4\n");
+    for link in &spine.leaves {
+        let Some(leaf_asn) = spine.leaf_asns.get(&link.leaf.to_ascii_lowercase()) else {
+            continue;
+        };
+        let peer = link.leaf_address();
+        let _ = writeln!(out, "   neighbor {peer} remote-as {leaf_asn}");
+        let _ = writeln!(out, "   neighbor {peer} description {}", link.leaf);
+        if !spine.is_host() {
+            // The VM subnet comes to this spine through a leaf, with the
+            // spines' shared ASN already in its path.
+            let _ = writeln!(out, "   neighbor {peer} allowas-in 1");
+        }
+    }
+    if let Some(subnet) = spine.vm_subnet() {
+        let _ = writeln!(out, "   network {subnet}");
+    }
+    out.push_str("!\n");
 }

@@ -1,5 +1,6 @@
 //! The companion renderer: pure functions from a spine of the fabric
-//! description to the text of every file the switch needs.
+//! description to the text of every file the switch needs, and from a
+//! leaf's plan to its built-in Day-1 config.
 //!
 //! Nothing here touches the filesystem or the network; the caller decides
 //! where the text goes (stdout, a bundle directory, a golden file).
@@ -7,6 +8,9 @@
 mod boot;
 mod domain;
 mod eos;
+mod leaf;
+mod leaf_file;
+mod template;
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +20,9 @@ use ztps_config::Spine;
 pub use boot::{boot_config, boot_extensions};
 pub use domain::domain_xml;
 pub use eos::{DOMAIN_XML_FILE, StartupForm, startup_config};
+pub use leaf::leaf_config;
+pub use leaf_file::{UplinkMismatch, uplink_mismatches};
+pub use template::{TemplateError, render_template};
 
 /// Everything that can go wrong while rendering.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +82,16 @@ impl Artifact {
         }
     }
 
+    /// Whether the spine needs this file: a spine that does not host the
+    /// ZTPServer has no VM and no agent, only its configs.
+    pub fn applies_to(self, spine: &Spine) -> bool {
+        spine.is_host()
+            || matches!(
+                self,
+                Artifact::StartupConfig | Artifact::StartupConfigSnippet | Artifact::BootConfig
+            )
+    }
+
     /// The file name the artifact has on the switch's flash.
     pub fn file_name(self) -> &'static str {
         match self {
@@ -107,6 +124,12 @@ impl FromStr for Artifact {
 
 /// Renders one artifact for a spine.
 pub fn render(artifact: Artifact, spine: &Spine) -> Result<String, Error> {
+    if !artifact.applies_to(spine) {
+        return Err(ztps_config::Error::NotHost {
+            name: spine.name.clone(),
+        }
+        .into());
+    }
     match artifact {
         Artifact::DomainXml => domain_xml(spine),
         Artifact::StartupConfig => Ok(startup_config(spine, StartupForm::Full)),

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use ztps_config::{Fabric, load_fabric};
-use ztps_render::{Artifact, render};
+use ztps_render::{Artifact, leaf_config, render};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -43,7 +43,7 @@ fn check_golden(path: &Path, actual: &str) {
 
 fn check_spine(fabric: &Fabric, spine: &str, dir: &str) {
     let spine = fabric.spine(Some(spine)).unwrap();
-    for artifact in Artifact::ALL {
+    for artifact in Artifact::ALL.into_iter().filter(|a| a.applies_to(spine)) {
         let text = render(artifact, spine).unwrap();
         check_golden(
             &root()
@@ -65,6 +65,29 @@ fn full_fabric_matches_golden_files() {
     let fabric = full_fabric();
     check_spine(&fabric, "dc1-spine1", "full-spine1");
     check_spine(&fabric, "dc1-spine2", "full-spine2");
+}
+
+fn two_spine_fabric() -> Fabric {
+    load_fabric(&[root().join("../examples/fabric-2spine.toml")]).unwrap()
+}
+
+/// examples/fabric-2spine.toml: both spines' files and every leaf's
+/// built-in config, for a reviewer to read.
+#[test]
+fn two_spine_fabric_matches_golden_files() {
+    let fabric = two_spine_fabric();
+    check_spine(&fabric, "spine1", "2spine-spine1");
+    check_spine(&fabric, "spine2", "2spine-spine2");
+    let plans = fabric.leaf_plans();
+    assert_eq!(plans.len(), 8);
+    for plan in &plans {
+        check_golden(
+            &root()
+                .join("tests/golden/2spine-leaves")
+                .join(format!("{}.cfg", plan.hostname)),
+            &leaf_config(&fabric, plan),
+        );
+    }
 }
 
 #[test]

@@ -19,7 +19,9 @@ fn spines() -> Vec<Spine> {
             load_fabric(&[root.join(file)])
                 .unwrap()
                 .spines
-                .into_values(),
+                .into_values()
+                // The host's files; the other spines have golden files.
+                .filter(Spine::is_host),
         );
     }
     all
@@ -30,16 +32,16 @@ fn variations() -> Vec<Spine> {
     let base = spines().remove(0);
     let mut out = vec![base.clone()];
     let mut s = base.clone();
-    s.vm.disk_format = DiskFormat::Qcow2;
-    s.vm.nic_model = NicModel::Virtio;
+    s.vm.as_mut().unwrap().disk_format = DiskFormat::Qcow2;
+    s.vm.as_mut().unwrap().nic_model = NicModel::Virtio;
     out.push(s);
     let mut s = base.clone();
-    s.vm.vnc = true;
-    s.vm.seed_disk = Some("/mnt/flash/seed.iso".into());
+    s.vm.as_mut().unwrap().vnc = true;
+    s.vm.as_mut().unwrap().seed_disk = Some("/mnt/flash/seed.iso".into());
     out.push(s);
     let mut s = base.clone();
-    s.vm.name = "a<b>&'c\"".into();
-    s.vm.disk = "/mnt/usb1/<odd> & 'name'.vmdk".into();
+    s.vm.as_mut().unwrap().name = "a<b>&'c\"".into();
+    s.vm.as_mut().unwrap().disk = "/mnt/usb1/<odd> & 'name'.vmdk".into();
     out.push(s);
     let mut s = base;
     s.leaves.clear();
@@ -56,18 +58,27 @@ fn domain_xml_never_carries_live_state_or_reserved_names() {
         for forbidden in [" id=", "<alias", "/dev/pts", "vnet", "0.0.0.0"] {
             assert!(!xml.contains(forbidden), "{forbidden:?} in:\n{xml}");
         }
-        let driver = format!("type=\"{}\"", spine.vm.disk_format.as_str());
+        let driver = format!(
+            "type=\"{}\"",
+            spine.vm.as_ref().unwrap().disk_format.as_str()
+        );
         assert!(
             xml.contains(&driver),
             "disk driver must match the format:\n{xml}"
         );
-        assert!(xml.contains(&format!("<mac address=\"{}\"/>", spine.vm.mac)));
-        assert!(xml.contains(&format!("<source bridge=\"{}\"/>", spine.bridge.name)));
-        assert_eq!(xml.contains("<graphics"), spine.vm.vnc);
-        if spine.vm.vnc {
+        assert!(xml.contains(&format!(
+            "<mac address=\"{}\"/>",
+            spine.vm.as_ref().unwrap().mac
+        )));
+        assert!(xml.contains(&format!(
+            "<source bridge=\"{}\"/>",
+            spine.bridge.as_ref().unwrap().name
+        )));
+        assert_eq!(xml.contains("<graphics"), spine.vm.as_ref().unwrap().vnc);
+        if spine.vm.as_ref().unwrap().vnc {
             assert!(xml.contains("listen=\"127.0.0.1\""));
         }
-        let read_only = usize::from(spine.vm.seed_disk.is_some())
+        let read_only = usize::from(spine.vm.as_ref().unwrap().seed_disk.is_some())
             + usize::from(spine.data_disk_path().is_some());
         assert_eq!(xml.matches("<readonly/>").count(), read_only, "{xml}");
         if let Some(data) = spine.data_disk_path() {
@@ -118,7 +129,7 @@ fn domain_xml_passes_virt_xml_validate() {
     // Memory in KiB with no `unit` attribute: older libvirt may ignore it.
     for spine in variations() {
         let xml = domain_xml(&spine).unwrap();
-        let kib = u64::from(spine.vm.memory_mib) * 1024;
+        let kib = u64::from(spine.vm.as_ref().unwrap().memory_mib) * 1024;
         assert!(xml.contains(&format!("<memory>{kib}</memory>")), "{xml}");
         assert!(
             xml.contains(&format!("<currentMemory>{kib}</currentMemory>")),
@@ -160,11 +171,12 @@ fn startup_config_sections() {
             assert!(text.contains(&daemon), "{text}");
             assert!(text.contains(&format!(
                 "virtual-machine {}\n   config-file flash:/ztps.xml\n   enable\n",
-                spine.vm.name
+                spine.vm.as_ref().unwrap().name
             )));
             assert!(text.contains(&format!(
                 "interface {}\n   description ZTPServer VM subnet\n   ip address {}\n",
-                spine.loopback.name, spine.loopback.address
+                spine.loopback.as_ref().unwrap().name,
+                spine.loopback.as_ref().unwrap().address
             )));
             let protocol = match spine.eapi.transport {
                 // HTTPS eAPI would otherwise listen on every routed leaf link.
@@ -185,10 +197,13 @@ fn startup_config_sections() {
                 "{text}"
             );
             match spine.bgp_asn {
-                Some(asn) => assert!(text.contains(&format!(
-                    "router bgp {asn}\n   network {}\n",
-                    spine.vm_subnet()
-                ))),
+                Some(asn) => {
+                    assert!(text.contains(&format!("router bgp {asn}\n")), "{text}");
+                    assert!(
+                        text.contains(&format!("   network {}\n", spine.vm_subnet().unwrap())),
+                        "{text}"
+                    );
+                }
                 None => assert!(!text.contains("router bgp")),
             }
             for link in &spine.leaves {
@@ -226,5 +241,68 @@ fn agent_config_loads_back_as_the_derived_config() {
         let text = render(Artifact::AgentConfig, &spine).unwrap();
         let loaded = parse_agent_config("ztps-agent.toml", &text).unwrap();
         assert_eq!(loaded, spine.agent_config());
+    }
+}
+
+/// Both ends of every link and of every BGP session agree: each leaf peers
+/// with every spine on every uplink with the spine's ASN, each spine with
+/// the leaf's address and ASN, and the host advertises the VM subnet, so a
+/// leaf reaches the ZTPServer through any spine.
+#[test]
+fn leaf_and_spine_configs_agree_on_every_link() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fabric = load_fabric(&[root.join("../examples/fabric-2spine.toml")]).unwrap();
+    let spine_configs: std::collections::BTreeMap<String, String> = fabric
+        .spines
+        .values()
+        .map(|s| (s.name.clone(), startup_config(s, StartupForm::Full)))
+        .collect();
+    let host = fabric.host_spine().unwrap();
+    let vm_subnet = host.vm_subnet().unwrap();
+    assert!(spine_configs[&host.name].contains(&format!("   network {vm_subnet}\n")));
+    for plan in fabric.leaf_plans() {
+        let leaf = ztps_render::leaf_config(&fabric, &plan);
+        assert!(
+            leaf.contains("service routing protocols model multi-agent\n"),
+            "{leaf}"
+        );
+        assert!(
+            leaf.contains(&format!("router bgp {}\n", plan.asn)),
+            "{leaf}"
+        );
+        assert_eq!(plan.uplinks.len(), fabric.spines.len(), "{}", plan.hostname);
+        for uplink in &plan.uplinks {
+            let spine = fabric.spine(Some(&uplink.peer)).unwrap();
+            let asn = spine.bgp_asn.unwrap();
+            assert!(
+                leaf.contains(&format!(
+                    "interface {}\n   description uplink to {} {}\n   speed 100g\n   no switchport\n   ip address {}\n",
+                    uplink.interface, uplink.peer, uplink.peer_interface, uplink.address
+                )),
+                "{leaf}"
+            );
+            assert!(
+                leaf.contains(&format!("   neighbor {} remote-as {asn}\n", uplink.peer_ip)),
+                "{leaf}"
+            );
+            let spine_config = &spine_configs[&uplink.peer];
+            assert!(
+                spine_config.contains(&format!(
+                    "interface {}\n   description {} {}\n   speed 100g\n   no switchport\n   ip address {}\n",
+                    uplink.peer_interface, plan.hostname, uplink.interface, uplink.peer_address
+                )),
+                "{spine_config}"
+            );
+            let leaf_ip = uplink.address.split('/').next().unwrap();
+            assert!(
+                spine_config.contains(&format!("   neighbor {leaf_ip} remote-as {}\n", plan.asn)),
+                "{spine_config}"
+            );
+            if !spine.is_host() {
+                // The VM subnet reaches this spine through a leaf, past the
+                // spines' shared ASN.
+                assert!(spine_config.contains(&format!("   neighbor {leaf_ip} allowas-in 1\n")));
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use ztps_config::catalogue::{self, EXTENSIONS_DIR, IMAGES_DIR};
 use ztps_config::rules;
-use ztps_config::{LeafLink, NodeIdentifier, Spine};
+use ztps_config::{LeafLink, LeafPlan, NodeIdentifier, Spine};
 
 use crate::Error;
 use crate::yaml::quoted;
@@ -35,6 +35,10 @@ pub struct ZtpsFabric {
     /// How ZTPServer names node folders (and which `LeafLink` field pins a leaf).
     #[serde(default)]
     pub identifier: NodeIdentifier,
+    /// Each leaf's startup-config by its hostname, from the source the
+    /// fabric names; a leaf without one gets a config with its one uplink.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, String>,
     /// What each leaf installs during ZTP, by leaf name; a leaf not named
     /// installs nothing.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -70,30 +74,34 @@ impl ZtpsFabric {
             spine: spine.name.clone(),
             leaves: spine.leaves.clone(),
             identifier: spine.ztpserver.identifier,
-            software: spine
-                .leaves
-                .iter()
-                .filter_map(|link| {
-                    let install = LeafInstall {
-                        image: spine
-                            .catalogue
-                            .leaf_image(link)
-                            .map(|(_, image)| ImageInstall {
-                                path: format!("{IMAGES_DIR}/{}", catalogue::file_name(&image.file)),
-                                version: image.version.clone(),
-                            }),
-                        extensions: spine
-                            .catalogue
-                            .leaf_extensions(link)
-                            .iter()
-                            .map(|(_, e)| {
-                                format!("{EXTENSIONS_DIR}/{}", catalogue::file_name(&e.file))
-                            })
-                            .collect(),
-                    };
-                    (install != LeafInstall::default()).then(|| (link.leaf.clone(), install))
-                })
-                .collect(),
+            software: software_of(spine),
+            configs: BTreeMap::new(),
+        }
+    }
+
+    /// The ZTPServer view of a fabric from its host spine: each leaf is
+    /// matched by its (first) link to the host, the one every leaf has, and
+    /// pinned as its plan says; `configs` are the leaves' startup-configs.
+    pub fn of_host(host: &Spine, plans: &[LeafPlan], configs: BTreeMap<String, String>) -> Self {
+        let leaves = plans
+            .iter()
+            .filter_map(|plan| {
+                let mut link = host
+                    .leaves
+                    .iter()
+                    .find(|l| l.leaf.eq_ignore_ascii_case(&plan.hostname))?
+                    .clone();
+                link.serial.clone_from(&plan.serial);
+                link.system_mac = plan.system_mac;
+                Some(link)
+            })
+            .collect();
+        ZtpsFabric {
+            spine: host.name.clone(),
+            leaves,
+            identifier: host.ztpserver.identifier,
+            configs,
+            software: software_of(host),
         }
     }
 }
@@ -186,7 +194,11 @@ pub fn render(fabric: &ZtpsFabric) -> Result<Vec<DataFile>, Error> {
         }
         files.push(DataFile {
             path: format!("files/configs/{}", leaf.link.leaf),
-            contents: startup_config(&fabric.spine, leaf),
+            contents: fabric
+                .configs
+                .get(&leaf.link.leaf)
+                .cloned()
+                .unwrap_or_else(|| startup_config(&fabric.spine, leaf)),
         });
     }
     tracing::debug!(leaves = by_name.len(), "rendered ZTPServer data");
@@ -435,6 +447,33 @@ fn startup_config(spine: &str, leaf: &Leaf<'_>) -> String {
     )
 }
 
+/// What each of `spine`'s leaves installs during ZTP (image, extensions),
+/// from the fabric's catalogue; leaves that install nothing are left out.
+fn software_of(spine: &Spine) -> BTreeMap<String, LeafInstall> {
+    spine
+        .leaves
+        .iter()
+        .filter_map(|link| {
+            let install = LeafInstall {
+                image: spine
+                    .catalogue
+                    .leaf_image(link)
+                    .map(|(_, image)| ImageInstall {
+                        path: format!("{IMAGES_DIR}/{}", catalogue::file_name(&image.file)),
+                        version: image.version.clone(),
+                    }),
+                extensions: spine
+                    .catalogue
+                    .leaf_extensions(link)
+                    .iter()
+                    .map(|(_, e)| format!("{EXTENSIONS_DIR}/{}", catalogue::file_name(&e.file)))
+                    .collect(),
+            };
+            (install != LeafInstall::default()).then(|| (link.leaf.clone(), install))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +488,7 @@ mod tests {
             system_mac: None,
             image: None,
             extensions: None,
+            speed: None,
         }
     }
 
@@ -458,6 +498,7 @@ mod tests {
             leaves,
             identifier: NodeIdentifier::SerialNumber,
             software: Default::default(),
+            configs: BTreeMap::new(),
         }
     }
 

@@ -171,6 +171,8 @@ fn the_fabric_and_the_seed_agree_on_console_password_hashes() {
             assert_eq!(
                 spine
                     .vm
+                    .as_ref()
+                    .unwrap()
                     .console_password_hash
                     .as_ref()
                     .map(|h| h.0.as_str()),

@@ -36,9 +36,11 @@ fn spec() -> SeedSpec {
             system_mac: None,
             image: None,
             extensions: None,
+            speed: None,
         }],
         identifier: NodeIdentifier::SerialNumber,
         software: Default::default(),
+        configs: Default::default(),
     };
     SeedSpec {
         hostname: "ztps-site7".into(),
@@ -174,6 +176,7 @@ print(json.dumps({"hostname": user["hostname"], "version": net["version"],
         leaves: spec_leaves(),
         identifier: NodeIdentifier::SerialNumber,
         software: Default::default(),
+        configs: Default::default(),
     })
     .unwrap();
     assert_eq!(v["db"], db[0].contents);
@@ -189,5 +192,6 @@ fn spec_leaves() -> Vec<LeafLink> {
         system_mac: None,
         image: None,
         extensions: None,
+        speed: None,
     }]
 }

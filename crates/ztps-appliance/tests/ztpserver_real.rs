@@ -39,6 +39,7 @@ fn leaf(name: &str, spine_if: &str, leaf_if: &str, n: u8, serial: Option<&str>) 
         system_mac: None,
         image: None,
         extensions: None,
+        speed: None,
     }
 }
 
@@ -112,6 +113,7 @@ fn each_leaf_receives_its_own_definition_and_config() {
         ],
         identifier: NodeIdentifier::SerialNumber,
         software: Default::default(),
+        configs: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -153,6 +155,7 @@ fn lldp_short_port_names_do_not_match_issue_172() {
         leaves: vec![leaf("leaf1", "Ethernet3", "Ethernet49", 0, None)],
         identifier: NodeIdentifier::SerialNumber,
         software: Default::default(),
+        configs: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -176,6 +179,7 @@ fn serial_pinned_pattern_serves_only_that_switch() {
         ],
         identifier: NodeIdentifier::SerialNumber,
         software: Default::default(),
+        configs: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     let cases = json!([
@@ -221,6 +225,7 @@ fn install_image_and_extension_are_served_with_their_files() {
             },
         )]
         .into(),
+        configs: Default::default(),
     };
     let conf = data_root(&python, &fabric, dir.path());
     // The data disk's contents, where the appliance mounts them.
@@ -271,4 +276,83 @@ fn install_image_and_extension_are_served_with_their_files() {
     let leaf2 = &result["cases"][1];
     assert_eq!(leaf2["actions"].as_array().unwrap().len(), 1, "{leaf2}");
     assert_eq!(leaf2["actions"][0]["action"], "replace_config", "{leaf2}");
+}
+
+/// A leaf's config from one source.
+type Render<'a> = dyn Fn(&ztps_config::LeafPlan) -> String + 'a;
+
+/// The 2-spine example fabric, its leaves' configs from each source (built
+/// in, the operator's files, a template; also one leaf overriding the
+/// fabric's source): the real ZTPServer loads every data set and serves
+/// each leaf, which LLDP shows cabled to both spines, its own definition and
+/// its config with both uplinks.
+#[test]
+fn every_config_source_of_a_two_spine_fabric_is_served() {
+    let Some(python) = venv_python() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let fabric = ztps_config::load_fabric(&[root.join("examples/fabric-2spine.toml")]).unwrap();
+    let host = fabric.host_spine().unwrap();
+    let plans = fabric.leaf_plans();
+    let template = std::fs::read_to_string(root.join("examples/templates/leaf.j2")).unwrap();
+    let built_in = |plan: &ztps_config::LeafPlan| ztps_render::leaf_config(&fabric, plan);
+    let templated = |plan: &ztps_config::LeafPlan| {
+        ztps_render::render_template("leaf.j2", &template, &fabric, plan).unwrap()
+    };
+    // The operator's files: what AVD would have written, checked as
+    // `check` does before they are served.
+    let files = |plan: &ztps_config::LeafPlan| {
+        let text = templated(plan).replace("from examples/templates/leaf.j2", "by AVD");
+        assert_eq!(ztps_render::uplink_mismatches(plan, &text), []);
+        text
+    };
+    let mixed = |plan: &ztps_config::LeafPlan| {
+        if plan.hostname == "leaf2" {
+            files(plan)
+        } else {
+            built_in(plan)
+        }
+    };
+    let sources: [(&str, &Render<'_>); 4] = [
+        ("built-in", &built_in),
+        ("files", &files),
+        ("template", &templated),
+        ("per-leaf", &mixed),
+    ];
+    for (source, render) in sources {
+        let configs = plans
+            .iter()
+            .map(|p| (p.hostname.clone(), render(p)))
+            .collect();
+        let data = ZtpsFabric::of_host(host, &plans, configs);
+        let dir = tempfile::tempdir().unwrap();
+        let conf = data_root(&python, &data, dir.path());
+        let cases: Vec<Value> = (1..=8)
+            .map(|n| {
+                json!({
+                    "serial": format!("SN-LEAF{n}"),
+                    "neighbors": {
+                        "Ethernet49": [{"device": "spine1", "port": format!("Ethernet{n}")}],
+                        "Ethernet50": [{"device": "spine2", "port": format!("Ethernet{n}")}],
+                    },
+                })
+            })
+            .collect();
+        let result = run_check(&python, &conf, &Value::Array(cases));
+        assert_eq!(result["neighbordb_valid"], true, "{source}: {result}");
+        assert_eq!(result["patterns"], 8, "{source}: {result}");
+        for (i, plan) in plans.iter().enumerate() {
+            let case = &result["cases"][i];
+            assert_eq!(case["post_status"], 201, "{source}: {case}");
+            assert_eq!(case["definition_name"], plan.hostname, "{source}: {case}");
+            assert_eq!(case["config_status"], 200, "{source}: {case}");
+            let served = case["config"].as_str().unwrap();
+            assert_eq!(served, render(plan), "{source}: {}", plan.hostname);
+            for uplink in &plan.uplinks {
+                assert!(
+                    served.contains(&format!("   ip address {}\n", uplink.address)),
+                    "{source}: {served}"
+                );
+            }
+        }
+    }
 }

@@ -154,13 +154,14 @@ impl Spine {
     /// Where the domain XML opens the data disk, when the spine needs one:
     /// `vm.data_disk`, or `ztps-data.img` beside the VM disk.
     pub fn data_disk_path(&self) -> Option<PathBuf> {
+        // Only the host spine runs the appliance, so only it has one.
+        let vm = self.vm.as_ref()?;
         if self.data_disk_files().is_empty() {
             return None;
         }
-        Some(match &self.vm.data_disk {
+        Some(match &vm.data_disk {
             Some(path) => path.clone(),
-            None => self
-                .vm
+            None => vm
                 .disk
                 .parent()
                 .unwrap_or(Path::new("/mnt/flash"))

@@ -31,8 +31,9 @@ pub(crate) fn no_overlaps(problems: &mut Problems, nets: &[(KeyPath, Ipv4Net)]) 
     for (i, (path, net)) in nets.iter().enumerate() {
         if let Some((other_path, other)) = nets[..i].iter().find(|(_, other)| overlaps(net, other))
         {
-            problems.push(
+            problems.push_clash(
                 path.clone(),
+                other_path.clone(),
                 format!(
                     "{} overlaps {} ({other_path}); every subnet must be distinct",
                     net.trunc(),
@@ -83,14 +84,16 @@ pub(crate) fn no_duplicates(
     items: impl IntoIterator<Item = (KeyPath, String, String, String)>,
     what: &str,
 ) {
-    let mut first_seen: std::collections::HashMap<String, String> = Default::default();
+    let mut first_seen: std::collections::HashMap<String, (String, KeyPath)> = Default::default();
     for (path, key, shown, label) in items {
         match first_seen.get(&key) {
-            Some(first) => {
-                problems.push(path, format!("{shown} is already used by {first}; {what}"))
-            }
+            Some((first, first_path)) => problems.push_clash(
+                path,
+                first_path.clone(),
+                format!("{shown} is already used by {first}; {what}"),
+            ),
             None => {
-                first_seen.insert(key, label);
+                first_seen.insert(key, (label, path));
             }
         }
     }

@@ -170,6 +170,9 @@ impl fmt::Display for Diagnostics {
 pub(crate) struct Problem {
     pub path: KeyPath,
     pub message: String,
+    /// Where the value this one clashes with was written (the first of a
+    /// duplicate): the loader appends its file and line to the message.
+    pub first: Option<KeyPath>,
 }
 
 /// Collects problems found by the checks, each tied to a key path.
@@ -199,6 +202,17 @@ impl Problems {
         self.0.push(Problem {
             path,
             message: message.into(),
+            first: None,
+        });
+    }
+
+    /// A problem about a value that clashes with one written earlier, at
+    /// `first`; the message gets the first one's position.
+    pub fn push_clash(&mut self, path: KeyPath, first: KeyPath, message: impl Into<String>) {
+        self.0.push(Problem {
+            path,
+            message: message.into(),
+            first: Some(first),
         });
     }
 }

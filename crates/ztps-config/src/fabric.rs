@@ -15,6 +15,7 @@ use crate::agent::{
 };
 use crate::checks;
 use crate::diag::{KeyPath, Problems, Segment};
+use crate::leaf::{LeafConfigs, LeafSpec, Underlay};
 use crate::rules;
 use crate::settings::{DhcpSettings, EventsSettings, StatusSettings, VmSettings};
 use crate::types::MacAddr;
@@ -26,8 +27,10 @@ pub const AGENT_FLASH_PATH: &str = "/mnt/flash/ztps-agent";
 /// Where the agent binary lives when installed from its SWIX extension.
 pub const AGENT_SWIX_PATH: &str = "/usr/bin/ztps-agent";
 
-/// A whole fabric: one or more spines, keyed by name. A top-level
-/// `[defaults]` table (consumed while loading) is laid under every spine.
+/// A whole fabric: one or more spines, keyed by name, exactly one of which
+/// hosts the ZTPServer; the leaves' own settings; how their configs are
+/// made. A top-level `[defaults]` table (consumed while loading) is laid
+/// under every spine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fabric {
@@ -41,9 +44,25 @@ pub struct Fabric {
     /// `[software]`: what every leaf installs unless its link says otherwise.
     #[serde(default)]
     pub software: crate::catalogue::LeafSoftware,
+    /// What every leaf's built-in config shares: ASNs, loopbacks, the admin
+    /// user, NTP and syslog.
+    #[serde(default)]
+    pub underlay: Underlay,
+    /// Where the leaves' Day-1 configs come from.
+    #[serde(default)]
+    pub leaf_configs: LeafConfigs,
+    /// `[leaves.NAME]`: a leaf's own settings, all optional.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leaves: BTreeMap<String, LeafSpec>,
+    /// The directory of the first fabric file: relative paths in the
+    /// fabric (configs, templates) are taken from there. Set by the loader.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
-/// One spine that hosts the ZTPServer VM.
+/// One spine of the fabric. The one with a `vm` hosts the ZTPServer (the
+/// VM, its bridge and loopback, the agent, DHCP); the others only carry
+/// their links and BGP.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spine {
@@ -67,15 +86,25 @@ pub struct Spine {
     pub agent: AgentInstallConfig,
     #[serde(default)]
     pub eapi: EapiConfig,
-    pub loopback: LoopbackConfig,
-    pub bridge: BridgeConfig,
-    pub vm: VmSpec,
+    /// The host spine's loopback in the VM subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loopback: Option<LoopbackConfig>,
+    /// The host spine's bridge to the VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeConfig>,
+    /// The ZTPServer VM: given on exactly one spine, the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmSpec>,
     #[serde(default)]
     pub ztpserver: ZtpServerConfig,
     #[serde(default)]
     pub dhcp: FabricDhcpConfig,
     #[serde(default)]
     pub leaves: Vec<LeafLink>,
+    /// Each leaf's ASN by its name (lower case), from the fabric's leaf
+    /// plans: the spine's BGP neighbours. Filled in by the loader.
+    #[serde(skip)]
+    pub leaf_asns: BTreeMap<String, u32>,
 }
 
 fn default_eos_image() -> String {
@@ -331,6 +360,10 @@ pub struct LeafLink {
     /// `[software].extensions` (`[]` for none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<Vec<String>>,
+    /// The link's speed, set on both ends (`100g`, `25g`, `10g`...);
+    /// absent, both ends negotiate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<String>,
 }
 
 impl LeafLink {
@@ -419,18 +452,21 @@ pub(crate) fn check_leaves(leaves: &[LeafLink], at: &KeyPath, problems: &mut Pro
         }),
         "each spine port carries one leaf link",
     );
-    checks::no_duplicates(
-        problems,
-        leaves.iter().enumerate().map(|(i, l)| {
-            (
-                at.index(i).key("leaf"),
-                l.leaf.to_ascii_lowercase(),
-                l.leaf.clone(),
-                format!("leaves[{i}]"),
-            )
-        }),
-        "each leaf has its own hostname (ZTPServer names its files after it); give every leaf a distinct name",
-    );
+    if let Some((i, speed)) = leaves
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| Some((i, l.speed.as_deref()?)))
+        .filter(|(_, s)| !rules::is_link_speed(s))
+    {
+        problems.push(
+            at.index(i).key("speed"),
+            format!(
+                "{speed:?} is not an EOS link speed; write one like 10g, 25g, 40g, 100g or 400g"
+            ),
+        );
+    }
+    // Several links may lead to one leaf; its pins must then agree, and
+    // two leaves cannot share one.
     for (key, pins) in [
         (
             "serial",
@@ -444,19 +480,24 @@ pub(crate) fn check_leaves(leaves: &[LeafLink], at: &KeyPath, problems: &mut Pro
                 .collect(),
         ),
     ] {
-        checks::no_duplicates(
-            problems,
-            pins.iter().enumerate().filter_map(|(i, pin)| {
-                let pin = pin.as_ref()?;
-                Some((
+        let mut seen: BTreeMap<String, (usize, &str)> = BTreeMap::new();
+        for (i, pin) in pins.iter().enumerate() {
+            let Some(pin) = pin else { continue };
+            let leaf = leaves[i].leaf.as_str();
+            match seen.get(&pin.to_ascii_lowercase()) {
+                Some((first, other)) if !other.eq_ignore_ascii_case(leaf) => problems.push_clash(
                     at.index(i).key(key),
-                    pin.to_ascii_lowercase(),
-                    pin.clone(),
-                    format!("leaves[{i}]"),
-                ))
-            }),
-            "each leaf is a different switch",
-        );
+                    at.index(*first).key(key),
+                    format!(
+                        "{pin} is already used by leaves[{first}] (leaf {other}); each leaf is a different switch"
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    seen.insert(pin.to_ascii_lowercase(), (i, leaf));
+                }
+            }
+        }
     }
 }
 
@@ -465,20 +506,50 @@ fn host_net(net: Ipv4Net, offset: u32) -> Ipv4Net {
     Ipv4Net::new(addr, net.prefix_len()).unwrap_or(net)
 }
 
+/// What only the spine hosting the ZTPServer has.
+#[derive(Clone, Copy, Debug)]
+pub struct Host<'a> {
+    pub vm: &'a VmSpec,
+    pub bridge: &'a BridgeConfig,
+    pub loopback: &'a LoopbackConfig,
+}
+
 impl Spine {
-    /// The VM subnet behind the bridge.
-    pub fn vm_subnet(&self) -> Ipv4Net {
-        self.vm.address.trunc()
+    /// Whether this spine hosts the ZTPServer (it has a `vm`).
+    pub fn is_host(&self) -> bool {
+        self.vm.is_some()
     }
 
+    /// The VM, bridge and loopback, when this spine hosts the ZTPServer.
+    pub fn host(&self) -> Result<Host<'_>, Error> {
+        match (&self.vm, &self.bridge, &self.loopback) {
+            (Some(vm), Some(bridge), Some(loopback)) => Ok(Host {
+                vm,
+                bridge,
+                loopback,
+            }),
+            _ => Err(Error::NotHost {
+                name: self.name.clone(),
+            }),
+        }
+    }
+
+    /// The VM subnet behind the bridge (host spine only).
+    pub fn vm_subnet(&self) -> Option<Ipv4Net> {
+        self.vm.as_ref().map(|vm| vm.address.trunc())
+    }
+
+    /// The bootstrap URL leaves are given; empty on a spine that does not
+    /// host the ZTPServer and names no URL.
     pub fn bootstrap_url(&self) -> String {
-        match &self.ztpserver.url {
-            Some(url) => url.clone(),
-            None => format!(
+        match (&self.ztpserver.url, &self.vm) {
+            (Some(url), _) => url.clone(),
+            (None, Some(vm)) => format!(
                 "http://{}:{}/bootstrap",
-                self.vm.address.addr(),
+                vm.address.addr(),
                 self.ztpserver.port
             ),
+            (None, None) => String::new(),
         }
     }
 
@@ -510,7 +581,7 @@ impl Spine {
 
     fn derived_agent_config(&self) -> AgentConfig {
         AgentConfig {
-            bridge: Some(self.bridge.clone()),
+            bridge: self.bridge.clone(),
             forwarding: ForwardingConfig { enable: true },
             eapi: Some(self.eapi.clone()),
             dhcp: DhcpConfig {
@@ -535,9 +606,9 @@ impl Spine {
                     ..l.clone()
                 })
                 .collect(),
-            vm: Some(VmConfig {
-                name: self.vm.name.clone(),
-                mac: Some(self.vm.mac),
+            vm: self.vm.as_ref().map(|vm| VmConfig {
+                name: vm.name.clone(),
+                mac: Some(vm.mac),
                 ..VmConfig::default()
             }),
             events: EventsConfig::default(),
@@ -553,12 +624,13 @@ impl Spine {
     /// bootstrap logs go to the agent's receiver on the bridge.
     pub fn bootstrap_conf(&self) -> String {
         let config = self.agent_config();
+        let bridge = self.bridge.as_ref().map(|b| b.address);
         let to = config
             .timeline
-            .syslog_address(Some(&self.bridge.address))
+            .syslog_address(bridge.as_ref())
             .unwrap_or_else(|| {
                 std::net::SocketAddr::from((
-                    self.bridge.address.addr(),
+                    bridge.map_or(Ipv4Addr::UNSPECIFIED, |b| b.addr()),
                     crate::timeline::BOOTSTRAP_SYSLOG_PORT,
                 ))
             });
@@ -569,8 +641,6 @@ impl Spine {
     /// agent config carries is checked there and reported back here (see
     /// [`Spine::fabric_path`]).
     fn check(&self, at: &KeyPath, problems: &mut Problems) {
-        let vm_at = at.key("vm");
-        let vm_net = self.vm_subnet();
         checks::rule(
             problems,
             at.clone(),
@@ -596,106 +666,12 @@ impl Spine {
             at.key("agent").key("swix_file"),
             rules::flash_file_name(&self.agent.swix_file, ".swix"),
         );
-
-        // The VM subnet: the VM, the bridge and the loopback share it.
-        checks::host_address(problems, vm_at.key("address"), &self.vm.address, "the VM");
-        if !is_loopback_name(&self.loopback.name) {
-            problems.push(
-                at.key("loopback").key("name"),
-                format!(
-                    "{:?} is not an EOS loopback; write one like Loopback2",
-                    self.loopback.name
-                ),
-            );
-        }
-        if problems.complete() {
-            self.check_vm_subnet(at, vm_net, problems);
-        }
-
         if let Some(mac) = &self.system_mac
             && (mac.is_zero() || mac.is_multicast())
         {
             problems.push(
                 at.key("system_mac"),
                 format!("{mac} cannot be a switch's system MAC; copy it from `show version`"),
-            );
-        }
-        if self.vm.memory_mib < MIN_VM_MEMORY_MIB {
-            problems.push(
-                vm_at.key("memory_mib"),
-                format!(
-                    "{} MiB is below the appliance's minimum; give at least {MIN_VM_MEMORY_MIB}",
-                    self.vm.memory_mib
-                ),
-            );
-        }
-        if self.vm.vcpus == 0 {
-            problems.push(vm_at.key("vcpus"), "a VM needs at least 1 vCPU");
-        }
-        checks::rule(
-            problems,
-            vm_at.key("machine"),
-            rules::machine_type(&self.vm.machine),
-        );
-        for (key, path) in [
-            ("disk", Some(&self.vm.disk)),
-            ("seed_disk", self.vm.seed_disk.as_ref()),
-            ("data_disk", self.vm.data_disk.as_ref()),
-            ("emulator", self.vm.emulator.as_ref()),
-        ] {
-            if let Some(path) = path
-                && !path.is_absolute()
-            {
-                problems.push(
-                    vm_at.key(key),
-                    format!(
-                        "{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk",
-                        path.display()
-                    ),
-                );
-            }
-        }
-        for (key, path) in [
-            ("disk", Some(&self.vm.disk)),
-            ("seed_disk", self.vm.seed_disk.as_ref()),
-            ("data_disk", self.vm.data_disk.as_ref()),
-        ] {
-            if let Some(path) = path
-                && path.is_absolute()
-            {
-                checks::rule(problems, vm_at.key(key), rules::persistent_path(path));
-            }
-        }
-        if let Some(data) = &self.vm.data_disk {
-            checks::rule(
-                problems,
-                vm_at.key("data_disk"),
-                rules::data_disk_path(data, &self.vm.disk, self.vm.seed_disk.as_deref()),
-            );
-        }
-        checks::rule(
-            problems,
-            vm_at.key("disk"),
-            rules::disk_extension(&self.vm.disk, self.vm.disk_format.as_str()),
-        );
-        if let Some(key) = &self.vm.ssh_authorized_key {
-            checks::rule(
-                problems,
-                vm_at.key("ssh_authorized_key"),
-                rules::ssh_public_key(key),
-            );
-        }
-        if let Some(hash) = &self.vm.console_password_hash {
-            checks::rule(
-                problems,
-                vm_at.key("console_password_hash"),
-                rules::crypt_password_hash(&hash.0),
-            );
-        }
-        if self.ztpserver.port == 0 {
-            problems.push(
-                at.key("ztpserver").key("port"),
-                "0 is not a port; the ZTPServer listens on 8080 by default",
             );
         }
         if !self.leaves.is_empty() {
@@ -712,60 +688,164 @@ impl Spine {
                 }
             }
         }
+        if let Ok(host) = self.host() {
+            self.check_host(host, at, problems);
+        }
     }
 
-    /// The bridge and the loopback sit in the VM subnet, each on its own address.
-    fn check_vm_subnet(&self, at: &KeyPath, vm_net: Ipv4Net, problems: &mut Problems) {
-        let members = [
-            (
-                at.key("bridge").key("address"),
-                self.bridge.address,
-                "the bridge",
-            ),
-            (
-                at.key("loopback").key("address"),
-                self.loopback.address,
-                "the loopback",
-            ),
-        ];
-        for (path, net, what) in &members {
-            if net.trunc() != vm_net {
+    /// The rules of the host spine's VM, bridge and loopback.
+    fn check_host(&self, host: Host<'_>, at: &KeyPath, problems: &mut Problems) {
+        let vm_at = at.key("vm");
+        let vm = host.vm;
+        let vm_net = vm.address.trunc();
+        // The VM subnet: the VM, the bridge and the loopback share it.
+        checks::host_address(problems, vm_at.key("address"), &vm.address, "the VM");
+        if !is_loopback_name(&host.loopback.name) {
+            problems.push(
+                at.key("loopback").key("name"),
+                format!(
+                    "{:?} is not an EOS loopback; write one like Loopback2",
+                    host.loopback.name
+                ),
+            );
+        }
+        if problems.complete() {
+            check_vm_subnet(host, at, vm_net, problems);
+        }
+        if vm.memory_mib < MIN_VM_MEMORY_MIB {
+            problems.push(
+                vm_at.key("memory_mib"),
+                format!(
+                    "{} MiB is below the appliance's minimum; give at least {MIN_VM_MEMORY_MIB}",
+                    vm.memory_mib
+                ),
+            );
+        }
+        if vm.vcpus == 0 {
+            problems.push(vm_at.key("vcpus"), "a VM needs at least 1 vCPU");
+        }
+        checks::rule(
+            problems,
+            vm_at.key("machine"),
+            rules::machine_type(&vm.machine),
+        );
+        for (key, path) in [
+            ("disk", Some(&vm.disk)),
+            ("seed_disk", vm.seed_disk.as_ref()),
+            ("data_disk", vm.data_disk.as_ref()),
+            ("emulator", vm.emulator.as_ref()),
+        ] {
+            if let Some(path) = path
+                && !path.is_absolute()
+            {
                 problems.push(
-                    path.clone(),
-                    format!("{net} is not in the VM subnet {vm_net}; {what} needs an address in it, with the same prefix"),
-                );
-            } else if net.addr() == self.vm.address.addr() {
-                problems.push(
-                    path.clone(),
+                    vm_at.key(key),
                     format!(
-                        "{} is the VM's own address; {what} needs another",
-                        net.addr()
+                        "{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk",
+                        path.display()
                     ),
                 );
             }
         }
-        if self.bridge.address.addr() == self.loopback.address.addr() {
-            problems.push(
-                at.key("loopback").key("address"),
-                format!(
-                    "{} is the bridge's address; the loopback needs another",
-                    self.loopback.address.addr()
-                ),
+        for (key, path) in [
+            ("disk", Some(&vm.disk)),
+            ("seed_disk", vm.seed_disk.as_ref()),
+            ("data_disk", vm.data_disk.as_ref()),
+        ] {
+            if let Some(path) = path
+                && path.is_absolute()
+            {
+                checks::rule(problems, vm_at.key(key), rules::persistent_path(path));
+            }
+        }
+        if let Some(data) = &vm.data_disk {
+            checks::rule(
+                problems,
+                vm_at.key("data_disk"),
+                rules::data_disk_path(data, &vm.disk, vm.seed_disk.as_deref()),
             );
         }
-        if !checks::is_host_of(&vm_net, self.loopback.address.addr())
-            && self.loopback.address.trunc() == vm_net
-        {
+        checks::rule(
+            problems,
+            vm_at.key("disk"),
+            rules::disk_extension(&vm.disk, vm.disk_format.as_str()),
+        );
+        if let Some(key) = &vm.ssh_authorized_key {
+            checks::rule(
+                problems,
+                vm_at.key("ssh_authorized_key"),
+                rules::ssh_public_key(key),
+            );
+        }
+        if let Some(hash) = &vm.console_password_hash {
+            checks::rule(
+                problems,
+                vm_at.key("console_password_hash"),
+                rules::crypt_password_hash(&hash.0),
+            );
+        }
+        if self.ztpserver.port == 0 {
             problems.push(
-                at.key("loopback").key("address"),
+                at.key("ztpserver").key("port"),
+                "0 is not a port; the ZTPServer listens on 8080 by default",
+            );
+        }
+    }
+}
+
+/// The bridge and the loopback sit in the VM subnet, each on its own address.
+fn check_vm_subnet(host: Host<'_>, at: &KeyPath, vm_net: Ipv4Net, problems: &mut Problems) {
+    let members = [
+        (
+            at.key("bridge").key("address"),
+            host.bridge.address,
+            "the bridge",
+        ),
+        (
+            at.key("loopback").key("address"),
+            host.loopback.address,
+            "the loopback",
+        ),
+    ];
+    for (path, net, what) in &members {
+        if net.trunc() != vm_net {
+            problems.push(
+                    path.clone(),
+                    format!("{net} is not in the VM subnet {vm_net}; {what} needs an address in it, with the same prefix"),
+                );
+        } else if net.addr() == host.vm.address.addr() {
+            problems.push(
+                path.clone(),
                 format!(
-                    "{} is not a host address of {vm_net}",
-                    self.loopback.address.addr()
+                    "{} is the VM's own address; {what} needs another",
+                    net.addr()
                 ),
             );
         }
     }
+    if host.bridge.address.addr() == host.loopback.address.addr() {
+        problems.push(
+            at.key("loopback").key("address"),
+            format!(
+                "{} is the bridge's address; the loopback needs another",
+                host.loopback.address.addr()
+            ),
+        );
+    }
+    if !checks::is_host_of(&vm_net, host.loopback.address.addr())
+        && host.loopback.address.trunc() == vm_net
+    {
+        problems.push(
+            at.key("loopback").key("address"),
+            format!(
+                "{} is not a host address of {vm_net}",
+                host.loopback.address.addr()
+            ),
+        );
+    }
+}
 
+impl Spine {
     /// The fabric key a key of the derived agent config comes from, so a
     /// problem found in the derived config is reported where the operator
     /// wrote the value. `None` for what is not written in the fabric.
@@ -816,7 +896,8 @@ fn is_loopback_name(name: &str) -> bool {
 }
 
 impl Fabric {
-    /// The spine to render for: `name` when given, otherwise the only one.
+    /// The spine to render for: `name` when given, otherwise the only one,
+    /// or the one hosting the ZTPServer.
     pub fn spine(&self, name: Option<&str>) -> Result<&Spine, Error> {
         let names = || self.spines.keys().cloned().collect::<Vec<_>>();
         match name {
@@ -826,7 +907,19 @@ impl Fabric {
             }),
             None if self.spines.len() == 1 => self.spines.values().next().ok_or(Error::NoSpines),
             None if self.spines.is_empty() => Err(Error::NoSpines),
-            None => Err(Error::SpineRequired { known: names() }),
+            None => self
+                .host_spine()
+                .map_err(|_| Error::SpineRequired { known: names() }),
+        }
+    }
+
+    /// The spine hosting the ZTPServer: the one with a `vm` (the loader
+    /// checks there is exactly one).
+    pub fn host_spine(&self) -> Result<&Spine, Error> {
+        let mut hosts = self.spines.values().filter(|s| s.is_host());
+        match (hosts.next(), hosts.next()) {
+            (Some(host), None) => Ok(host),
+            _ => Err(Error::NoHost),
         }
     }
 
@@ -838,28 +931,49 @@ impl Fabric {
                 "no spine is described; add a [spines.NAME] table",
             );
         }
-        // Addresses are fabric-wide: no two links, VM subnets or loopbacks may overlap.
+        // Addresses are fabric-wide: no two links, the VM subnet or the
+        // leaves' loopbacks may overlap.
         let mut nets = Vec::new();
         for (name, spine) in &self.spines {
             let at = spines_at.key(name);
             spine.check(&at, problems);
-            nets.push((at.key("vm").key("address"), spine.vm_subnet()));
+            if let Some(vm_net) = spine.vm_subnet() {
+                nets.push((at.key("vm").key("address"), vm_net));
+            }
             for (i, link) in spine.leaves.iter().enumerate() {
                 nets.push((at.key("leaves").index(i).key("subnet"), link.subnet.trunc()));
             }
         }
+        let derived_for = self.check_hosts(&spines_at, problems);
+        self.check_links(&spines_at, problems);
+        self.check_leaves(problems, &mut nets);
         if problems.complete() {
             checks::no_overlaps(problems, &nets);
         }
         crate::catalogue::check(self, problems);
-        // The agent config each spine derives must be valid too; its rules
+        // The agent config the host derives must be valid too; its rules
         // are the agent config's own, reported at the fabric key that set
         // the value, once per key.
         for (name, spine) in &self.spines {
+            if derived_for != Some(name.as_str()) {
+                // Links are the derived config's to check on the host only.
+                check_leaves(&spine.leaves, &spines_at.key(name).key("leaves"), problems);
+                continue;
+            }
             let at = spines_at.key(name);
             let mut derived = Problems::new(problems.complete());
             spine.agent_config().check(&KeyPath::root(), &mut derived);
             for problem in derived.0 {
+                // Without its VM a would-be host has no VM or bootstrap URL
+                // to derive: its missing `vm` is reported already.
+                let vm_derived = matches!(
+                    problem.path.segments().first(),
+                    Some(Segment::Key(k)) if k == "vm"
+                ) || problem.path
+                    == KeyPath::root().key("dhcp").key("bootstrap_url");
+                if !spine.is_host() && vm_derived {
+                    continue;
+                }
                 match spine.fabric_path(&at, &problem.path) {
                     Some(path) if problems.0.iter().any(|p| p.path == path) => {}
                     Some(path) => problems.push(path, problem.message),
@@ -872,6 +986,180 @@ impl Fabric {
                     ),
                     None => {}
                 }
+            }
+        }
+    }
+}
+
+impl Fabric {
+    /// Exactly one spine hosts the ZTPServer. Returns the spine whose
+    /// agent config is derived and checked: the host, or the one meant to
+    /// be.
+    fn check_hosts<'a>(&'a self, spines_at: &KeyPath, problems: &mut Problems) -> Option<&'a str> {
+        let hosts: Vec<&Spine> = self.spines.values().filter(|s| s.is_host()).collect();
+        let half_hosts: Vec<&Spine> = self
+            .spines
+            .values()
+            .filter(|s| !s.is_host() && (s.bridge.is_some() || s.loopback.is_some()))
+            .collect();
+        if hosts.is_empty() && !half_hosts.is_empty() {
+            // A bridge and a loopback say which spine was meant to host it.
+            for spine in &half_hosts {
+                problems.push(
+                    spines_at.key(&spine.name).key("vm"),
+                    format!(
+                        "is missing: spine {} has the VM's bridge or loopback, so it hosts the ZTPServer and needs a [spines.{}.vm] table",
+                        spine.name, spine.name
+                    ),
+                );
+            }
+            return half_hosts.first().map(|s| s.name.as_str());
+        }
+        for spine in &half_hosts {
+            for (key, given) in [
+                ("bridge", spine.bridge.is_some()),
+                ("loopback", spine.loopback.is_some()),
+            ] {
+                if given {
+                    problems.push(
+                        spines_at.key(&spine.name).key(key),
+                        format!(
+                            "only the spine hosting the ZTPServer has a {key} (for the VM subnet), and {} does not; remove this table",
+                            spine.name
+                        ),
+                    );
+                }
+            }
+        }
+        match hosts.as_slice() {
+            [] if !self.spines.is_empty() => problems.push(
+                spines_at.clone(),
+                "no spine hosts the ZTPServer; give the spine that runs it a [spines.NAME.vm] table (with its bridge and loopback)",
+            ),
+            [first, rest @ ..] => {
+                for (key, given) in [
+                    ("bridge", first.bridge.is_some()),
+                    ("loopback", first.loopback.is_some()),
+                ] {
+                    if !given {
+                        problems.push(
+                            spines_at.key(&first.name).key("vm"),
+                            format!(
+                                "the spine hosting the ZTPServer needs a [spines.{}.{key}] table too",
+                                first.name
+                            ),
+                        );
+                    }
+                }
+                for other in rest {
+                    problems.push_clash(
+                        spines_at.key(&other.name).key("vm"),
+                        spines_at.key(&first.name).key("vm"),
+                        format!(
+                            "spine {} hosts the ZTPServer already; exactly one spine has a VM (the others only take part in the fabric): remove this [vm] table and its bridge and loopback",
+                            first.name
+                        ),
+                    );
+                }
+            }
+            [] => {}
+        }
+        hosts.first().map(|s| s.name.as_str())
+    }
+
+    /// The rules that span spines: every leaf port carries one link, a
+    /// link's leaf end is a leaf, its pins agree with the leaf's, and every
+    /// leaf has an uplink to the host spine.
+    fn check_links(&self, spines_at: &KeyPath, problems: &mut Problems) {
+        let at = |spine: &str, i: usize| spines_at.key(spine).key("leaves").index(i);
+        let mut leaf_ports: BTreeMap<(String, String), KeyPath> = BTreeMap::new();
+        // Each leaf's first link, and its pins, by the leaf's name.
+        let mut first_link: BTreeMap<String, KeyPath> = BTreeMap::new();
+        let mut pins: BTreeMap<(String, &str), (String, KeyPath)> = BTreeMap::new();
+        for (spine_name, spine) in &self.spines {
+            for (i, link) in spine.leaves.iter().enumerate() {
+                let link_at = at(spine_name, i);
+                let leaf = link.leaf.to_ascii_lowercase();
+                if let Some(other) = self
+                    .spines
+                    .keys()
+                    .find(|s| s.eq_ignore_ascii_case(&link.leaf))
+                {
+                    problems.push(
+                        link_at.key("leaf"),
+                        format!(
+                            "the link's two ends disagree: its leaf end names spine {other}; a link runs from a spine to a leaf, so name the leaf cabled to {} {}",
+                            spine_name, link.interface
+                        ),
+                    );
+                }
+                if let Some(port) = &link.leaf_interface {
+                    let key = (leaf.clone(), crate::types::interface_key(port));
+                    match leaf_ports.get(&key) {
+                        Some(first) => problems.push_clash(
+                            link_at.key("leaf_interface"),
+                            first.clone(),
+                            format!(
+                                "{} {port} already carries a link; each leaf port carries one link",
+                                link.leaf
+                            ),
+                        ),
+                        None => {
+                            leaf_ports.insert(key, link_at.key("leaf_interface"));
+                        }
+                    }
+                }
+                first_link.entry(leaf.clone()).or_insert(link_at.clone());
+                let given: [(&str, Option<String>); 2] = [
+                    ("serial", link.serial.clone()),
+                    ("system_mac", link.system_mac.map(|m| m.to_string())),
+                ];
+                for (key, value) in given {
+                    let Some(value) = value else { continue };
+                    let spec = self.leaf_spec(&link.leaf).and_then(|(name, spec)| {
+                        let v = match key {
+                            "serial" => spec.serial.clone(),
+                            _ => spec.system_mac.map(|m| m.to_string()),
+                        }?;
+                        Some((v, KeyPath::root().key("leaves").key(name).key(key)))
+                    });
+                    let first = spec.or_else(|| pins.get(&(leaf.clone(), key)).cloned());
+                    match first {
+                        Some((first, first_at)) if !first.eq_ignore_ascii_case(&value) => {
+                            problems.push_clash(
+                                link_at.key(key),
+                                first_at.clone(),
+                                format!(
+                                    "the link's two ends disagree: leaf {} is {first} at {first_at}, here {value}; give the leaf's {key} once, under [leaves.{}]",
+                                    link.leaf, link.leaf
+                                ),
+                            )
+                        }
+                        Some(_) => {}
+                        None => {
+                            pins.insert((leaf.clone(), key), (value, link_at.key(key)));
+                        }
+                    }
+                }
+            }
+        }
+        let Ok(host) = self.host_spine() else { return };
+        for (leaf, first) in &first_link {
+            if self.spines.keys().any(|s| s.eq_ignore_ascii_case(leaf)) {
+                continue;
+            }
+            let cabled = host
+                .leaves
+                .iter()
+                .any(|l| l.leaf.eq_ignore_ascii_case(leaf));
+            if !cabled {
+                problems.push(
+                    first.key("leaf"),
+                    format!(
+                        "leaf {leaf} has no uplink to {}, the spine hosting the ZTPServer; at Day-0 only that spine can bring its DHCP and bootstrap to the ZTPServer, so cable it to {} and add a [[spines.{}.leaves]] entry",
+                        host.name, host.name, host.name
+                    ),
+                );
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod catalogue;
 mod checks;
 mod diag;
 mod fabric;
+mod leaf;
 mod load;
 pub mod rules;
 mod settings;
@@ -30,8 +31,11 @@ pub use catalogue::{Catalogue, DataDiskFile, EosImage, Extension, LeafSoftware};
 pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
 pub use fabric::{
     AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric,
-    FabricDhcpConfig, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier, Spine,
-    VmSpec, ZtpServerConfig,
+    FabricDhcpConfig, Host, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier,
+    Spine, VmSpec, ZtpServerConfig,
+};
+pub use leaf::{
+    AdminUser, LeafConfigSource, LeafConfigs, LeafPlan, LeafSpec, PlannedUplink, Underlay,
 };
 pub use load::{
     MAX_CONFIG_BYTES, load_agent_config, load_fabric, load_fabric_and_files, parse_agent_config,
@@ -68,6 +72,12 @@ pub enum Error {
     SpineRequired { known: Vec<String> },
     #[error("the fabric has no spine named {name:?}; it has: {}", known.join(", "))]
     UnknownSpine { name: String, known: Vec<String> },
+    #[error(
+        "spine {name} does not host the ZTPServer (it has no [spines.{name}.vm]); only the host spine has a VM, an agent and DHCP"
+    )]
+    NotHost { name: String },
+    #[error("no spine hosts the ZTPServer; give one spine a [spines.NAME.vm] table")]
+    NoHost,
     #[error("cannot write TOML: {0}")]
     Serialize(#[source] toml::ser::Error),
 }

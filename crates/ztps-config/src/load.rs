@@ -56,7 +56,11 @@ pub fn load_fabric<P: AsRef<Path>>(paths: &[P]) -> Result<Fabric, Error> {
         let path = path.as_ref();
         files.push((path.display().to_string(), read(path)?));
     }
-    parse_fabric(&files)
+    let mut fabric = parse_fabric(&files)?;
+    if let Some(dir) = paths.first().and_then(|p| p.as_ref().parent()) {
+        fabric.base_dir = dir.to_path_buf();
+    }
+    Ok(fabric)
 }
 
 /// Merges fabric documents given as `(name, text)` in order and checks them.
@@ -73,7 +77,11 @@ pub fn load_fabric_and_files<P: AsRef<Path>>(paths: &[P]) -> Result<Fabric, Erro
         let path = path.as_ref();
         files.push((path.display().to_string(), read(path)?));
     }
-    parse_fabric_and_files(&files)
+    let mut fabric = parse_fabric_and_files(&files)?;
+    if let Some(dir) = paths.first().and_then(|p| p.as_ref().parent()) {
+        fabric.base_dir = dir.to_path_buf();
+    }
+    Ok(fabric)
 }
 
 /// [`parse_fabric`] with the file checks of [`load_fabric_and_files`].
@@ -103,6 +111,14 @@ fn parse_fabric_tree(files: &[(String, String)]) -> Result<(Fabric, Entry), Erro
         |fabric: &mut Fabric| {
             for (name, spine) in &mut fabric.spines {
                 spine.name.clone_from(name);
+            }
+            let asns: std::collections::BTreeMap<String, u32> = fabric
+                .leaf_plans()
+                .into_iter()
+                .map(|plan| (plan.hostname.to_ascii_lowercase(), plan.asn))
+                .collect();
+            for spine in fabric.spines.values_mut() {
+                spine.leaf_asns.clone_from(&asns);
             }
         },
         |fabric, problems| fabric.check(problems),
@@ -249,6 +265,9 @@ pub(crate) fn parse_all(files: &[(String, String)]) -> Result<Entry, Error> {
     }
 }
 
+/// The tables of `[defaults]` that only the host spine takes.
+const HOST_ONLY_TABLES: [&str; 5] = ["vm", "bridge", "loopback", "ztpserver", "dhcp"];
+
 /// Lays `[defaults]` under every `[spines.NAME]`. Values keep their origin,
 /// so a mistake in the defaults is reported where the defaults wrote it.
 fn apply_defaults(tree: &mut Entry) {
@@ -268,7 +287,16 @@ fn apply_defaults(tree: &mut Entry) {
     };
     for spine in spines.values_mut() {
         let origin = spine.origin.clone();
-        let mut merged = defaults.clone().merge(spine.clone());
+        let mut defaults = defaults.clone();
+        // The VM's tables go only to the spine that hosts it: laid under
+        // every spine, they would make each one a (half-described) host.
+        let hosts = spine.table_mut().is_some_and(|t| t.contains_key("vm"));
+        if !hosts {
+            for key in HOST_ONLY_TABLES {
+                defaults.take(key);
+            }
+        }
+        let mut merged = defaults.merge(spine.clone());
         merged.origin = origin;
         *spine = merged;
     }
@@ -317,7 +345,14 @@ fn load_tree<T: DeserializeOwned>(
         check(value, &mut problems);
         for problem in problems.0 {
             if !suppressed.covers(&problem.path) {
-                diagnostics.push(tree.diagnose(&problem.path, false, problem.message));
+                let message = match &problem.first {
+                    Some(first) => match tree.diagnose(first, false, String::new()).location {
+                        Some(at) => format!("{} (first at {at})", problem.message),
+                        None => problem.message,
+                    },
+                    None => problem.message,
+                };
+                diagnostics.push(tree.diagnose(&problem.path, false, message));
             }
         }
     }

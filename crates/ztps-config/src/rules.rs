@@ -113,6 +113,35 @@ pub fn ethernet_interface(name: &str) -> Result<(), String> {
     }
 }
 
+/// An EOS user or role name: a letter or `_`, then letters, digits, `_`,
+/// `-` or `.`, at most 32.
+pub fn user_name(name: &str) -> Result<(), String> {
+    let valid = name.len() <= 32
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not an EOS user or role name; write a letter, then letters, digits, '_', '-' or '.', like admin"
+        ))
+    }
+}
+
+/// A link speed as EOS's `speed` command takes it: `10g`, `25g`, `40g`,
+/// `50g`, `100g`, `200g`, `400g`, `800g`, `1g`, `auto`.
+pub fn is_link_speed(speed: &str) -> bool {
+    matches!(
+        speed,
+        "auto" | "1g" | "10g" | "25g" | "40g" | "50g" | "100g" | "200g" | "400g" | "800g"
+    )
+}
+
 /// A file name on flash with the given extension (`.swi`, `.swix`): 1 to
 /// 100 letters, digits, `-`, `.` or `_`, not starting with `-` or `.`.
 pub fn flash_file_name(name: &str, extension: &str) -> Result<(), String> {

@@ -169,6 +169,7 @@ mod tests {
             system_mac: None,
             image: None,
             extensions: None,
+            speed: None,
         }
     }
 

@@ -163,7 +163,14 @@ fn a_bad_ssh_key_is_reported_and_a_good_one_is_kept() {
     ))
     .unwrap();
     assert_eq!(
-        fabric.spine(None).unwrap().vm.ssh_authorized_key.as_deref(),
+        fabric
+            .spine(None)
+            .unwrap()
+            .vm
+            .as_ref()
+            .unwrap()
+            .ssh_authorized_key
+            .as_deref(),
         Some(key)
     );
 }

@@ -181,8 +181,12 @@ fn check_section(
         entry.1.extend(table.keys().cloned());
     }
     for (pattern, (path, present)) in &patterns {
-        // `spines`, `images` and `extensions` are maps of names, not tables of keys.
-        if matches!(pattern.as_str(), "spines" | "images" | "extensions") {
+        // `spines`, `leaves`, `images` and `extensions` are maps of names,
+        // not tables of keys.
+        if matches!(
+            pattern.as_str(),
+            "spines" | "leaves" | "images" | "extensions"
+        ) {
             continue;
         }
         for key in accepted_keys(check, &example, path) {
@@ -239,7 +243,7 @@ fn check_section(
 
 fn normalize(key: &str) -> String {
     // The example names its spine `spine1`; the table writes NAME.
-    for map in ["spines", "images", "extensions"] {
+    for map in ["spines", "leaves", "images", "extensions"] {
         if let Some(rest) = key.strip_prefix(&format!("{map}.")) {
             return format!("{map}.NAME.{}", rest.split_once('.').unwrap().1);
         }

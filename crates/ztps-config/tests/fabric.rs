@@ -33,7 +33,11 @@ fn the_example_fabric_is_valid() {
     assert_eq!(spine.name, "spine1");
     assert_eq!(spine.leaves.len(), 4);
     assert_eq!(spine.bootstrap_url(), "http://172.16.130.10:8080/bootstrap");
-    assert_eq!(spine.vm.memory_mib, 2048, "taken from [defaults.vm]");
+    assert_eq!(
+        spine.vm.as_ref().unwrap().memory_mib,
+        2048,
+        "taken from [defaults.vm]"
+    );
     assert_eq!(spine.leaves[0].spine_address().to_string(), "10.1.1.0/31");
     assert_eq!(spine.leaves[0].leaf_address().to_string(), "10.1.1.1");
     assert_eq!(spine.leaves[2].spine_address().to_string(), "10.1.1.5/30");
@@ -95,10 +99,10 @@ fn a_later_file_overrides_and_is_blamed_for_its_values() {
     let over = "[spines.spine1.vm]\nmemory_mib = 4096\n[[spines.spine1.leaves]]\ninterface = \"Ethernet9\"\nleaf = \"x\"\nleaf_interface = \"Ethernet49\"\nsubnet = \"10.9.9.0/31\"\n";
     let fabric = parse_fabric(&files(&[("site.toml", &example()), ("spine1.toml", over)])).unwrap();
     let spine = fabric.spine(Some("spine1")).unwrap();
-    assert_eq!(spine.vm.memory_mib, 4096);
+    assert_eq!(spine.vm.as_ref().unwrap().memory_mib, 4096);
     assert_eq!(spine.leaves.len(), 1, "arrays are replaced, not appended");
     assert_eq!(
-        spine.vm.disk.to_str(),
+        spine.vm.as_ref().unwrap().disk.to_str(),
         Some("/mnt/usb1/ztps.vmdk"),
         "tables merge deeply"
     );
@@ -133,28 +137,29 @@ fn syntax_errors_in_every_file_are_reported() {
 
 #[test]
 fn spine_selection_names_the_choices() {
-    let two = format!("{}\n[spines.spine2]\n", example());
-    let second = example()
-        .replace("spines.spine1", "spines.spine2")
-        .replace("10.1.1.", "10.2.2.")
-        .replace("172.16.130.", "172.16.131.");
+    // A second spine that only takes part in the fabric: no VM, its own
+    // link to each leaf.
+    let mut second = String::from("[spines.spine2]\nbgp_asn = 65000\n");
+    for i in 1..=4 {
+        second.push_str(&format!(
+            "[[spines.spine2.leaves]]\ninterface = \"Ethernet{i}\"\nleaf = \"leaf{i}\"\nleaf_interface = \"Ethernet50\"\nsubnet = \"10.2.2.{}/31\"\n",
+            2 * (i - 1)
+        ));
+    }
     let fabric = parse_fabric(&files(&[("a.toml", &example()), ("b.toml", &second)])).unwrap();
-    let err = fabric.spine(None).unwrap_err().to_string();
-    assert!(
-        err.contains("--spine") && err.contains("spine1, spine2"),
-        "{err}"
+    assert_eq!(
+        fabric.spine(None).unwrap().name,
+        "spine1",
+        "without --spine: the host"
     );
     let err = fabric.spine(Some("spine9")).unwrap_err().to_string();
     assert!(
         err.contains("spine9") && err.contains("spine1, spine2"),
         "{err}"
     );
-    assert_eq!(
-        fabric.spine(Some("spine2")).unwrap().vm.address.to_string(),
-        "172.16.131.10/24"
-    );
-    // A spine table with nothing in it is missing its required keys.
-    assert!(parse_fabric(&files(&[("a.toml", &two)])).is_err());
+    let spine2 = fabric.spine(Some("spine2")).unwrap();
+    assert!(!spine2.is_host() && spine2.vm.is_none());
+    assert_eq!(fabric.leaf_plans()[0].uplinks.len(), 2);
 }
 
 #[test]
@@ -171,7 +176,10 @@ fn derived_agent_config_matches_the_fabric() {
         agent.dhcp.auto_p2p.include,
         ["Ethernet1", "Ethernet2", "Ethernet3", "Ethernet4"]
     );
-    assert_eq!(agent.vm.as_ref().unwrap().mac, Some(spine.vm.mac));
+    assert_eq!(
+        agent.vm.as_ref().unwrap().mac,
+        Some(spine.vm.as_ref().unwrap().mac)
+    );
     // What the renderer writes for the switch loads back as the same config.
     let text = agent.to_toml().unwrap();
     assert_eq!(

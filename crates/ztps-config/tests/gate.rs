@@ -54,7 +54,9 @@ fn a_missing_section_and_a_bad_url_come_out_together() {
     assert_eq!(
         got,
         [
-            format!("f.toml:{spine}:1: spines.spine1.vm: this key is required but missing"),
+            format!(
+                "f.toml:{spine}:1: spines.spine1.vm: is missing: spine spine1 has the VM's bridge or loopback, so it hosts the ZTPServer and needs a [spines.spine1.vm] table"
+            ),
             format!(
                 "f.toml:{hook}:15: spines.spine1.agent.events.webhook_url: \"ftp://hooks.example/x\" uses scheme \"ftp\"; it must be an http:// or https:// URL with a host, like http://172.16.130.10:8080/bootstrap"
             ),
@@ -85,13 +87,15 @@ fn missing_keys_do_not_stop_the_other_checks() {
 }
 
 #[test]
-fn duplicate_leaf_names_are_refused_where_the_second_is_written() {
+fn a_leaf_port_used_twice_is_refused_where_the_second_is_written() {
+    // Several links may lead to one leaf, but not from one leaf port.
     let text = example().replace("leaf = \"leaf3\"", "leaf = \"LEAF1\"");
-    let line = line_of(&text, "\"LEAF1\"");
+    let line = line_of(&text, "\"LEAF1\"") + 1;
+    let first = line_of(&text, "leaf = \"leaf1\"") + 1;
     assert_eq!(
         fabric_problems(&text),
         [format!(
-            "f.toml:{line}:8: spines.spine1.leaves[2].leaf: LEAF1 is already used by leaves[0]; each leaf has its own hostname (ZTPServer names its files after it); give every leaf a distinct name"
+            "f.toml:{line}:18: spines.spine1.leaves[2].leaf_interface: LEAF1 Ethernet49 already carries a link; each leaf port carries one link (first at f.toml:{first}:18)"
         )]
     );
 }
@@ -138,7 +142,10 @@ fn every_mac_field_takes_the_eos_dotted_form() {
     );
     let fabric = parse_fabric(&[("f.toml".into(), text)]).unwrap();
     let spine = fabric.spine(None).unwrap();
-    assert_eq!(spine.vm.mac.to_string(), "08:00:27:85:0c:f8");
+    assert_eq!(
+        spine.vm.as_ref().unwrap().mac.to_string(),
+        "08:00:27:85:0c:f8"
+    );
     assert_eq!(spine.system_mac.unwrap().to_string(), "44:4c:a8:00:11:01");
     let agent = parse_agent_config(
         "a.toml",

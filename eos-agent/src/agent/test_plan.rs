@@ -18,6 +18,7 @@ pub(crate) fn with_leaves(leaves: &[&str]) -> AgentConfig {
             system_mac: None,
             image: None,
             extensions: None,
+            speed: None,
         });
     }
     config

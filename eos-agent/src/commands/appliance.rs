@@ -7,57 +7,62 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::ValueEnum as _;
 use ztps_appliance::{DataFile, NicMatch, SeedSpec, ZtpsFabric};
-use ztps_config::Spine;
+use ztps_config::{Fabric, Spine};
 
 use crate::cli::{Kind, RenderArgs};
 
-/// neighbordb, node definitions and startup-config templates for the leaves,
-/// and the `bootstrap.conf` that sends each leaf's bootstrap log to the
-/// agent (without it the appliance keeps the package's default, which logs
-/// nowhere, and the agent's timeline sees no leaf past its lease).
-pub fn ztpserver_files(spine: &Spine) -> anyhow::Result<Vec<DataFile>> {
-    let mut files = ztps_appliance::ztpserver::render(&ZtpsFabric::of_spine(spine))
-        .with_context(|| format!("cannot generate ZTPServer data for spine {}", spine.name))?;
+/// neighbordb, node definitions and each leaf's startup-config, from the
+/// source the fabric names for it, and the `bootstrap.conf` that sends each
+/// leaf's bootstrap log to the agent (without it the appliance keeps the
+/// package's default, which logs nowhere, and the agent's timeline sees no
+/// leaf past its lease).
+pub fn ztpserver_files(fabric: &Fabric) -> anyhow::Result<Vec<DataFile>> {
+    let host = fabric.host_spine()?;
+    let configs = super::leaf_configs::render_all(fabric)?;
+    let plans = fabric.leaf_plans();
+    let mut files = ztps_appliance::ztpserver::render(&ZtpsFabric::of_host(host, &plans, configs))
+        .with_context(|| format!("cannot generate ZTPServer data for spine {}", host.name))?;
     files.push(DataFile {
         path: "bootstrap/bootstrap.conf".into(),
-        contents: spine.bootstrap_conf(),
+        contents: host.bootstrap_conf(),
     });
     Ok(files)
 }
 
 /// The appliance's NoCloud seed: its address on `br0`, the bridge as its
 /// gateway, the ZTPServer URL, and the ZTPServer data when there are leaves.
-pub fn seed_spec(spine: &Spine) -> anyhow::Result<SeedSpec> {
+pub fn seed_spec(fabric: &Fabric, spine: &Spine) -> anyhow::Result<SeedSpec> {
+    let host = spine.host()?;
     let ztpserver_files = if spine.leaves.is_empty() {
         Vec::new()
     } else {
-        ztpserver_files(spine)?
+        ztpserver_files(fabric)?
     };
     Ok(SeedSpec {
-        hostname: spine.vm.name.clone(),
-        address: spine.vm.address,
-        gateway: spine.bridge.address.addr(),
+        hostname: host.vm.name.clone(),
+        address: host.vm.address,
+        gateway: host.bridge.address.addr(),
         dns: spine.dhcp.dns_servers.clone(),
-        ssh_authorized_key: spine.vm.ssh_authorized_key.clone(),
-        console_password_hash: spine.vm.console_password_hash.clone(),
+        ssh_authorized_key: host.vm.ssh_authorized_key.clone(),
+        console_password_hash: host.vm.console_password_hash.clone(),
         server_url: spine.ztpserver_url(),
         identifier: spine.ztpserver.identifier,
         // The fabric names the NIC's MAC, which survives any renaming.
-        nic: NicMatch::Mac(spine.vm.mac),
+        nic: NicMatch::Mac(host.vm.mac),
         ztpserver_files,
     })
 }
 
 /// The seed disk image's bytes.
-pub fn seed_image(spine: &Spine) -> anyhow::Result<Vec<u8>> {
-    seed_spec(spine)?
+pub fn seed_image(fabric: &Fabric, spine: &Spine) -> anyhow::Result<Vec<u8>> {
+    seed_spec(fabric, spine)?
         .image()
         .with_context(|| format!("cannot build the seed disk of spine {}", spine.name))
 }
 
 /// `render seed --out FILE`.
-pub fn write_seed(spine: &Spine, out: &Path) -> anyhow::Result<()> {
-    let spec = seed_spec(spine)?;
+pub fn write_seed(fabric: &Fabric, spine: &Spine, out: &Path) -> anyhow::Result<()> {
+    let spec = seed_spec(fabric, spine)?;
     ztps_appliance::write_seed_image(&spec, out)
         .with_context(|| format!("cannot write the seed disk {}", out.display()))?;
     super::files::print(&format!(
@@ -69,8 +74,8 @@ pub fn write_seed(spine: &Spine, out: &Path) -> anyhow::Result<()> {
 }
 
 /// `render ztpserver --out DIR`: the files under DIR, as in ZTPServer's data root.
-pub fn write_ztpserver(spine: &Spine, out: &Path) -> anyhow::Result<()> {
-    let files = ztpserver_files(spine)?;
+pub fn write_ztpserver(fabric: &Fabric, out: &Path) -> anyhow::Result<()> {
+    let files = ztpserver_files(fabric)?;
     for file in &files {
         let path = data_path(out, &file.path)?;
         if let Some(parent) = path.parent() {
@@ -118,8 +123,8 @@ pub fn run_render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let fabric = super::load_fabric(&args.fabric)?;
     let spine = fabric.spine(args.spine.as_deref())?;
     match args.kind {
-        Kind::Seed => write_seed(spine, out)?,
-        _ => write_ztpserver(spine, out)?,
+        Kind::Seed => write_seed(&fabric, spine, out)?,
+        _ => write_ztpserver(&fabric, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use ztps_config::{AgentInstall, Spine};
+use ztps_config::{AgentInstall, Fabric, Spine};
 use ztps_render::Artifact;
 
 use super::appliance;
@@ -93,8 +93,10 @@ pub fn mode_of(artifact: Artifact) -> u32 {
 /// the bundle carries.
 pub fn bundle_spine(spine: &Spine) -> Spine {
     let mut spine = spine.clone();
-    if spine.vm.seed_disk.is_none() {
-        spine.vm.seed_disk = Some(SEED_FLASH_PATH.into());
+    if let Some(vm) = spine.vm.as_mut()
+        && vm.seed_disk.is_none()
+    {
+        vm.seed_disk = Some(SEED_FLASH_PATH.into());
     }
     spine
 }
@@ -135,12 +137,11 @@ pub fn merge_boot_extensions(current: &str, ours: &str) -> String {
 /// The VM disk's file name in the bundle: the one `vm.disk` gives it, since
 /// that is the name the domain XML opens.
 pub fn vm_disk_name(spine: &Spine) -> anyhow::Result<String> {
-    spine
-        .vm
-        .disk
+    let vm = spine.host()?.vm;
+    vm.disk
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .with_context(|| format!("vm.disk {} names no file", spine.vm.disk.display()))
+        .with_context(|| format!("vm.disk {} names no file", vm.disk.display()))
 }
 
 /// The data disk's file name in the bundle, when the spine's leaves install
@@ -152,7 +153,11 @@ pub fn data_disk_name(spine: &Spine) -> Option<String> {
 }
 
 /// Every file of the bundle, README and manifest excluded, in a fixed order.
-pub fn bundle_files(spine: &Spine, options: &Options) -> anyhow::Result<Vec<BundleFile>> {
+pub fn bundle_files(
+    fabric: &Fabric,
+    spine: &Spine,
+    options: &Options,
+) -> anyhow::Result<Vec<BundleFile>> {
     let spine = bundle_spine(spine);
     let mut artifacts = Vec::new();
     if options.new_switch {
@@ -191,7 +196,7 @@ pub fn bundle_files(spine: &Spine, options: &Options) -> anyhow::Result<Vec<Bund
     // mistake is reported at once.
     files.push(BundleFile {
         path: SEED_FILE.into(),
-        body: Body::Bytes(appliance::seed_image(&spine)?),
+        body: Body::Bytes(appliance::seed_image(fabric, &spine)?),
         mode: 0o644,
         off_flash: false,
     });
@@ -243,7 +248,7 @@ pub fn bundle_files(spine: &Spine, options: &Options) -> anyhow::Result<Vec<Bund
             path: vm_disk_name(&spine)?,
             body: Body::Copy(disk.clone()),
             mode: 0o644,
-            off_flash: spine.vm.disk.parent() != Some(Path::new("/mnt/flash")),
+            off_flash: spine.host()?.vm.disk.parent() != Some(Path::new("/mnt/flash")),
         });
     }
     Ok(files)
@@ -310,12 +315,20 @@ fn read_current_boot_extensions(flash: &Path) -> anyhow::Result<String> {
 pub fn run(args: &BundleArgs) -> anyhow::Result<ExitCode> {
     let fabric = super::load_fabric(&args.fabric)?;
     let spine = fabric.spine(args.spine.as_deref())?;
+    // Only the host runs the agent and the VM; another spine needs only its
+    // startup-config.
+    let host = spine.host().with_context(|| {
+        format!(
+            "a bundle is for the spine hosting the ZTPServer; render spine {}'s config with `ztps-agent render startup-config --spine {}`",
+            spine.name, spine.name
+        )
+    })?;
     if let Some(out) = &args.out
         && !args.dry_run
     {
         check_target(out, args.force)?;
     }
-    if let Some(seed) = &spine.vm.seed_disk
+    if let Some(seed) = &host.vm.seed_disk
         && seed != Path::new(SEED_FLASH_PATH)
     {
         eprintln!(
@@ -334,7 +347,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<ExitCode> {
         vm_disk: args.vm_disk.clone(),
     };
 
-    let mut files = bundle_files(spine, &options)?;
+    let mut files = bundle_files(&fabric, spine, &options)?;
     let listed: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     files.push(BundleFile::text(
         README_FILE,

@@ -41,12 +41,29 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         checked.push(path.display().to_string());
     }
     if !args.fabric.is_empty() {
-        let result =
-            ztps_config::load_fabric_and_files(&args.fabric).and_then(|fabric| match &args.spine {
-                Some(name) => fabric.spine(Some(name)).map(|_| ()),
-                None => Ok(()),
-            });
-        collect(result, &mut problems)?;
+        match ztps_config::load_fabric_and_files(&args.fabric) {
+            Ok(fabric) => {
+                if let Some(name) = &args.spine {
+                    collect(fabric.spine(Some(name)).map(|_| ()), &mut problems)?;
+                }
+                // The leaves' own configs, once the fabric itself is valid.
+                let (_, sources) = super::leaf_configs::render_checked(&fabric);
+                for p in sources {
+                    let line = p.to_string();
+                    problems.push((
+                        Problem {
+                            file: Some(p.file),
+                            line: p.line,
+                            column: None,
+                            key: None,
+                            message: p.message,
+                        },
+                        line,
+                    ));
+                }
+            }
+            Err(error) => collect(Err(error), &mut problems)?,
+        }
         checked.extend(args.fabric.iter().map(|p| p.display().to_string()));
     }
     let valid = problems.is_empty();

@@ -5,6 +5,7 @@ mod bundle;
 mod check;
 mod docs;
 mod files;
+mod leaf_configs;
 mod readme;
 mod render;
 mod run;

@@ -20,7 +20,8 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
     let mut t = String::with_capacity(8192);
     let name = &spine.name;
     let agent = spine.agent_path();
-    let disk = &spine.vm.disk;
+    let host = spine.host()?;
+    let disk = &host.vm.disk;
     let disk_name = vm_disk_name(spine)?;
     let disk_dir = disk.parent().unwrap_or(Path::new("/mnt/flash"));
     let disk_in_bundle = files.contains(&disk_name) && options.vm_disk.is_some();
@@ -192,7 +193,7 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
         t,
         "\n3. The VM disk\n--------------\nztps.xml opens {} ({} format). Put {disk_name} there before\nenabling the VM; /mnt/flash, /mnt/usb1 and /mnt/drive keep files across reboots.",
         disk.display(),
-        spine.vm.disk_format.as_str()
+        host.vm.disk_format.as_str()
     );
     if let Some((name, path)) = &data {
         let served: Vec<String> = spine
@@ -273,7 +274,7 @@ pub fn readme(spine: &Spine, options: &Options, files: &[String]) -> anyhow::Res
     let _ = writeln!(
         t,
         "\n6. Check that it runs\n---------------------\n  spine# show daemon ztps\n  spine# bash {agent} status\n  spine# show logging | include ZTPS\n`show daemon ztps` must say it is running; `ztps-agent status` shows the bridge\n{}, forwarding, the leaf links served, leases and the VM {}.",
-        spine.bridge.name, spine.vm.name
+        host.bridge.name, host.vm.name
     );
 
     let _ = writeln!(
@@ -309,7 +310,10 @@ fn describe(spine: &Spine, options: &Options, file: &str, disk_name: &str) -> St
             "only the lines ztps-eos adds, to merge (step 5) -> /mnt/flash/".into()
         }
         "boot-config" => format!("SWI=flash:{} -> /mnt/flash/", spine.eos_image),
-        "ztps.xml" => format!("libvirt domain of VM {} -> /mnt/flash/", spine.vm.name),
+        "ztps.xml" => format!(
+            "libvirt domain of VM {} -> /mnt/flash/",
+            spine.vm.as_ref().map_or("", |vm| vm.name.as_str())
+        ),
         "ztps-agent.toml" => "the agent's config (mode 0600) -> /mnt/flash/".into(),
         SEED_FILE => "the VM's Day-1 seed disk -> /mnt/flash/".into(),
         "ztps-agent" => "the agent, static x86_64 -> /mnt/flash/".into(),
@@ -323,7 +327,13 @@ fn describe(spine: &Spine, options: &Options, file: &str, disk_name: &str) -> St
         f if f.starts_with(".extensions/") => {
             "the agent as an EOS extension (SWIX) -> /mnt/flash/.extensions/".into()
         }
-        f if f == disk_name => format!("the ZTPServer VM disk -> {}", spine.vm.disk.display()),
+        f if f == disk_name => format!(
+            "the ZTPServer VM disk -> {}",
+            spine
+                .vm
+                .as_ref()
+                .map_or(String::new(), |vm| vm.disk.display().to_string())
+        ),
         f if data_disk_name(spine).as_deref() == Some(f) => format!(
             "the VM's data disk: the leaves' EOS images and extensions -> {}",
             spine
