@@ -21,15 +21,16 @@ mod types;
 use std::path::PathBuf;
 
 pub use agent::{
-    AgentConfig, AutoP2pConfig, BridgeConfig, DEFAULT_AGENT_CONFIG_PATH, DhcpConfig, EapiConfig,
-    EapiTransport, EventsConfig, ForwardingConfig, RangeConfig, RateLimitConfig, ReservationConfig,
-    StatusConfig, SubnetConfig, VmBackend, VmConfig,
+    AgentConfig, AutoP2pConfig, BridgeConfig, ContainerConfig, DEFAULT_AGENT_CONFIG_PATH,
+    DEFAULT_DOCKER_SOCKET, DhcpConfig, EapiConfig, EapiTransport, EventsConfig, ForwardingConfig,
+    RangeConfig, RateLimitConfig, ReservationConfig, StatusConfig, SubnetConfig, VmBackend,
+    VmConfig,
 };
 pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
 pub use fabric::{
-    AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric,
-    FabricDhcpConfig, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier, Spine,
-    VmSpec, ZtpServerConfig,
+    AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, ApplianceBackend,
+    ContainerSpec, DiskFormat, Fabric, FabricDhcpConfig, LeafLink, LoopbackConfig,
+    MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier, Spine, VmSpec, ZtpServerConfig,
 };
 pub use load::{
     MAX_CONFIG_BYTES, load_agent_config, load_fabric, parse_agent_config, parse_fabric, read,

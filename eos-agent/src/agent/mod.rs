@@ -280,6 +280,11 @@ impl Agent {
                 ztps_config::VmBackend::Libvirt => {
                     AnyVm::Libvirt(LibvirtVm::new(&v.libvirt_uri, &v.name)?)
                 }
+                ztps_config::VmBackend::Container => {
+                    anyhow::bail!(
+                        "config {path}: vm.backend = \"container\" is not supported by this build yet"
+                    )
+                }
             };
             let supervisor = Supervisor::new(
                 control,
