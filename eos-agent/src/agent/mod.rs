@@ -36,6 +36,7 @@ use ztps_events::{Event, Hub};
 use ztps_net::iftable::InterfaceTable;
 use ztps_net::sysctl::Sysctl;
 use ztps_net::watch::Watch;
+use ztps_vm::container::DockerContainer;
 use ztps_vm::control::AnyVm;
 use ztps_vm::eos::EosVm;
 use ztps_vm::libvirt::LibvirtVm;
@@ -281,9 +282,12 @@ impl Agent {
                     AnyVm::Libvirt(LibvirtVm::new(&v.libvirt_uri, &v.name)?)
                 }
                 ztps_config::VmBackend::Container => {
-                    anyhow::bail!(
-                        "config {path}: vm.backend = \"container\" is not supported by this build yet"
-                    )
+                    // ztps-config requires [vm.container] for this backend.
+                    let spec = v
+                        .container
+                        .clone()
+                        .context("vm.backend = \"container\" needs [vm.container]")?;
+                    AnyVm::Container(Box::new(DockerContainer::new(&v.docker_socket, spec)?))
                 }
             };
             let supervisor = Supervisor::new(
