@@ -3,7 +3,11 @@
 
 use std::fmt::Write as _;
 
-use ztps_config::{DEFAULT_AGENT_CONFIG_PATH, EapiTransport, Spine};
+use ztps_config::{ApplianceBackend, DEFAULT_AGENT_CONFIG_PATH, EapiTransport, Spine, VmSpec};
+
+/// Where the Day-1 seed folder is mounted inside the appliance container
+/// (the appliance reads it there instead of a seed disk).
+pub const CONTAINER_SEED_DIR: &str = "/etc/ztps/seed";
 
 /// The domain XML's file name on flash, as `virtual-machine` refers to it.
 pub const DOMAIN_XML_FILE: &str = "ztps.xml";
@@ -116,9 +120,14 @@ pub fn startup_config(spine: &Spine, form: StartupForm) -> String {
     out.push_str("   no shutdown\n!\n");
 
     if let Some(vm) = &spine.vm {
-        let _ = writeln!(out, "virtual-machine {}", vm.name);
-        let _ = writeln!(out, "   config-file flash:/{DOMAIN_XML_FILE}");
-        out.push_str("   enable\n!\n");
+        match vm.backend {
+            ApplianceBackend::Vm => {
+                let _ = writeln!(out, "virtual-machine {}", vm.name);
+                let _ = writeln!(out, "   config-file flash:/{DOMAIN_XML_FILE}");
+                out.push_str("   enable\n!\n");
+            }
+            ApplianceBackend::Container => container_manager(vm, &mut out),
+        }
     }
 
     bgp(&mut out, spine);
@@ -154,4 +163,31 @@ fn bgp(out: &mut String, spine: &Spine) {
         let _ = writeln!(out, "   network {subnet}");
     }
     out.push_str("!\n");
+}
+
+/// The appliance as an EOS `container-manager` container: on the Docker
+/// network that the agent creates on the bridge, at the VM's address and
+/// MAC, with the seed folder mounted read-only, started at boot. Docker
+/// itself cannot load an archive from this config, so the agent loads
+/// the archive on flash when the image is missing (docs/configuration.md
+/// says which of these lines are checked against Arista's documentation).
+fn container_manager(vm: &VmSpec, out: &mut String) {
+    let container = &vm.container;
+    out.push_str("container-manager\n");
+    let _ = writeln!(
+        out,
+        "   ! image {} is loaded by ztps-agent from flash:{} when Docker lacks it",
+        container.image, container.archive
+    );
+    let _ = writeln!(out, "   container {}", vm.name);
+    let _ = writeln!(out, "      image {}", container.image);
+    let _ = writeln!(
+        out,
+        "      options --network={} --ip={} --mac-address={} --mount=type=bind,source={},target={CONTAINER_SEED_DIR},readonly",
+        container.network,
+        vm.address.addr(),
+        vm.mac,
+        container.seed_dir.display()
+    );
+    out.push_str("      on-boot\n!\n");
 }

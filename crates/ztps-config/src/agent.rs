@@ -333,6 +333,31 @@ pub enum VmBackend {
     Eos,
     /// libvirt directly (`virsh`-style), for hosts that are not EOS.
     Libvirt,
+    /// A Docker container through the Engine API (EOS `container-manager`,
+    /// or any Docker host).
+    Container,
+}
+
+/// Where Docker listens unless the config says otherwise.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// The appliance container the `container` backend keeps running.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerConfig {
+    /// The image reference, e.g. `ztps-appliance:latest`.
+    pub image: String,
+    /// A docker-archive tar to load the image from when Docker lacks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<PathBuf>,
+    /// The Docker network on the bridge (created when missing).
+    pub network: String,
+    /// The container's address and prefix on the bridge: the VM subnet.
+    #[serde(with = "crate::types::ipv4_net")]
+    pub address: Ipv4Net,
+    /// The Day-1 seed folder, bind-mounted read-only at `/etc/ztps/seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_dir: Option<PathBuf>,
 }
 
 /// Supervision of the ZTPServer VM.
@@ -345,6 +370,11 @@ pub struct VmConfig {
     pub backend: VmBackend,
     /// Used by the `libvirt` backend.
     pub libvirt_uri: String,
+    /// Used by the `container` backend: Docker's unix socket.
+    pub docker_socket: PathBuf,
+    /// Used by the `container` backend: what it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerConfig>,
     /// The VM NIC's MAC: how its tap is found on the bridge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
@@ -367,6 +397,8 @@ impl Default for VmConfig {
             name: "ztps".into(),
             backend: VmBackend::Eos,
             libvirt_uri: "qemu:///system".into(),
+            docker_socket: PathBuf::from(DEFAULT_DOCKER_SOCKET),
+            container: None,
             mac: None,
             health_url: None,
             health_interval_secs: 10,
@@ -663,6 +695,48 @@ impl AgentConfig {
                 "0 would poll in a tight loop; use at least 1",
             );
         }
+        if !vm.docker_socket.is_absolute() {
+            problems.push(
+                at.key("docker_socket"),
+                format!(
+                    "{} is relative; give the absolute path of Docker's socket, like {DEFAULT_DOCKER_SOCKET}",
+                    vm.docker_socket.display()
+                ),
+            );
+        }
+        if let Some(container) = &vm.container {
+            let at = at.key("container");
+            checks::rule(
+                problems,
+                at.key("image"),
+                rules::image_reference(&container.image),
+            );
+            checks::rule(
+                problems,
+                at.key("network"),
+                rules::hostname(&container.network)
+                    .map_err(|m| format!("the Docker network's name: {m}")),
+            );
+            checks::host_address(
+                problems,
+                at.key("address"),
+                &container.address,
+                "the container",
+            );
+            for (key, path) in [
+                ("archive", container.archive.as_ref()),
+                ("seed_dir", container.seed_dir.as_ref()),
+            ] {
+                if let Some(path) = path
+                    && !path.is_absolute()
+                {
+                    problems.push(
+                        at.key(key),
+                        format!("{} is relative; give an absolute path", path.display()),
+                    );
+                }
+            }
+        }
     }
 
     /// What a supervised VM needs from the rest of the config.
@@ -684,6 +758,12 @@ impl AgentConfig {
                 ),
             ),
             Some(_) => {}
+        }
+        if vm.backend == VmBackend::Container && vm.container.is_none() {
+            problems.push(
+                at.key("backend"),
+                "backend \"container\" needs [vm.container] (image, network, address); add it, or use another backend",
+            );
         }
         if vm.backend == VmBackend::Eos && self.eapi.is_none() {
             problems.push(

@@ -156,7 +156,10 @@ impl Spine {
     pub fn data_disk_path(&self) -> Option<PathBuf> {
         // Only the host spine runs the appliance, so only it has one.
         let vm = self.vm.as_ref()?;
-        if self.data_disk_files().is_empty() {
+        // A container has no disks; its files come from a folder on flash.
+        if vm.backend == crate::fabric::ApplianceBackend::Container
+            || self.data_disk_files().is_empty()
+        {
             return None;
         }
         Some(match &vm.data_disk {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::agent::{
-    AgentConfig, AutoP2pConfig, BridgeConfig, DhcpConfig, EapiConfig, EventsConfig,
-    ForwardingConfig, StatusConfig, VmConfig,
+    AgentConfig, AutoP2pConfig, BridgeConfig, ContainerConfig, DhcpConfig, EapiConfig,
+    EventsConfig, ForwardingConfig, StatusConfig, VmBackend, VmConfig,
 };
 use crate::checks;
 use crate::diag::{KeyPath, Problems, Segment};
@@ -205,17 +205,71 @@ impl NicModel {
     }
 }
 
-/// The ZTPServer VM as libvirt runs it.
+/// What runs the appliance on the spine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApplianceBackend {
+    /// A VM: EOS `virtual-machine` (libvirt and QEMU on the switch).
+    #[default]
+    Vm,
+    /// A container: EOS `container-manager` (Docker on the switch).
+    Container,
+}
+
+impl ApplianceBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplianceBackend::Vm => "vm",
+            ApplianceBackend::Container => "container",
+        }
+    }
+}
+
+/// The appliance as a container (`backend = "container"`): its image, the
+/// archive on flash it is loaded from, and the Docker network on the bridge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerSpec {
+    /// The image reference the archive holds (`vm-image/build --oci`).
+    pub image: String,
+    /// The image archive's file name on flash (a docker-archive tar).
+    pub archive: String,
+    /// The Docker network that puts the container on the spine's bridge.
+    pub network: String,
+    /// The Day-1 seed folder, mounted read-only into the container.
+    pub seed_dir: PathBuf,
+}
+
+impl Default for ContainerSpec {
+    fn default() -> Self {
+        ContainerSpec {
+            image: "ztps-appliance:latest".into(),
+            archive: "ztps-appliance.tar".into(),
+            network: "ztps".into(),
+            seed_dir: PathBuf::from("/mnt/flash/ztps-seed"),
+        }
+    }
+}
+
+/// The ZTPServer appliance: a VM as libvirt runs it, or a container.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmSpec {
     #[serde(default = "default_vm_name")]
     pub name: String,
+    /// `vm` (the default) or `container`.
+    #[serde(default)]
+    pub backend: ApplianceBackend,
+    /// Used by `backend = "container"`.
+    #[serde(default)]
+    pub container: ContainerSpec,
     /// The VM's own address and prefix: the VM subnet.
     #[serde(with = "crate::types::ipv4_net")]
     pub address: Ipv4Net,
     /// The MAC the appliance's NIC is configured for.
     pub mac: MacAddr,
+    /// The VM's disk; required for `backend = "vm"`, unused by a container.
+    #[serde(default, skip_serializing_if = "is_empty_path")]
     pub disk: PathBuf,
     #[serde(default)]
     pub disk_format: DiskFormat,
@@ -249,6 +303,10 @@ pub struct VmSpec {
     /// The QEMU binary; libvirt picks its default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulator: Option<PathBuf>,
+}
+
+fn is_empty_path(path: &std::path::Path) -> bool {
+    path.as_os_str().is_empty()
 }
 
 fn default_vm_name() -> String {
@@ -606,11 +664,7 @@ impl Spine {
                     ..l.clone()
                 })
                 .collect(),
-            vm: self.vm.as_ref().map(|vm| VmConfig {
-                name: vm.name.clone(),
-                mac: Some(vm.mac),
-                ..VmConfig::default()
-            }),
+            vm: self.vm.as_ref().map(derived_vm_config),
             events: EventsConfig::default(),
             status: StatusConfig::default(),
             timeline: crate::timeline::TimelineConfig {
@@ -729,47 +783,10 @@ impl Spine {
             vm_at.key("machine"),
             rules::machine_type(&vm.machine),
         );
-        for (key, path) in [
-            ("disk", Some(&vm.disk)),
-            ("seed_disk", vm.seed_disk.as_ref()),
-            ("data_disk", vm.data_disk.as_ref()),
-            ("emulator", vm.emulator.as_ref()),
-        ] {
-            if let Some(path) = path
-                && !path.is_absolute()
-            {
-                problems.push(
-                    vm_at.key(key),
-                    format!(
-                        "{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk",
-                        path.display()
-                    ),
-                );
-            }
+        match vm.backend {
+            ApplianceBackend::Vm => check_vm_disks(vm, &vm_at, problems),
+            ApplianceBackend::Container => check_container(vm, &vm_at, problems),
         }
-        for (key, path) in [
-            ("disk", Some(&vm.disk)),
-            ("seed_disk", vm.seed_disk.as_ref()),
-            ("data_disk", vm.data_disk.as_ref()),
-        ] {
-            if let Some(path) = path
-                && path.is_absolute()
-            {
-                checks::rule(problems, vm_at.key(key), rules::persistent_path(path));
-            }
-        }
-        if let Some(data) = &vm.data_disk {
-            checks::rule(
-                problems,
-                vm_at.key("data_disk"),
-                rules::data_disk_path(data, &vm.disk, vm.seed_disk.as_deref()),
-            );
-        }
-        checks::rule(
-            problems,
-            vm_at.key("disk"),
-            rules::disk_extension(&vm.disk, vm.disk_format.as_str()),
-        );
         if let Some(key) = &vm.ssh_authorized_key {
             checks::rule(
                 problems,
@@ -788,6 +805,140 @@ impl Spine {
             problems.push(
                 at.key("ztpserver").key("port"),
                 "0 is not a port; the ZTPServer listens on 8080 by default",
+            );
+        }
+    }
+}
+
+/// The agent's `[vm]`: the VM through EOS, or the container through the
+/// Docker socket with everything it is created from.
+fn derived_vm_config(vm: &VmSpec) -> VmConfig {
+    let base = VmConfig {
+        name: vm.name.clone(),
+        mac: Some(vm.mac),
+        ..VmConfig::default()
+    };
+    match vm.backend {
+        ApplianceBackend::Vm => base,
+        ApplianceBackend::Container => {
+            let container = vm.container.clone();
+            VmConfig {
+                backend: VmBackend::Container,
+                container: Some(ContainerConfig {
+                    image: container.image,
+                    archive: Some(PathBuf::from("/mnt/flash").join(&container.archive)),
+                    network: container.network,
+                    address: vm.address,
+                    seed_dir: Some(container.seed_dir),
+                }),
+                ..base
+            }
+        }
+    }
+}
+
+/// The VM's disks: `disk` is required, every path absolute and kept.
+fn check_vm_disks(vm: &VmSpec, vm_at: &KeyPath, problems: &mut Problems) {
+    if vm.disk.as_os_str().is_empty() {
+        problems.push(
+            vm_at.key("disk"),
+            "this key is required but missing for backend = \"vm\"; give the appliance disk's path, like /mnt/usb1/ztps.vmdk (or set backend = \"container\")",
+        );
+        return;
+    }
+    for (key, path) in [
+        ("disk", Some(&vm.disk)),
+        ("seed_disk", vm.seed_disk.as_ref()),
+        ("data_disk", vm.data_disk.as_ref()),
+        ("emulator", vm.emulator.as_ref()),
+    ] {
+        if let Some(path) = path
+            && !path.is_absolute()
+        {
+            problems.push(
+                vm_at.key(key),
+                format!(
+                    "{} is relative; give an absolute path, like /mnt/usb1/ztps.vmdk",
+                    path.display()
+                ),
+            );
+        }
+    }
+    for (key, path) in [
+        ("disk", Some(&vm.disk)),
+        ("seed_disk", vm.seed_disk.as_ref()),
+        ("data_disk", vm.data_disk.as_ref()),
+    ] {
+        if let Some(path) = path
+            && path.is_absolute()
+        {
+            checks::rule(problems, vm_at.key(key), rules::persistent_path(path));
+        }
+    }
+    if let Some(data) = &vm.data_disk {
+        checks::rule(
+            problems,
+            vm_at.key("data_disk"),
+            rules::data_disk_path(data, &vm.disk, vm.seed_disk.as_deref()),
+        );
+    }
+    checks::rule(
+        problems,
+        vm_at.key("disk"),
+        rules::disk_extension(&vm.disk, vm.disk_format.as_str()),
+    );
+}
+
+/// The container form: its image, its archive on flash, its network and
+/// its seed folder.
+fn check_container(vm: &VmSpec, vm_at: &KeyPath, problems: &mut Problems) {
+    let at = vm_at.key("container");
+    let container = &vm.container;
+    checks::rule(
+        problems,
+        at.key("image"),
+        rules::image_reference(&container.image),
+    );
+    checks::rule(
+        problems,
+        at.key("archive"),
+        rules::flash_file_name(&container.archive, ".tar"),
+    );
+    checks::rule(
+        problems,
+        at.key("network"),
+        rules::hostname(&container.network).map_err(|m| format!("the Docker network's name: {m}")),
+    );
+    checks::rule(
+        problems,
+        at.key("seed_dir"),
+        rules::persistent_path(&container.seed_dir),
+    );
+    // The folder goes into a `--mount` option of one config line.
+    if container
+        .seed_dir
+        .to_string_lossy()
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '"')
+    {
+        problems.push(
+            at.key("seed_dir"),
+            format!(
+                "{} holds a space, comma or quote, which EOS's container options cannot carry; choose a plain folder name, like /mnt/flash/ztps-seed",
+                container.seed_dir.display()
+            ),
+        );
+    }
+    for (key, set) in [
+        ("disk", !vm.disk.as_os_str().is_empty()),
+        ("seed_disk", vm.seed_disk.is_some()),
+        ("data_disk", vm.data_disk.is_some()),
+        ("emulator", vm.emulator.is_some()),
+    ] {
+        if set {
+            problems.push(
+                vm_at.key(key),
+                format!("is a VM setting, but backend = \"container\"; remove {key}, or set backend = \"vm\""),
             );
         }
     }
@@ -885,6 +1036,11 @@ impl Spine {
                 _ => None,
             },
             ("vm", Some("name" | "mac")) => Some(rest(0, at.clone())),
+            ("vm", Some("container")) => match key(2) {
+                Some("address") => Some(at.key("vm").key("address")),
+                Some(_) => Some(rest(0, at.clone())),
+                None => None,
+            },
             _ => None,
         }
     }

@@ -23,16 +23,17 @@ mod types;
 use std::path::PathBuf;
 
 pub use agent::{
-    AgentConfig, AutoP2pConfig, BridgeConfig, DEFAULT_AGENT_CONFIG_PATH, DhcpConfig, EapiConfig,
-    EapiTransport, EventsConfig, ForwardingConfig, RangeConfig, RateLimitConfig, ReservationConfig,
-    StatusConfig, SubnetConfig, VmBackend, VmConfig,
+    AgentConfig, AutoP2pConfig, BridgeConfig, ContainerConfig, DEFAULT_AGENT_CONFIG_PATH,
+    DEFAULT_DOCKER_SOCKET, DhcpConfig, EapiConfig, EapiTransport, EventsConfig, ForwardingConfig,
+    RangeConfig, RateLimitConfig, ReservationConfig, StatusConfig, SubnetConfig, VmBackend,
+    VmConfig,
 };
 pub use catalogue::{Catalogue, DataDiskFile, EosImage, Extension, LeafSoftware};
 pub use diag::{Diagnostic, Diagnostics, KeyPath, Location, Segment};
 pub use fabric::{
-    AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, DiskFormat, Fabric,
-    FabricDhcpConfig, Host, LeafLink, LoopbackConfig, MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier,
-    Spine, VmSpec, ZtpServerConfig,
+    AGENT_FLASH_PATH, AGENT_SWIX_PATH, AgentInstall, AgentInstallConfig, ApplianceBackend,
+    ContainerSpec, DiskFormat, Fabric, FabricDhcpConfig, Host, LeafLink, LoopbackConfig,
+    MIN_VM_MEMORY_MIB, NicModel, NodeIdentifier, Spine, VmSpec, ZtpServerConfig,
 };
 pub use leaf::{
     AdminUser, LeafConfigSource, LeafConfigs, LeafPlan, LeafSpec, PlannedUplink, Underlay,

@@ -163,6 +163,39 @@ pub fn flash_file_name(name: &str, extension: &str) -> Result<(), String> {
     }
 }
 
+/// A Docker image reference as `docker load` tags it: a lowercase name
+/// (path components of letters, digits, '.', '_', '-', separated by '/')
+/// and an optional `:tag`. Digests are refused: an archive on flash is
+/// loaded by its tag.
+pub fn image_reference(reference: &str) -> Result<(), String> {
+    const RULE: &str = "an image is a lowercase name of letters, digits, '.', '_', '-' and '/', with an optional :tag, like ztps-appliance:latest";
+    let (name, tag) = match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (reference, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 255
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with(['.', '_', '-'])
+                && part.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+        });
+    let tag_ok = tag.is_none_or(|t| {
+        !t.is_empty()
+            && t.len() <= 128
+            && !t.starts_with(['.', '-'])
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    });
+    if name_ok && tag_ok {
+        Ok(())
+    } else {
+        Err(format!("{reference:?} is not an image reference; {RULE}"))
+    }
+}
+
 /// The directories whose files survive a reboot of EOS: the root filesystem
 /// is rebuilt from the image at every boot.
 pub const PERSISTENT_DIRS: [&str; 3] = ["/mnt/flash", "/mnt/usb1", "/mnt/drive"];

@@ -63,6 +63,8 @@ pub struct VmSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub libvirt_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_socket: Option<std::path::PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub health_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_interval_secs: Option<u64>,
@@ -124,6 +126,7 @@ impl AgentInstallConfig {
         set(&mut vm.manage, &s.manage);
         set(&mut vm.backend, &s.backend);
         set(&mut vm.libvirt_uri, &s.libvirt_uri);
+        set(&mut vm.docker_socket, &s.docker_socket);
         if s.health_url.is_some() {
             vm.health_url.clone_from(&s.health_url);
         }

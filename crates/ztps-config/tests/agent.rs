@@ -190,7 +190,7 @@ fn unknown_sections_and_bad_values_are_located() {
     );
     assert_has(
         &got,
-        "a.toml:8:11: vm.backend: \"xen\" is not allowed here; write one of \"eos\" or \"libvirt\"",
+        "a.toml:8:11: vm.backend: \"xen\" is not allowed here; write one of \"eos\", \"libvirt\", \"container\"",
     );
     assert_has(&got, "a.toml:9:7: vm.mac: \"zz\" is not a MAC address");
 }

@@ -112,7 +112,7 @@ fn a_later_file_overrides_and_is_blamed_for_its_values() {
 fn type_errors_and_missing_keys_are_located() {
     let text = example()
         .replace("vcpus = 1", "vcpus = \"one\"")
-        .replace("disk = \"/mnt/usb1/ztps.vmdk\"\n", "")
+        .replace("mac = \"08:00:27:85:0c:f8\"", "")
         .replace("transport = \"unix-socket\"", "transport = \"telnet\"");
     let got = problems(&[("f.toml", &text)]);
     let joined = got.join("\n");
@@ -122,7 +122,7 @@ fn type_errors_and_missing_keys_are_located() {
     );
     assert!(joined.contains("spines.spine1.eapi.transport: \"telnet\" is not allowed here; write one of \"unix-socket\", \"http-localhost\", \"https\""), "{joined}");
     assert!(
-        joined.contains("spines.spine1.vm.disk: this key is required but missing"),
+        joined.contains("spines.spine1.vm.mac: this key is required but missing"),
         "{joined}"
     );
 }
@@ -219,4 +219,83 @@ fn a_vm_disk_must_persist_and_match_its_format() {
         )
         .replace("disk_format = \"vmdk\"", "disk_format = \"qcow2\"");
     assert!(parse_fabric(&files(&[("f.toml", &text)])).is_ok());
+}
+
+fn container_fabric(vm_extra: &str) -> String {
+    example()
+        .replace("disk = \"/mnt/usb1/ztps.vmdk\"\n", "")
+        .replace(
+            "nic_model = \"e1000\"             # or \"virtio\"\n",
+            &format!("backend = \"container\"\n{vm_extra}"),
+        )
+}
+
+#[test]
+fn a_container_backend_needs_no_disk_and_takes_defaults() {
+    let text = container_fabric("");
+    let fabric = parse_fabric(&files(&[("f.toml", &text)])).unwrap();
+    let spine = fabric.spine(None).unwrap();
+    assert_eq!(
+        spine.vm.as_ref().unwrap().backend,
+        ztps_config::ApplianceBackend::Container
+    );
+    assert_eq!(
+        spine.vm.as_ref().unwrap().container.image,
+        "ztps-appliance:latest"
+    );
+    let vm = spine.agent_config().vm.unwrap();
+    assert_eq!(vm.backend, ztps_config::VmBackend::Container);
+    assert_eq!(
+        vm.container.unwrap().archive.unwrap().to_str(),
+        Some("/mnt/flash/ztps-appliance.tar")
+    );
+}
+
+#[test]
+fn bad_container_settings_are_located() {
+    let text = container_fabric(
+        "disk = \"/mnt/usb1/ztps.vmdk\"\n[spines.spine1.vm.container]\nimage = \"ZTPS Appliance\"\narchive = \"ztps.tgz\"\nseed_dir = \"/tmp/seed\"\n",
+    );
+    let got = problems(&[("f.toml", &text)]);
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let joined = got.join("\n");
+    assert!(
+        joined.contains(&format!(
+            "f.toml:{}:9: spines.spine1.vm.container.image: \"ZTPS Appliance\" is not an image reference",
+            line("ZTPS Appliance")
+        )),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(
+            "spines.spine1.vm.container.archive: \"ztps.tgz\" is not a file name on flash"
+        ),
+        "{joined}"
+    );
+    assert!(
+        joined
+            .contains("spines.spine1.vm.container.seed_dir: /tmp/seed is not kept across a reboot"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(&format!(
+            "f.toml:{}:8: spines.spine1.vm.disk: is a VM setting, but backend = \"container\"",
+            line("disk = ")
+        )),
+        "{joined}"
+    );
+    assert_eq!(got.len(), 4, "{joined}");
+}
+
+#[test]
+fn a_vm_backend_still_needs_its_disk() {
+    let text = example().replace("disk = \"/mnt/usb1/ztps.vmdk\"\n", "");
+    let got = problems(&[("f.toml", &text)]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains(
+            "spines.spine1.vm.disk: this key is required but missing for backend = \"vm\""
+        ),
+        "{got:?}"
+    );
 }

@@ -90,6 +90,7 @@ pub fn find_tap<'a>(links: &'a [HostLink], interfaces: &[VmInterface]) -> Option
     links.iter().find(|l| {
         interfaces.iter().any(|iface| {
             iface.tap.as_deref() == Some(l.link.name.as_str())
+                || iface.host_ifindex == Some(l.link.ifindex)
                 || l.link.mac == Some(iface.mac.tap_mac().0)
         })
     })
@@ -173,6 +174,7 @@ pub fn find_attachment(ports: &[BridgePort], interfaces: &[VmInterface]) -> Atta
     let is_vm_port = |port: &BridgePort| {
         interfaces.iter().any(|iface| {
             iface.tap.as_deref() == Some(port.name.as_str())
+                || iface.host_ifindex == Some(port.ifindex)
                 || port.mac == Some(iface.mac.tap_mac().0)
         })
     };
@@ -279,6 +281,7 @@ mod tests {
         VmInterface {
             tap: tap.map(String::from),
             mac: "08:00:27:85:0c:f8".parse::<MacAddr>().unwrap(),
+            host_ifindex: None,
         }
     }
 

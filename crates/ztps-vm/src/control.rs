@@ -45,6 +45,9 @@ pub struct VmInterface {
     pub tap: Option<String>,
     /// The guest's MAC (the tap carries [`MacAddr::tap_mac`] of it).
     pub mac: MacAddr,
+    /// The host-side link by index, when the backend knows it that way
+    /// (a container's veth, whose name and MAC Docker picks).
+    pub host_ifindex: Option<u32>,
 }
 
 /// A way to control the VM. Implementations: [`crate::eos::EosVm`],
@@ -63,6 +66,8 @@ pub trait VmControl: Send + Sync {
 pub enum AnyVm<E> {
     Eos(crate::eos::EosVm<E>),
     Libvirt(crate::libvirt::LibvirtVm),
+    /// Boxed: the container's spec and client dwarf the other variants.
+    Container(Box<crate::container::DockerContainer>),
 }
 
 impl<E: crate::eos::EosCli> VmControl for AnyVm<E> {
@@ -70,6 +75,7 @@ impl<E: crate::eos::EosCli> VmControl for AnyVm<E> {
         match self {
             AnyVm::Eos(vm) => vm.restart(reason).await,
             AnyVm::Libvirt(vm) => vm.restart(reason).await,
+            AnyVm::Container(vm) => vm.restart(reason).await,
         }
     }
 
@@ -77,6 +83,7 @@ impl<E: crate::eos::EosCli> VmControl for AnyVm<E> {
         match self {
             AnyVm::Eos(vm) => vm.state().await,
             AnyVm::Libvirt(vm) => vm.state().await,
+            AnyVm::Container(vm) => vm.state().await,
         }
     }
 
@@ -84,6 +91,7 @@ impl<E: crate::eos::EosCli> VmControl for AnyVm<E> {
         match self {
             AnyVm::Eos(vm) => vm.interfaces().await,
             AnyVm::Libvirt(vm) => vm.interfaces().await,
+            AnyVm::Container(vm) => vm.interfaces().await,
         }
     }
 }

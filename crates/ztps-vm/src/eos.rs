@@ -64,7 +64,11 @@ impl<E: EosCli> VmControl for EosVm<E> {
         Ok(self
             .macs
             .iter()
-            .map(|&mac| VmInterface { tap: None, mac })
+            .map(|&mac| VmInterface {
+                tap: None,
+                mac,
+                host_ifindex: None,
+            })
             .collect())
     }
 }
@@ -141,7 +145,8 @@ mod tests {
             vm.interfaces().await.unwrap(),
             vec![VmInterface {
                 tap: None,
-                mac: mac()
+                mac: mac(),
+                host_ifindex: None
             }]
         );
         assert!(vm.cli().sent.lock().unwrap().is_empty());

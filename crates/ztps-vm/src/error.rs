@@ -33,6 +33,13 @@ pub enum VmError {
     /// `virsh` answered something this crate does not understand.
     #[error("cannot understand the output of `{command}`: {reason}")]
     VirshOutput { command: String, reason: String },
+    /// The Docker Engine refused or failed a call about the container.
+    #[error("Docker could not {action} for container {container}: {reason}")]
+    Docker {
+        action: String,
+        container: String,
+        reason: String,
+    },
     /// Reading the bridge's ports failed.
     #[error("cannot list the ports of the VM's bridge: {0}")]
     Bridge(#[from] ztps_net::NetError),

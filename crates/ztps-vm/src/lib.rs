@@ -1,7 +1,8 @@
 //! Keeping the ZTPServer VM running and reachable.
 //!
 //! - [`control`]: the [`VmControl`] trait and its backends, [`eos`] (EOS
-//!   `virtual-machine NAME restart` through eAPI) and [`libvirt`] (`virsh`).
+//!   `virtual-machine NAME restart` through eAPI), [`libvirt`] (`virsh`) and
+//!   [`container`] (the appliance as a Docker container, Engine API).
 //! - [`attach`]: is one of the bridge's ports the VM's tap?
 //! - [`health`]: does the ZTPServer answer `GET /bootstrap` with 200?
 //! - [`policy`]: when a restart is due, with grace, backoff and an hourly cap.
@@ -11,6 +12,7 @@
 //! attached and healthy.
 
 pub mod attach;
+pub mod container;
 pub mod control;
 pub mod eos;
 mod error;

@@ -135,7 +135,11 @@ pub fn parse_domiflist(out: &str) -> Result<Vec<VmInterface>, String> {
                 .parse()
                 .map_err(|e: ztps_types::MacParseError| e.to_string())?;
             let tap = (*tap != "-").then(|| tap.to_string());
-            Ok(VmInterface { tap, mac })
+            Ok(VmInterface {
+                tap,
+                mac,
+                host_ifindex: None,
+            })
         })
         .collect()
 }

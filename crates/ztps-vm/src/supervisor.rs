@@ -251,6 +251,7 @@ mod tests {
             Ok(vec![VmInterface {
                 tap: None,
                 mac: vm_mac(),
+                host_ifindex: None,
             }])
         }
     }

@@ -78,6 +78,7 @@ fn vm_nic() -> VmInterface {
     VmInterface {
         tap: None,
         mac: VM_MAC.parse::<MacAddr>().unwrap(),
+        host_ifindex: None,
     }
 }
 

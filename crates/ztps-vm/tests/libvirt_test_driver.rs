@@ -83,7 +83,8 @@ async fn state_and_interfaces_of_the_default_test_domain() {
         vm.interfaces().await.unwrap(),
         vec![VmInterface {
             tap: Some("testnet0".into()),
-            mac: "aa:bb:cc:dd:ee:ff".parse::<MacAddr>().unwrap()
+            mac: "aa:bb:cc:dd:ee:ff".parse::<MacAddr>().unwrap(),
+            host_ifindex: None
         }]
     );
 }
@@ -127,7 +128,8 @@ async fn a_running_domain_reports_its_tap() {
         vm.interfaces().await.unwrap(),
         vec![VmInterface {
             tap: Some("ztap1".into()),
-            mac: "52:54:00:ab:cd:ef".parse().unwrap()
+            mac: "52:54:00:ab:cd:ef".parse().unwrap(),
+            host_ifindex: None
         }]
     );
 }

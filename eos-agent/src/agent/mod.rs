@@ -39,6 +39,7 @@ use ztps_events::{Event, Hub};
 use ztps_net::iftable::InterfaceTable;
 use ztps_net::sysctl::Sysctl;
 use ztps_net::watch::Watch;
+use ztps_vm::container::DockerContainer;
 use ztps_vm::control::AnyVm;
 use ztps_vm::eos::EosVm;
 use ztps_vm::libvirt::LibvirtVm;
@@ -282,6 +283,14 @@ impl Agent {
                 }
                 ztps_config::VmBackend::Libvirt => {
                     AnyVm::Libvirt(LibvirtVm::new(&v.libvirt_uri, &v.name)?)
+                }
+                ztps_config::VmBackend::Container => {
+                    // ztps-config requires [vm.container] for this backend.
+                    let spec = v
+                        .container
+                        .clone()
+                        .context("vm.backend = \"container\" needs [vm.container]")?;
+                    AnyVm::Container(Box::new(DockerContainer::new(&v.docker_socket, spec)?))
                 }
             };
             let supervisor = Supervisor::new(

@@ -54,6 +54,9 @@ pub struct VmSettings {
     pub name: String,
     pub backend: VmBackend,
     pub libvirt_uri: String,
+    /// The `container` backend: Docker's socket and what it runs.
+    pub docker_socket: std::path::PathBuf,
+    pub container: Option<ztps_vm::container::ContainerSpec>,
     pub mac: ztps_vm::MacAddr,
     pub health_url: String,
     /// What switches are told (`dhcp.bootstrap_url`): the served bootstrap's
@@ -103,13 +106,29 @@ impl Settings {
         };
         let vm = if let Some(v) = config.vm.as_ref().filter(|v| v.manage) {
             // ztps-config requires both for a supervised VM.
-            let (Some(_), Some(mac)) = (&config.bridge, v.mac) else {
+            let (Some(bridge), Some(mac)) = (&config.bridge, v.mac) else {
                 bail!("[vm] is supervised but [bridge] or vm.mac is absent");
             };
+            let container = v
+                .container
+                .as_ref()
+                .map(|c| ztps_vm::container::ContainerSpec {
+                    name: v.name.clone(),
+                    image: c.image.clone(),
+                    archive: c.archive.clone(),
+                    network: c.network.clone(),
+                    bridge: bridge.name.clone(),
+                    address: c.address,
+                    gateway: bridge.address.addr(),
+                    mac: ztps_vm::MacAddr(mac.0),
+                    seed_dir: c.seed_dir.clone(),
+                });
             let settings = VmSettings {
                 name: v.name.clone(),
                 backend: v.backend,
                 libvirt_uri: v.libvirt_uri.clone(),
+                docker_socket: v.docker_socket.clone(),
+                container,
                 mac: ztps_vm::MacAddr(mac.0),
                 health_url: config.vm_health_url().to_string(),
                 bootstrap_url: config.dhcp.bootstrap_url.clone(),

@@ -319,6 +319,7 @@ mod tests {
             Ok(vec![VmInterface {
                 tap: None,
                 mac: mac(),
+                host_ifindex: None,
             }])
         }
     }
