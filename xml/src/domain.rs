@@ -72,6 +72,30 @@ fn write_domain(w: &mut Xml, host: Host<'_>, data_disk: Option<&Path>) -> io::Re
     Ok(())
 }
 
+/// A read-only raw image on an IDE CD-ROM at `dev`.
+fn write_cdrom(w: &mut Xml, image: &Path, dev: &str) -> io::Result<()> {
+    let image = image.to_string_lossy();
+    w.create_element("disk")
+        .with_attribute(("type", "file"))
+        .with_attribute(("device", "cdrom"))
+        .write_inner_content(|w| {
+            w.create_element("driver")
+                .with_attribute(("name", "qemu"))
+                .with_attribute(("type", "raw"))
+                .write_empty()?;
+            w.create_element("source")
+                .with_attribute(("file", image.as_ref()))
+                .write_empty()?;
+            w.create_element("target")
+                .with_attribute(("dev", dev))
+                .with_attribute(("bus", "ide"))
+                .write_empty()?;
+            w.create_element("readonly").write_empty()?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
 fn write_devices(w: &mut Xml, host: Host<'_>, data_disk: Option<&Path>) -> io::Result<()> {
     let vm = host.vm;
     if let Some(emulator) = &vm.emulator {
@@ -98,49 +122,13 @@ fn write_devices(w: &mut Xml, host: Host<'_>, data_disk: Option<&Path>) -> io::R
     if let Some(seed) = &vm.seed_disk {
         // The Day-1 seed is an ISO (cloud-init NoCloud); a CD-ROM is the
         // read-only device every guest and the IDE bus support.
-        let seed = seed.to_string_lossy();
-        w.create_element("disk")
-            .with_attribute(("type", "file"))
-            .with_attribute(("device", "cdrom"))
-            .write_inner_content(|w| {
-                w.create_element("driver")
-                    .with_attribute(("name", "qemu"))
-                    .with_attribute(("type", "raw"))
-                    .write_empty()?;
-                w.create_element("source")
-                    .with_attribute(("file", seed.as_ref()))
-                    .write_empty()?;
-                w.create_element("target")
-                    .with_attribute(("dev", "hdb"))
-                    .with_attribute(("bus", "ide"))
-                    .write_empty()?;
-                w.create_element("readonly").write_empty()?;
-                Ok(())
-            })?;
+        write_cdrom(w, seed, "hdb")?;
     }
     if let Some(data) = data_disk {
         // The EOS images and extensions ZTPServer serves. A CD-ROM like the
         // seed: read-only on the IDE bus (QEMU's IDE disks refuse read-only
         // drives), and the FAT on it has the CD-ROM's 2048-byte sectors.
-        let data = data.to_string_lossy();
-        w.create_element("disk")
-            .with_attribute(("type", "file"))
-            .with_attribute(("device", "cdrom"))
-            .write_inner_content(|w| {
-                w.create_element("driver")
-                    .with_attribute(("name", "qemu"))
-                    .with_attribute(("type", "raw"))
-                    .write_empty()?;
-                w.create_element("source")
-                    .with_attribute(("file", data.as_ref()))
-                    .write_empty()?;
-                w.create_element("target")
-                    .with_attribute(("dev", "hdc"))
-                    .with_attribute(("bus", "ide"))
-                    .write_empty()?;
-                w.create_element("readonly").write_empty()?;
-                Ok(())
-            })?;
+        write_cdrom(w, data, "hdc")?;
     }
     let mac = vm.mac.to_string();
     w.create_element("interface")

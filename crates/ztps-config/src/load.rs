@@ -51,12 +51,21 @@ pub fn parse_agent_config(name: &str, text: &str) -> Result<AgentConfig, Error> 
 
 /// Reads the fabric files, merges them in order and checks the result.
 pub fn load_fabric<P: AsRef<Path>>(paths: &[P]) -> Result<Fabric, Error> {
+    load_fabric_with(paths, parse_fabric)
+}
+
+/// Reads `paths` as `(name, text)`, hands them to `parse`, and gives the
+/// fabric the folder of its first file (relative paths in it start there).
+fn load_fabric_with<P: AsRef<Path>>(
+    paths: &[P],
+    parse: fn(&[(String, String)]) -> Result<Fabric, Error>,
+) -> Result<Fabric, Error> {
     let mut files = Vec::new();
     for path in paths {
         let path = path.as_ref();
         files.push((path.display().to_string(), read(path)?));
     }
-    let mut fabric = parse_fabric(&files)?;
+    let mut fabric = parse(&files)?;
     if let Some(dir) = paths.first().and_then(|p| p.as_ref().parent()) {
         fabric.base_dir = dir.to_path_buf();
     }
@@ -72,16 +81,7 @@ pub fn parse_fabric(files: &[(String, String)]) -> Result<Fabric, Error> {
 /// (each exists and has its SHA-256): what `ztps-agent check` runs. A
 /// problem names the fabric file and line that gave the file.
 pub fn load_fabric_and_files<P: AsRef<Path>>(paths: &[P]) -> Result<Fabric, Error> {
-    let mut files = Vec::new();
-    for path in paths {
-        let path = path.as_ref();
-        files.push((path.display().to_string(), read(path)?));
-    }
-    let mut fabric = parse_fabric_and_files(&files)?;
-    if let Some(dir) = paths.first().and_then(|p| p.as_ref().parent()) {
-        fabric.base_dir = dir.to_path_buf();
-    }
-    Ok(fabric)
+    load_fabric_with(paths, parse_fabric_and_files)
 }
 
 /// [`parse_fabric`] with the file checks of [`load_fabric_and_files`].
