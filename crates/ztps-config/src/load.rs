@@ -54,12 +54,12 @@ pub fn load_fabric<P: AsRef<Path>>(paths: &[P]) -> Result<Fabric, Error> {
     load_fabric_with(paths, parse_fabric)
 }
 
+/// Fabric documents as `(name, text)` to a checked fabric.
+type ParseFabric = fn(&[(String, String)]) -> Result<Fabric, Error>;
+
 /// Reads `paths` as `(name, text)`, hands them to `parse`, and gives the
 /// fabric the folder of its first file (relative paths in it start there).
-fn load_fabric_with<P: AsRef<Path>>(
-    paths: &[P],
-    parse: fn(&[(String, String)]) -> Result<Fabric, Error>,
-) -> Result<Fabric, Error> {
+fn load_fabric_with<P: AsRef<Path>>(paths: &[P], parse: ParseFabric) -> Result<Fabric, Error> {
     let mut files = Vec::new();
     for path in paths {
         let path = path.as_ref();
