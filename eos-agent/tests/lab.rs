@@ -7,7 +7,8 @@
 //! ZTPServer's own bootstrap unmodified, be matched by LLDP to its own
 //! definition, end with the rendered startup-config on its flash, and once
 //! rebooted into it be seen by the spine under its planned name on its
-//! planned port.
+//! planned port, running the EOS image the fabric's catalogue names (a 1 MiB
+//! stand-in that ZTPServer's `install_image` put on its flash).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -60,6 +61,46 @@ fn three_leaves_provision_through_the_spine() {
         ("et2", "10.1.1.3", "10.1.1.2"),
         ("et3", "10.1.1.6", "10.1.1.5"),
     ];
+    // The image every leaf must run, as ci/lab/fabric.toml's catalogue
+    // describes it (loaded here, not taken from the lab's report).
+    let fabric = ztps_config::load_fabric(&[root.join("ci/lab/fabric.toml")]).unwrap();
+    let image_name = fabric
+        .software
+        .image
+        .clone()
+        .expect("the lab fabric names no [software] image");
+    let want_image = fabric.images[&image_name].clone();
+    let want_file = want_image
+        .file
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        want_image.version, "4.33.2F",
+        "the stand-in's version must differ from the leaves' own, or install_image does nothing"
+    );
+    // Only the process-mode ZTPServer serves the stand-in (the appliance's
+    // would come from a data disk the lab does not build).
+    let image_checked = report["image"]["checked"] == true;
+    if image_checked {
+        assert_eq!(report["image"]["file"], want_file.as_str(), "{report}");
+        let check = report["image"]["fabric_check"].as_str().unwrap_or_default();
+        assert!(
+            check.starts_with("OK:") && check.ends_with(" valid"),
+            "ztps-agent check on the lab fabric with its image: {check}"
+        );
+    } else {
+        eprintln!(
+            "lab: LAB_VM_MODE={:?}: the leaves installed no image; the image checks are skipped",
+            std::env::var("LAB_VM_MODE").unwrap_or_default()
+        );
+        assert!(
+            std::env::var("LAB_VM_MODE").is_ok_and(|m| m != "process"),
+            "the process-mode lab skipped its image check: {report}"
+        );
+    }
     let leaves = report["leaves"].as_array().unwrap();
     assert_eq!(leaves.len(), expected.len(), "{report}");
     for (leaf, (link, address, router)) in leaves.iter().zip(expected) {
@@ -94,6 +135,22 @@ fn three_leaves_provision_through_the_spine() {
             "{name}: {stdout}"
         );
         assert_eq!(leaf["spine2_reachable"], true, "{name}: {stdout}");
+        // install_image downloaded the catalogue's image to its flash, byte
+        // for byte, and pointed boot-config at it: after the reload it runs it.
+        let image = &leaf["image"];
+        if image_checked {
+            assert_eq!(image["version"], want_image.version, "{name}: {image}");
+            assert_eq!(
+                image["boot_config"],
+                format!("SWI=flash:{want_file}"),
+                "{name}: {image}"
+            );
+            assert_eq!(
+                image["flash_sha256"].as_str().unwrap_or_default(),
+                want_image.sha256.to_ascii_lowercase(),
+                "{name}: {image}"
+            );
+        }
         // Every stage was reached, in order.
         let stages = &leaf["stages"];
         let times: Vec<f64> = ["leased", "bootstrap", "applied", "reloaded", "lldp_planned"]

@@ -84,16 +84,56 @@ pub fn save_running_config(sim: &Sim) -> anyhow::Result<()> {
 
 /// `boot system flash:EOS-X.swi` writes boot-config at once, as on EOS.
 pub fn set_boot_image(sim: &Sim, image: &str) -> anyhow::Result<()> {
-    let flash = sim
-        .args
-        .flash
-        .as_deref()
-        .context("this instance has no flash (start it with --flash)")?;
     let image = if image.contains(':') {
         image.to_string()
     } else {
         format!("flash:{image}")
     };
+    write_boot_config(flash_dir(sim)?, &image)
+}
+
+/// `install source flash:EOS-X.swi`: points boot-config at an image already
+/// on flash (what ZTPServer's `install_image` runs after downloading it).
+/// Returns the text EOS prints.
+pub fn install_source(sim: &Sim, source: &str) -> anyhow::Result<String> {
+    install_from_flash(flash_dir(sim)?, source)
+}
+
+/// `install source` on a flash folder. Unlike `boot system`, EOS checks the
+/// image exists first: a boot-config naming a missing file would leave the
+/// switch in Aboot at its next reload. Only `flash:` sources are modelled;
+/// EOS would also download a URL first.
+pub fn install_from_flash(flash: &Path, source: &str) -> anyhow::Result<String> {
+    let Some(name) = source.strip_prefix("flash:") else {
+        anyhow::bail!(
+            "eos-sim installs only from flash: (got {source:?}); copy the image to flash first"
+        );
+    };
+    let name = name.trim_start_matches('/');
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if !valid {
+        anyhow::bail!("Invalid image name {name:?}: a file name directly on flash: is expected");
+    }
+    let path = flash.join(name);
+    if !path.is_file() {
+        anyhow::bail!("Error installing flash:{name}: the file does not exist on flash:");
+    }
+    write_boot_config(flash, &format!("flash:{name}"))?;
+    Ok(format!("Installing flash:{name}... Done.\n"))
+}
+
+fn flash_dir(sim: &Sim) -> anyhow::Result<&Path> {
+    sim.args
+        .flash
+        .as_deref()
+        .context("this instance has no flash (start it with --flash)")
+}
+
+fn write_boot_config(flash: &Path, image: &str) -> anyhow::Result<()> {
     let path = flash.join("boot-config");
     std::fs::write(&path, format!("SWI={image}\n"))
         .with_context(|| format!("writing {}", path.display()))
@@ -119,5 +159,32 @@ mod tests {
         );
         assert_eq!(image_version("SWI=flash:custom.swi"), None);
         assert_eq!(image_version(""), None);
+    }
+
+    #[test]
+    fn install_source_points_boot_config_at_an_image_on_flash() {
+        let flash = tempfile::tempdir().unwrap();
+        let boot_config = flash.path().join("boot-config");
+        std::fs::write(&boot_config, "SWI=flash:EOS-4.33.2F.swi\n").unwrap();
+
+        // Missing on flash: an error, and boot-config untouched.
+        let err = install_from_flash(flash.path(), "flash:EOS-4.34.0F.swi").unwrap_err();
+        assert!(format!("{err}").contains("does not exist"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&boot_config).unwrap(),
+            "SWI=flash:EOS-4.33.2F.swi\n"
+        );
+        // Not a flash: source, or not a plain file name: refused too.
+        assert!(install_from_flash(flash.path(), "http://10.0.0.1/EOS.swi").is_err());
+        assert!(install_from_flash(flash.path(), "flash:../EOS-4.34.0F.swi").is_err());
+        assert!(install_from_flash(flash.path(), "flash:").is_err());
+
+        std::fs::write(flash.path().join("EOS-4.34.0F.swi"), b"image").unwrap();
+        let out = install_from_flash(flash.path(), "flash:/EOS-4.34.0F.swi").unwrap();
+        assert!(out.contains("flash:EOS-4.34.0F.swi"), "{out}");
+        let written = std::fs::read_to_string(&boot_config).unwrap();
+        assert_eq!(written, "SWI=flash:EOS-4.34.0F.swi\n");
+        // What the next boot reports in `show version`.
+        assert_eq!(image_version(&written).as_deref(), Some("4.34.0F"));
     }
 }

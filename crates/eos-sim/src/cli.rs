@@ -19,8 +19,8 @@ use clap::Parser;
 ///
 /// It is one switch: a running config changed by config-mode commands
 /// (hostname, username, management api http-commands, interface, ip route,
-/// boot system...), `copy running-config startup-config` and `reload` with
-/// --flash, `| include`/`| grep`/`| exclude`/`| begin` on text output, and
+/// boot system...), `install source flash:X`, `copy running-config
+/// startup-config` and `reload` with --flash, `| include`/`| grep`/`| exclude`/`| begin` on text output, and
 /// basic auth on HTTP once `username` lines exist. `eos-sim fastcli -p 15 -c
 /// CMDS` (or this binary called as `FastCli`) runs commands against the
 /// instance on --socket PATH, $EOS_SIM_SOCKET or /var/run/command-api.sock.

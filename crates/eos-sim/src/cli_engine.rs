@@ -389,6 +389,11 @@ impl<'a> Session<'a> {
             self.links = None;
             return Ok(empty());
         }
+        if is(&[("install", 4), ("source", 3), ("", 0)]) && privileged {
+            let out = crate::boot::install_source(self.sim, words[2])
+                .map_err(|e| Failure::could_not_run(format!("{e:#}")))?;
+            return Ok(text(out).unwrap_or(json!({})));
+        }
         // Config-mode commands.
         let Mode::Config(sub) = self.mode.clone() else {
             return Err(Failure::invalid(format!(

@@ -204,6 +204,31 @@ fn ztp_mode_switch_enables_eapi_with_a_user_as_the_bootstrap_does() {
         fastcli(&sim, "15", "show version | include image").1,
         "Software image version: 4.32.1F\n"
     );
+    // `install source` (what ZTPServer's install_image runs) refuses an
+    // image that is not on flash and leaves boot-config as it was; once the
+    // file is there it points boot-config at it, and unprivileged it is refused.
+    let (ok, out) = fastcli(&sim, "15", "install source flash:EOS-4.34.0F.swi");
+    assert!(!ok && out.contains("does not exist"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(flash.join("boot-config")).unwrap(),
+        "SWI=flash:EOS-4.32.1F.swi\n"
+    );
+    std::fs::write(flash.join("EOS-4.34.0F.swi"), b"stand-in").unwrap();
+    let (ok, _) = fastcli(&sim, "1", "install source flash:EOS-4.34.0F.swi");
+    assert!(!ok);
+    let (ok, out) = fastcli(&sim, "15", "install source flash:EOS-4.34.0F.swi");
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(flash.join("boot-config")).unwrap(),
+        "SWI=flash:EOS-4.34.0F.swi\n"
+    );
+    // Back to the image the rest of this test expects.
+    let (ok, out) = fastcli(
+        &sim,
+        "15",
+        "configure\nboot system flash:EOS-4.32.1F.swi\nend",
+    );
+    assert!(ok, "{out}");
     assert_eq!(
         fastcli(&sim, "1", "show hostname | include Host").1,
         "Hostname: leaf9\n"
