@@ -21,6 +21,7 @@ impl Lldpd {
         let conf = dir.join(format!("{name}-lldpd.conf"));
         // A lab pace: a frame a second, instead of every 30 s.
         std::fs::write(&conf, "configure lldp tx-interval 1\n").unwrap();
+        let log = dir.join(format!("{name}-lldpd.log"));
         let child = ns
             .command("lldpd")
             .args(["-d", "-I", "et*", "-u"])
@@ -28,10 +29,23 @@ impl Lldpd {
             .arg("-O")
             .arg(&conf)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        (Self(child), socket.to_str().unwrap().to_string())
+        let lldpd = Self(child);
+        // lldpd starts paused and resumes once it has read its
+        // configuration; a `configure` sent before then (eos-sim's, racing
+        // it) can leave Debian's lldpd 1.0.16 never transmitting, as the
+        // lab found (ci/lab/run waits the same way).
+        wait_for(
+            "lldpd to resume operations",
+            Duration::from_secs(20),
+            || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.contains("resume operations").then_some(())
+            },
+        );
+        (lldpd, socket.to_str().unwrap().to_string())
     }
 }
 
